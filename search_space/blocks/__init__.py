@@ -1,0 +1,10 @@
+"""The block catalogue. One file per block family; importing a module registers its blocks.
+
+Explicit imports (no folder scan) so that a broken module fails loudly and import order is clear.
+"""
+
+from search_space.blocks import basic, esa  # noqa: F401
+from search_space.blocks import rrrb, hfab  # noqa: F401  (FMEN)
+from search_space.blocks import nrb, rlfb  # noqa: F401  (SRN, RLFN)
+from search_space.blocks import rfdb, imdb  # noqa: F401  (RFDN, IMDN)
+from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401  (MAFFSRN, EDSR/RCAN, ICLR'19)

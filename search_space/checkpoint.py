@@ -1,0 +1,69 @@
+"""esrnas checkpoints: what is saved, and loading weights onto a spec-built model.
+
+A checkpoint is a dict::
+
+    {"format": "esrnas", "version": 1, "spec": ArchSpec.to_dict(),
+     "model": train-form state dict (optional), "model_deploy": deploy-form state dict (optional),
+     ...trainer state (iteration, optimizer, scheduler, rng, config)}
+
+A bare state dict is accepted too (matched against the deploy or train form by its keys).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from search_space.errors import InputError
+from search_space.spec import ArchSpec
+
+__all__ = ["read_checkpoint", "load_weights", "spec_of_checkpoint", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "esrnas"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: checkpoint file not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file)
+        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
+    return data
+
+
+def spec_of_checkpoint(ckpt: dict[str, Any], path: str | Path) -> ArchSpec | None:
+    if ckpt.get("format") != CHECKPOINT_FORMAT:
+        return None
+    return ArchSpec.from_dict(ckpt["spec"], what=f"spec in checkpoint {path}")
+
+
+def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:
+    """Load ``path`` onto ``model`` (deploy or train form); clear error on an architecture mismatch."""
+    ckpt = read_checkpoint(path)
+    spec = spec_of_checkpoint(ckpt, path)
+    model_spec = getattr(model, "spec", None)
+    if spec is not None and model_spec is not None and spec.arch_id() != model_spec.arch_id():
+        raise InputError(f"{path}: checkpoint is of architecture {spec.arch_id()} "
+                         f"({spec.name or 'unnamed'}), not {model_spec.arch_id()} "
+                         f"({model_spec.name or 'unnamed'})")
+    if spec is not None:
+        key = "model_deploy" if deploy else "model"
+        state = ckpt.get(key)
+        if state is None and deploy and ckpt.get("model") is not None:
+            raise InputError(f"{path}: has no deploy-form weights; load with deploy=False")
+        if state is None:
+            raise InputError(f"{path}: checkpoint has no {key!r} weights")
+    else:
+        state = ckpt
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise InputError(f"{path}: weights do not fit this architecture ({first})") from None

@@ -1,0 +1,15 @@
+"""Names of the global architecture choices, kept free of torch so the search space can use them.
+
+Block- and conv-unit-specific choices live with their registrations (``registry.py``).
+"""
+
+from __future__ import annotations
+
+SCALES = (2, 3, 4)
+# "lreluS" is LeakyReLU with negative slope S; papers differ (RFDN/IMDN/RLFN 0.05, FMEN/SRN 0.1).
+ACTIVATIONS = ("relu", "lrelu0.05", "lrelu0.1", "lrelu0.2", "gelu", "silu")
+# How block outputs are combined (see search_space/fusion.py).
+FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff")
+# Tail: "pixelshuffle" = 3x3 conv C->3s^2 + PixelShuffle; "pixelshuffle_multi" = MAFFSRN's 3x3 and
+# 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv).
+UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged")

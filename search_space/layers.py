@@ -1,0 +1,119 @@
+"""Small layers and helpers shared by the blocks: activations, convs, BN fusion, channel shuffle."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrizations, parametrize
+
+from search_space.choices import ACTIVATIONS
+from search_space.errors import InputError
+from search_space.registry import register_conv_unit
+
+__all__ = [
+    "ACTIVATIONS",
+    "make_act",
+    "conv",
+    "conv3x3",
+    "conv1x1",
+    "channel_shuffle",
+    "ChannelShuffle",
+    "fuse_conv_bn",
+    "fold_weight_norm",
+    "maybe_weight_norm",
+    "pad_with_values",
+]
+
+
+def make_act(name: str | None, default: str = "relu") -> nn.Module:
+    """Activation module by name (``lreluS`` = LeakyReLU with slope S); None gives ``default``."""
+    name = name or default
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name.startswith("lrelu"):
+        return nn.LeakyReLU(float(name[5:]), inplace=True)
+    if name == "gelu":
+        return nn.GELU()
+    if name == "silu":
+        return nn.SiLU(inplace=True)
+    raise InputError(f"activation: {name!r} not allowed; allowed: {', '.join(ACTIVATIONS)}")
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 3, *, bias: bool = True,
+         stride: int = 1, groups: int = 1, dilation: int = 1) -> nn.Conv2d:
+    """Conv2d with 'same' padding for odd kernels."""
+    padding = dilation * (kernel_size - 1) // 2
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding,
+                     dilation=dilation, groups=groups, bias=bias)
+
+
+def conv3x3(in_channels: int, out_channels: int, **kwargs) -> nn.Conv2d:
+    return conv(in_channels, out_channels, 3, **kwargs)
+
+
+def conv1x1(in_channels: int, out_channels: int, **kwargs) -> nn.Conv2d:
+    return conv(in_channels, out_channels, 1, **kwargs)
+
+
+@register_conv_unit("plain")
+def plain_conv_unit(in_channels: int, out_channels: int) -> nn.Module:
+    """A plain 3x3 convolution (the default conv unit)."""
+    return conv3x3(in_channels, out_channels)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet channel shuffle: (B, g*n, H, W) -> interleave the g groups."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
+
+
+class ChannelShuffle(nn.Module):
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return channel_shuffle(x, self.groups)
+
+
+def pad_with_values(x: torch.Tensor, values: torch.Tensor, pad: int = 1) -> torch.Tensor:
+    """Pad by ``pad`` pixels, each channel's border set to ``values[c]`` (not zero).
+
+    RRRB and HFAB pad with the preceding layer's bias so that the padded branch equals what a
+    single merged conv would see with zero padding of its input.
+    """
+    x = nn.functional.pad(x, (pad, pad, pad, pad))
+    v = values.view(1, -1, 1, 1)
+    x[:, :, :pad, :] = v
+    x[:, :, -pad:, :] = v
+    x[:, :, :, :pad] = v
+    x[:, :, :, -pad:] = v
+    return x
+
+
+@torch.no_grad()
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """Conv followed by BN (eval statistics) -> one conv."""
+    std = (bn.running_var + bn.eps).sqrt()
+    scale = bn.weight / std
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, bias=True)
+    fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    return fused.to(conv.weight.device)
+
+
+def maybe_weight_norm(module: nn.Conv2d, enabled: bool) -> nn.Module:
+    """Weight normalisation (Salimans & Kingma), as MAFFSRN/WDSR wrap their convs."""
+    return parametrizations.weight_norm(module) if enabled else module
+
+
+def fold_weight_norm(model: nn.Module) -> int:
+    """Replace every weight-norm parametrisation by its plain weight; returns how many."""
+    n = 0
+    for m in model.modules():
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+            n += 1
+    return n

@@ -1,0 +1,347 @@
+"""ArchSpec: the declarative, YAML-serialisable description of an SR network.
+
+An architecture is ``head (3x3 conv) -> body stages -> fusion -> upsampler``. The body is an ordered
+list of stages, each ``{block: <registered name>, repeat: n, args: {...}}``; attention is expressed
+as blocks too (inside a block via its options, e.g. ``rlfb(esa=...)``, or as its own stage, e.g.
+``{block: esa}``), so the spec needs no separate attention field.
+
+Specs are validated on construction from user data (:meth:`ArchSpec.from_dict`): every problem is
+collected and reported in one :class:`SpecError`, each line naming the field path, the value and
+what is allowed. :meth:`ArchSpec.arch_id` is a stable content hash used as the architecture's
+identity in results tables and exports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search_space import choices as C
+from search_space.errors import InputError, SpecError, did_you_mean, not_allowed
+
+__all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION"]
+
+SPEC_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """``repeat`` copies of one registered block, built with ``args``."""
+
+    block: str
+    repeat: int = 1
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(asdict(self), sort_keys=True, default=str))
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """A complete SR network.
+
+    Args:
+        scale: Upscaling factor, one of 2, 3, 4.
+        channels: Trunk width C.
+        body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W).
+        name: Free label (not part of the identity).
+        in_channels: Image channels (3).
+        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff.
+        global_residual: Add the head output before the upsampler.
+        last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
+        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged.
+        input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
+        activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
+        conv: Conv unit for every block with a ``conv`` option (None: plain 3x3), a name or
+            ``{type: name, **options}``.
+        weight_norm: Weight-normalise head, fusion and tail convs (MAFFSRN); folded at deploy.
+        mean_shift: Subtract / add the DIV2K RGB mean around the network (EDSR), as buffers.
+        input_range: Pixel range the network expects (1 or 255); callers scale inputs by it.
+    """
+
+    scale: int
+    channels: int
+    body: tuple[StageSpec, ...]
+    name: str = ""
+    in_channels: int = 3
+    fusion: str = "sequential"
+    global_residual: bool = True
+    last_conv: bool = True
+    upsampler: str = "pixelshuffle"
+    input_skip: bool = False
+    activation: str | None = None
+    conv: Any = None
+    weight_norm: bool = False
+    mean_shift: bool = False
+    input_range: float = 1.0
+    spec_version: int = SPEC_VERSION
+
+    # ---------------------------------------------------------------- identity
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (YAML/JSON-safe); ``from_dict(to_dict())`` round-trips."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["body"] = [
+            {"block": s.block, "repeat": s.repeat, "args": _plain(s.args)} for s in self.body
+        ]
+        d["conv"] = _plain(self.conv)
+        return d
+
+    def arch_id(self) -> str:
+        """First 12 hex digits of the sha1 of the canonical JSON (``name`` excluded)."""
+        d = self.to_dict()
+        d.pop("name")
+        canon = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha1(canon.encode()).hexdigest()[:12]
+
+    def __hash__(self) -> int:
+        return hash(self.arch_id())
+
+    def num_blocks(self) -> int:
+        return sum(s.repeat for s in self.body)
+
+    def with_scale(self, scale: int) -> ArchSpec:
+        return replace(self, scale=scale)
+
+    # ---------------------------------------------------------------- I/O
+    @classmethod
+    def from_dict(cls, data: Any, *, what: str = "ArchSpec") -> ArchSpec:
+        """Validate user data and build a spec; raises one :class:`SpecError` listing all problems."""
+        problems = _validate(data)
+        if problems:
+            raise SpecError(problems, what)
+        body = _normalise_body(data["body"])
+        kwargs = {k: v for k, v in data.items() if k != "body"}
+        if "input_range" in kwargs:
+            kwargs["input_range"] = float(kwargs["input_range"])
+        return cls(body=body, **kwargs)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str, *, source: str = "spec") -> ArchSpec:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise InputError(f"{source}: not valid YAML ({_first_line(e)})") from None
+        if isinstance(data, dict) and "spec" in data and "body" not in data:
+            data = data["spec"]  # an anchor file or an exported arch.yaml wrapper
+        return cls.from_dict(data, what=f"ArchSpec in {source}")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ArchSpec:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise InputError(f"{path}: cannot read spec file ({e.strerror})") from None
+        return cls.from_yaml(text, source=str(path))
+
+
+# ---------------------------------------------------------------------------- validation
+_FIELD_TYPES = {
+    "scale": int,
+    "channels": int,
+    "in_channels": int,
+    "name": str,
+    "fusion": str,
+    "global_residual": bool,
+    "last_conv": bool,
+    "upsampler": str,
+    "input_skip": bool,
+    "weight_norm": bool,
+    "mean_shift": bool,
+    "input_range": float,
+    "spec_version": int,
+}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _type_ok(value: Any, expected: type) -> bool:
+    if expected is bool:
+        return isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _type_name(t: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
+
+
+def _normalise_body(body: Any) -> tuple[StageSpec, ...]:
+    stages = [body] if isinstance(body, Mapping) else list(body)
+    out = []
+    for s in stages:
+        if isinstance(s, str):
+            s = {"block": s}
+        out.append(StageSpec(s["block"], s.get("repeat", 1), dict(s.get("args") or {})))
+    return tuple(out)
+
+
+def _validate(data: Any) -> list[str]:
+    if not isinstance(data, Mapping):
+        return [f"expected a mapping with keys scale, channels, body, got {type(data).__name__}"]
+    problems: list[str] = []
+    known = {f.name for f in fields(ArchSpec)}
+    for key in data:
+        if key not in known:
+            problems.append(f"{key}: unknown field; allowed: {', '.join(sorted(known))}"
+                            f"{did_you_mean(key, known)}")
+    for key in ("scale", "channels", "body"):
+        if key not in data:
+            problems.append(f"{key}: required field is missing")
+    for key, t in _FIELD_TYPES.items():
+        if key in data and not _type_ok(data[key], t):
+            problems.append(f"{key}: expected {_type_name(t)}, got {data[key]!r}")
+    if _type_ok(data.get("scale"), int) and data["scale"] not in C.SCALES:
+        problems.append(not_allowed("scale", data["scale"], C.SCALES))
+    for key in ("channels", "in_channels"):
+        if _type_ok(data.get(key), int) and data[key] <= 0:
+            problems.append(f"{key}: {key} > 0 must hold, got {key}={data[key]}")
+    if _type_ok(data.get("input_range"), float) and data["input_range"] <= 0:
+        problems.append(f"input_range: input_range > 0 must hold, got {data['input_range']}")
+    for key, allowed in (("fusion", C.FUSIONS), ("upsampler", C.UPSAMPLERS)):
+        if isinstance(data.get(key), str) and data[key] not in allowed:
+            problems.append(not_allowed(key, data[key], allowed))
+    act = data.get("activation")
+    if act is not None and act not in C.ACTIVATIONS:
+        problems.append(not_allowed("activation", act, C.ACTIVATIONS))
+    if data.get("conv") is not None:
+        problems += _validate_conv_unit("conv", data["conv"])
+    if "body" in data:
+        problems += _validate_body(data["body"], data)
+    return problems
+
+
+def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
+    import search_space.blocks  # noqa: F401  (registers the catalogue)
+    from search_space.registry import list_blocks
+
+    if isinstance(body, (Mapping, str)):
+        body = [body]
+    if not isinstance(body, (list, tuple)) or not body:
+        return [f"body: expected a non-empty list of stages, got {body!r}"]
+    problems = []
+    registered = list_blocks()
+    for i, stage in enumerate(body):
+        path = f"body[{i}]"
+        if isinstance(stage, str):
+            stage = {"block": stage}
+        if not isinstance(stage, Mapping):
+            problems.append(f"{path}: expected {{block: name, repeat: n, args: {{...}}}}, "
+                            f"got {stage!r}")
+            continue
+        for key in stage:
+            if key not in ("block", "repeat", "args"):
+                problems.append(f"{path}.{key}: unknown field; allowed: args, block, repeat"
+                                f"{did_you_mean(key, ('block', 'repeat', 'args'))}")
+        repeat = stage.get("repeat", 1)
+        if not _type_ok(repeat, int) or repeat < 1:
+            problems.append(f"{path}.repeat: expected an integer >= 1, got {repeat!r}")
+        block = stage.get("block")
+        if block not in registered:
+            problems.append(
+                f"{path}.block: {block!r} is not a registered block; allowed: "
+                f"{', '.join(registered)}{did_you_mean(block, registered)}"
+            )
+            continue
+        args = stage.get("args") or {}
+        if not isinstance(args, Mapping):
+            problems.append(f"{path}.args: expected a mapping, got {args!r}")
+            continue
+        problems += _validate_options(f"{path}.args", block, args, data)
+    return problems
+
+
+def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapping) -> list[str]:
+    from search_space.registry import get_block
+
+    entry = get_block(block)
+    options = entry.options()
+    problems = []
+    for key, value in args.items():
+        if key not in options:
+            allowed = ", ".join(sorted(options)) or "(none)"
+            problems.append(f"{path}.{key}: unknown option of block {block!r}; allowed: "
+                            f"{allowed}{did_you_mean(key, options)}")
+            continue
+        if key == "conv":
+            problems += _validate_conv_unit(f"{path}.conv", value)
+            continue
+        if key in entry.choices:
+            if value not in entry.choices[key]:
+                problems.append(not_allowed(f"{path}.{key}", value, entry.choices[key]))
+            continue
+        problems += _check_default_type(f"{path}.{key}", value, options[key])
+    problems += _check_block_invariants(path, entry, args, data)
+    return problems
+
+
+def _check_default_type(path: str, value: Any, param: inspect.Parameter) -> list[str]:
+    default = param.default
+    if default is inspect.Parameter.empty or default is None:
+        return []
+    expected = type(default)
+    if expected in (int, float, bool, str) and not _type_ok(value, expected):
+        return [f"{path}: expected {_type_name(expected)}, got {value!r}"]
+    if expected in (int, float) and _type_ok(value, expected) and value < 0:
+        return [f"{path}: {path.rsplit('.', 1)[-1]} >= 0 must hold, got {value!r}"]
+    return []
+
+
+def _check_block_invariants(path: str, entry: Any, args: Mapping, data: Mapping) -> list[str]:
+    """Blocks may define ``check_options(channels, **args) -> list[str]`` for cross-field rules."""
+    check = getattr(entry.cls, "check_options", None)
+    channels = data.get("channels")
+    if check is None or not _type_ok(channels, int) or channels <= 0:
+        return []
+    return [f"{path}: {msg}" for msg in check(channels, **args)]
+
+
+def _validate_conv_unit(path: str, unit: Any) -> list[str]:
+    import search_space.blocks  # noqa: F401
+    from search_space.registry import get_conv_unit, list_conv_units
+
+    units = list_conv_units()
+    if isinstance(unit, str):
+        name, options = unit, {}
+    elif isinstance(unit, Mapping) and "type" in unit:
+        options = {k: v for k, v in unit.items() if k != "type"}
+        name = unit["type"]
+    else:
+        return [f"{path}: expected a conv unit name or {{type: name, ...}}, got {unit!r}"]
+    if name not in units:
+        return [not_allowed(path, name, units)]
+    entry = get_conv_unit(name)
+    problems = []
+    opts = entry.options()
+    for key, value in options.items():
+        if key not in opts:
+            problems.append(f"{path}.{key}: unknown option of conv unit {name!r}; allowed: "
+                            f"{', '.join(sorted(opts)) or '(none)'}{did_you_mean(key, opts)}")
+        elif key in entry.choices and value not in entry.choices[key]:
+            problems.append(not_allowed(f"{path}.{key}", value, entry.choices[key]))
+        else:
+            problems += _check_default_type(f"{path}.{key}", value, opts[key])
+    return problems

@@ -1,0 +1,72 @@
+"""Reconstruction tails: (B, C, H, W) -> (B, out, sH, sW)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from search_space.layers import conv, conv3x3, maybe_weight_norm
+
+__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail"]
+
+
+class PixelShuffleTail(nn.Module):
+    """3x3 conv C -> out*s^2, PixelShuffle(s) (ESPCN; FMEN, RFDN, RLFN, SRN, IMDN)."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels * scale**2), weight_norm)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(x))
+
+
+class MultiPixelShuffleTail(nn.Module):
+    """MAFFSRN tail: a 3x3 and a 5x5 branch, each PixelShuffled and scaled by a learnable scalar."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        out = out_channels * scale**2
+        self.branch3 = maybe_weight_norm(conv(channels, out, 3), weight_norm)
+        self.branch5 = maybe_weight_norm(conv(channels, out, 5), weight_norm)
+        self.shuffle = nn.PixelShuffle(scale)
+        self.scale3 = nn.Parameter(torch.tensor([0.5]))
+        self.scale5 = nn.Parameter(torch.tensor([0.5]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.scale3 * self.shuffle(self.branch3(x))
+                + self.scale5 * self.shuffle(self.branch5(x)))
+
+
+class StagedPixelShuffleTail(nn.Module):
+    """EDSR/RCAN tail: x2 stages (conv C->4C + PixelShuffle(2)) for 2^n, one x3 stage for 3,
+    then a 3x3 conv C -> out."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+        layers: list[nn.Module] = []
+        for f in factors:
+            layers += [maybe_weight_norm(conv3x3(channels, channels * f * f), weight_norm),
+                       nn.PixelShuffle(f)]
+        self.up = nn.Sequential(*layers)
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels), weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.up(x))
+
+
+_TAILS = {
+    "pixelshuffle": PixelShuffleTail,
+    "pixelshuffle_multi": MultiPixelShuffleTail,
+    "pixelshuffle_staged": StagedPixelShuffleTail,
+}
+
+
+def build_upsampler(name: str, channels: int, scale: int, out_channels: int = 3, *,
+                    weight_norm: bool = False) -> nn.Module:
+    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm)

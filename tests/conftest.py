@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny specs, seeded RNG, paths to the shipped test fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _seeded():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_spec():
+    from search_space.spec import ArchSpec
+
+    return ArchSpec.from_dict({
+        "scale": 2, "channels": 8,
+        "body": [{"block": "conv", "repeat": 2, "args": {"post_act": "lrelu0.1"}}],
+    })
+
+
+def randomize_(model: torch.nn.Module) -> torch.nn.Module:
+    """Non-trivial weights and BN statistics, so that a reparam bug cannot hide behind identity BN."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
+            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.05)
+    return model
