@@ -5,7 +5,11 @@ Each anchor is one YAML file beside this module::
     name: fmen_s
     paper: {title: ..., url: ..., venue: ...}
     spec: {...}                       # an ArchSpec at x4
-    published: {...}                  # figures from the paper / challenge report
+    published: {...}                  # figures from the paper / challenge report, training recipe
+    reference:                        # figures computed from the official code
+      params: {x2: .., x3: .., x4: ..}        # deploy form (what the spec-built model must have)
+      params_train: {x4: ..}                  # training form, where known
+      torch_macs_g_256: ..                    # and activations_m_256, num_conv, metrics_x4 ...
     official:                         # only where official weights are shipped
       weights: fmen_s__team03_fmen.pth
       importer: fmen_s               # key in anchors.importers
@@ -42,6 +46,7 @@ class Anchor:
     paper: dict[str, Any] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
     official: dict[str, Any] | None = None
+    reference: dict[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
 
     @property
@@ -61,6 +66,7 @@ def _anchors() -> dict[str, Anchor]:
             paper=data.get("paper") or {},
             published=data.get("published") or {},
             official=data.get("official"),
+            reference=data.get("reference") or {},
             notes=tuple(data.get("notes") or ()),
         )
     return out
