@@ -294,7 +294,8 @@ def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapp
                 problems.append(not_allowed(f"{path}.{key}", value, entry.choices[key]))
             continue
         problems += _check_default_type(f"{path}.{key}", value, options[key])
-    problems += _check_block_invariants(path, entry, args, data)
+    if not problems:  # cross-field rules only make sense on well-typed options
+        problems += _check_block_invariants(path, entry, args, data)
     return problems
 
 
