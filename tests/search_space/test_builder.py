@@ -1,0 +1,85 @@
+"""Builder: every fusion and upsampler builds and runs; topology semantics hold numerically."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from search_space.builder import build_model
+from search_space.choices import FUSIONS, UPSAMPLERS
+from search_space.fusion import BinarizedFusion
+from search_space.layers import channel_shuffle
+from search_space.spec import ArchSpec
+
+
+def _spec(**kw) -> ArchSpec:
+    base = {"scale": 2, "channels": 8, "body": [{"block": "conv", "repeat": 3}]}
+    return ArchSpec.from_dict({**base, **kw})
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+@pytest.mark.parametrize("upsampler", UPSAMPLERS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_every_fusion_and_upsampler_builds(fusion, upsampler, scale):
+    model = build_model(_spec(fusion=fusion, upsampler=upsampler, scale=scale, weight_norm=True))
+    assert model(torch.rand(1, 3, 11, 13)).shape == (1, 3, 11 * scale, 13 * scale)
+
+
+def test_fusion_parameter_counts():
+    c, n = 8, 3
+    seq = build_model(_spec())
+    agg = build_model(_spec(fusion="aggregate"))
+    bff = build_model(_spec(fusion="bff"))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(agg) - count(seq) == n * c * c + c          # one 1x1 conv nC -> C
+    assert count(bff) - count(seq) == (n - 1) * (2 * c * c + c)  # n-1 pairwise 1x1 convs
+
+
+def test_mbff_matches_its_definition():
+    torch.manual_seed(0)
+    blocks = nn.ModuleList(nn.Conv2d(4, 4, 3, padding=1) for _ in range(4))
+    fusion = BinarizedFusion(4, 4, modified=True)
+    x = torch.rand(1, 4, 6, 6)
+    x0 = blocks[0](x)
+    x1 = blocks[1](x0) + x0
+    x2 = blocks[2](x1) + x1
+    x3 = blocks[3](x2)
+    res = x0
+    for conv, xi in zip(fusion.reduce, (x1, x2, x3)):
+        res = conv(channel_shuffle(torch.cat([res, xi], 1), 2))
+    assert torch.allclose(fusion(x, blocks), res)
+
+
+def test_global_residual_and_input_skip_semantics():
+    spec = _spec(last_conv=False, input_skip=True)
+    model = build_model(spec)
+    with torch.no_grad():
+        for p in model.body.parameters():
+            p.zero_()
+    x = torch.rand(1, 3, 9, 9)
+    with torch.no_grad():
+        feat = model.head(x)
+        expected = model.tail(feat) + nn.functional.interpolate(
+            x, scale_factor=2, mode="bicubic", align_corners=False)
+        assert torch.allclose(model(x), expected, atol=1e-6)
+
+
+def test_mean_shift_is_buffers_scaled_by_input_range():
+    model = build_model(_spec(mean_shift=True, input_range=255.0))
+    assert "rgb_mean" in dict(model.named_buffers())
+    assert model.rgb_mean.flatten()[0].item() == pytest.approx(0.4488 * 255)
+
+
+def test_deploy_folds_weight_norm_exactly():
+    from search_space.reparam import reparameterize_model
+
+    model = build_model(_spec(weight_norm=True, fusion="bff")).eval()
+    folded = reparameterize_model(model)
+    x = torch.rand(1, 3, 10, 10)
+    with torch.no_grad():
+        assert torch.allclose(folded(x), model(x), atol=1e-6)
+    # one magnitude per output channel: head 8, two bff reductions 2 x 8, tail 3 * 2^2
+    magnitudes = 8 + 2 * 8 + 12
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(model) - count(folded) == magnitudes
