@@ -109,11 +109,26 @@ def maybe_weight_norm(module: nn.Conv2d, enabled: bool) -> nn.Module:
     return parametrizations.weight_norm(module) if enabled else module
 
 
+@torch.no_grad()
 def fold_weight_norm(model: nn.Module) -> int:
-    """Replace every weight-norm parametrisation by its plain weight; returns how many."""
+    """Replace every weight-normalised conv by a plain conv with the effective weight.
+
+    The conv is rebuilt rather than un-parametrised in place: a deep copy of a parametrised
+    module shares its dynamically created class with the original, and
+    ``remove_parametrizations`` edits that class, which would break the original model.
+    """
     n = 0
-    for m in model.modules():
-        if parametrize.is_parametrized(m, "weight"):
-            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
-            n += 1
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d) and parametrize.is_parametrized(child, "weight"):
+                plain = nn.Conv2d(child.in_channels, child.out_channels, child.kernel_size,
+                                  child.stride, child.padding, child.dilation, child.groups,
+                                  bias=child.bias is not None, padding_mode=child.padding_mode)
+                weight = child.weight  # computed from the magnitude and direction
+                plain = plain.to(weight.device)
+                plain.weight.copy_(weight)
+                if child.bias is not None:
+                    plain.bias.copy_(child.bias)
+                setattr(parent, name, plain)
+                n += 1
     return n
