@@ -2,7 +2,8 @@
 
 Paper: Residual Feature Aggregation Network for Image Super-Resolution (RFANet),
 https://arxiv.org/abs/2004.12163; as used in RFDN (https://arxiv.org/abs/2009.11551),
-RLFN (https://arxiv.org/abs/2205.07514) and SRN's slim form.
+RLFN (https://arxiv.org/abs/2205.07514) and SRN's slim form (NTIRE 2023, "A Single Residual
+Network with ESA Modules and Distillation", https://doi.org/10.1109/CVPRW59228.2023.00191).
 """
 
 from __future__ import annotations
@@ -11,34 +12,52 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from search_space.layers import conv, conv1x1, conv3x3
+from search_space.errors import InputError
+from search_space.layers import conv1x1, conv3x3
 from search_space.registry import register_block
 
-__all__ = ["ESA", "ESA_VARIANTS", "build_esa"]
+__all__ = ["ESA", "ESA_VARIANTS", "ESA_OR_NONE", "ESA_MIN_SIZE", "build_esa"]
 
 # rfdn: three 3x3 convs after the pool (conv_max + ReLU, conv3 + ReLU, conv3_), 1x1 skip conv.
 # rlfn: one 3x3 conv after the pool, 1x1 skip conv. slim (SRN): one 3x3 conv, identity skip.
 ESA_VARIANTS = ("rfdn", "rlfn", "slim")
+# Choices of a block's ``esa`` option (see build_esa).
+ESA_OR_NONE = ("none", *ESA_VARIANTS)
+
+# Smallest height/width ESA accepts: the unpadded stride-2 3x3 conv maps H to (H - 3) // 2 + 1,
+# and the 7x7 max-pool needs at least 7 of those, so H >= 15.
+ESA_MIN_SIZE = 15
 
 
 @register_block("esa", choices={"variant": ESA_VARIANTS})
 class ESA(nn.Module):
     """Enhanced spatial attention: a strided, max-pooled branch gates ``x`` per pixel.
 
+    ``c1 = conv1(x)`` (1x1, C -> f); a 3x3 stride-2 conv without padding, 7x7 max-pool with
+    stride 3, the variant's 3x3 conv group, bilinear upsampling back to the input size, plus the
+    skip (``conv_f(c1)``, or ``c1`` itself for ``slim``), 1x1 conv f -> C, sigmoid, times ``x``.
+    Inputs must be at least ``ESA_MIN_SIZE`` (15) pixels high and wide.
+
     Args:
         channels: Feature width C; output shape == input shape.
-        esa_channels: Reduced width f (default C // 4).
-        variant: Option: rfdn | rlfn | slim (see ``ESA_VARIANTS``).
+        esa_channels: Reduced width f (default 0: C // 4).
+        variant: Option: rfdn | rlfn | slim. ``rfdn`` (RFDN/E-RFDN): conv_max + ReLU, conv3 +
+            ReLU, conv3_ after the pool and a 1x1 ``conv_f`` on the skip. ``rlfn`` (RLFN): one 3x3
+            conv after the pool, 1x1 ``conv_f`` on the skip. ``slim`` (SRN): one 3x3 conv, identity
+            skip.
     """
 
     def __init__(self, channels: int, *, esa_channels: int = 0, variant: str = "rfdn") -> None:
         super().__init__()
+        if variant not in ESA_VARIANTS:
+            raise InputError(f"ESA variant: {variant!r} not allowed; allowed: "
+                             f"{', '.join(ESA_VARIANTS)}")
         f = esa_channels or channels // 4
         self.variant = variant
         self.conv1 = conv1x1(channels, f)
         self.conv_f = conv1x1(f, f) if variant != "slim" else None
-        self.conv2 = conv(f, f, 3, stride=2)
-        self.conv2.padding = (0, 0)  # stride-2 conv without padding, as the official code
+        # Unpadded stride-2 conv, as in the official code (it sets ESA_MIN_SIZE).
+        self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
         if variant == "rfdn":
             self.conv_max = conv3x3(f, f)
             self.conv3 = conv3x3(f, f)
@@ -50,19 +69,27 @@ class ESA(nn.Module):
     @staticmethod
     def check_options(channels: int, *, esa_channels: int = 0, variant: str = "rfdn") -> list[str]:
         f = esa_channels or channels // 4
-        return [] if f >= 1 else [f"esa_channels >= 1 must hold, got {f} (channels={channels})"]
+        if f >= 1:
+            return []
+        return [f"`esa_channels >= 1` must hold (0 means channels // 4), got esa_channels={f}, "
+                f"channels={channels}"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        height, width = x.shape[-2:]
+        # A clear error instead of max_pool2d's; skipped under jit tracing, which would bake the
+        # comparison into the trace (torch.export sees the same bound from max_pool2d anyway).
+        if not torch.jit.is_tracing() and (height < ESA_MIN_SIZE or width < ESA_MIN_SIZE):
+            raise InputError(f"ESA input: height and width >= {ESA_MIN_SIZE} must hold (stride-2 "
+                             f"conv then 7x7 max-pool), got {height}x{width}")
         c1_ = self.conv1(x)
-        c1 = self.conv2(c1_)
-        v = F.max_pool2d(c1, kernel_size=7, stride=3)
+        v = F.max_pool2d(self.conv2(c1_), kernel_size=7, stride=3)
         if self.variant == "rfdn":
             v = F.relu(self.conv_max(v))
             v = F.relu(self.conv3(v))
             c3 = self.conv3_(v)
         else:
             c3 = self.conv3(v)
-        c3 = F.interpolate(c3, (x.size(2), x.size(3)), mode="bilinear", align_corners=False)
+        c3 = F.interpolate(c3, (height, width), mode="bilinear", align_corners=False)
         cf = self.conv_f(c1_) if self.conv_f is not None else c1_
         return x * torch.sigmoid(self.conv4(c3 + cf))
 
