@@ -1,1 +1,50 @@
-"""(being written)"""
+"""Importers for the official RLFN (NTIRE 2022 ``RLFN_cut``) and SRN (NTIRE 2023) weights.
+
+Sources: ofsoundof/NTIRE2022_ESR ``models/team04_rlfn.py`` + ``model_zoo/team04_rlfn.pth`` and
+wnxbwyc/SRN ``models/team25_SRN.py`` + ``model_zoo/team25_srn.pt``. Both are plain state dicts of
+the deploy form; our ESA keeps the official sub-module names, so only the prefixes change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from search_space.anchors.importers import map_keys, register_importer, strip_prefix
+
+__all__ = ["import_rlfn", "import_srn"]
+
+_RLFN_ESA = ("conv1", "conv_f", "conv2", "conv3", "conv4")
+_SRN_ESA = ("conv1", "conv2", "conv3", "conv4")
+
+
+def _conv_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """(our conv prefix, official conv prefix) pairs -> key mapping for weight and bias."""
+    return {f"{ours}.{p}": f"{theirs}.{p}" for ours, theirs in pairs for p in ("weight", "bias")}
+
+
+@register_importer("rlfn")
+def import_rlfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """``RLFN_cut``: fea_conv, B1..B4 (c1_r, c2_r, c3_r, c5, esa.*), LR_conv, upsampler.0."""
+    official = strip_prefix(official)
+    pairs = [("head", "fea_conv"), ("last_conv", "LR_conv"), ("tail.conv", "upsampler.0")]
+    for i in range(len(model.body)):
+        ours, theirs = f"body.{i}", f"B{i + 1}"
+        pairs += [(f"{ours}.conv1", f"{theirs}.c1_r"), (f"{ours}.conv2", f"{theirs}.c2_r"),
+                  (f"{ours}.conv3", f"{theirs}.c3_r"), (f"{ours}.conv_out", f"{theirs}.c5")]
+        pairs += [(f"{ours}.esa.{c}", f"{theirs}.esa.{c}") for c in _RLFN_ESA]
+    return map_keys(official, model, _conv_pairs(pairs), what="rlfn (team04_rlfn.pth)")
+
+
+@register_importer("srn_s_ntire23")
+def import_srn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """NTIRE 2023 ``SRN``: head, recon_trunk.i (conv1, conv2, ESA.*), tail."""
+    official = strip_prefix(official)
+    pairs = [("head", "head"), ("tail.conv", "tail")]
+    for i in range(len(model.body)):
+        ours, theirs = f"body.{i}", f"recon_trunk.{i}"
+        pairs += [(f"{ours}.conv1", f"{theirs}.conv1"), (f"{ours}.conv2", f"{theirs}.conv2")]
+        pairs += [(f"{ours}.esa.{c}", f"{theirs}.ESA.{c}") for c in _SRN_ESA]
+    return map_keys(official, model, _conv_pairs(pairs), what="srn_s_ntire23 (team25_srn.pt)")
