@@ -56,8 +56,10 @@ class LiveStorageTracker(TorchDispatchMode):
         self.live_bytes = 0
         self.peak_bytes = 0
         self.peak_op: str | None = None
+        # (creating op, bytes) of every storage live at the peak: what to slim down.
+        self.peak_live: list[tuple[str, int]] = []
         self._ignored = {_storage_key(t) for t in ignore}
-        self._live: dict[int, int] = {}
+        self._live: dict[int, tuple[str, int]] = {}
 
     def register(self, tensor: torch.Tensor, op: str = "input") -> None:
         """Count ``tensor``'s storage if it is new; it stops counting when the storage is freed."""
@@ -66,16 +68,17 @@ class LiveStorageTracker(TorchDispatchMode):
         if key in self._live or key in self._ignored:
             return
         nbytes = storage.nbytes()
-        self._live[key] = nbytes
+        self._live[key] = (op, nbytes)
         self.live_bytes += nbytes
         # The storage's Python object lives exactly as long as the C++ storage (PyObject
         # preservation), so the finalizer fires when the memory is released.
         weakref.finalize(storage, self._release, key)
         if self.live_bytes > self.peak_bytes:
             self.peak_bytes, self.peak_op = self.live_bytes, op
+            self.peak_live = list(self._live.values())
 
     def _release(self, key: int) -> None:
-        self.live_bytes -= self._live.pop(key, 0)
+        self.live_bytes -= self._live.pop(key)[1]
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+
+from search_space.errors import InputError
+
+
+def parse_input_hw(text: str) -> tuple[int, int]:
+    """``"256x256"`` (or ``"256"`` for a square) -> (256, 256); InputError otherwise."""
+    parts = text.lower().split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) == 1:
+        sizes *= 2
+    if len(sizes) != 2 or min(sizes) < 1:
+        raise InputError(f"--input: expected HxW with positive integers (e.g. 256x256), "
+                         f"got {text!r}")
+    return sizes[0], sizes[1]
+
+
+def _format_table(out: dict) -> str:
+    height, width = out["input"]
+    threads = f", {out['threads']} threads" if out.get("threads") else ""
+    runtime = "-" if out["runtime_ms"] is None else (
+        f"{out['runtime_ms']:.2f} (IQR {out['runtime_iqr_ms']:.2f}, {out['repeats']} runs)")
+    memory = "-" if out["peak_memory_mb"] is None else f"{out['peak_memory_mb']:.2f}"
+    rows = [
+        ("params", f"{out['params']:,}"),
+        ("MACs [G]", f"{out['macs_g']:.4f}"),
+        ("activations [M]", f"{out['activations_m']:.4f}"),
+        ("convs", str(out["num_conv"])),
+        ("runtime [ms]", runtime),
+        ("peak memory [MiB]", memory),
+        ("peak memory est. [MiB]", f"{out['peak_memory_est_mb']:.2f}"),
+    ]
+    head = (f"{out['name']}  x{out['scale']}  arch_id {out['arch_id']}\n"
+            f"input 1x3x{height}x{width}, {out['device']}{threads}")
+    return head + "\n" + "\n".join(f"  {label:24s}{value}" for label, value in rows)
+
+
+class Command:
+    """Profile an architecture (anchor name or spec.yaml) in deploy form.
+
+    Params, MACs (NTIRE "FLOPs"), conv activations and count, runtime (median and IQR of timed
+    forwards) and peak memory, measured and estimated, for one 1x3xHxW LR input.
+    """
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        parser.add_argument("target", help="anchor name or path to a spec YAML")
+        parser.add_argument("--scale", type=int, default=None, help="override the scale (2, 3, 4)")
+        parser.add_argument("--input", default="256x256", metavar="HxW",
+                            help="LR input size (default: 256x256)")
+        parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                            help="where runtime and peak memory are measured (default: cpu)")
+        parser.add_argument("--threads", type=int, default=None,
+                            help="CPU threads for the timing (default: torch's current count)")
+        parser.add_argument("--repeats", type=int, default=20,
+                            help="timed forwards (default: 20, after 5 warm-ups)")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(self, args) -> int:
+        from nas.commands.show import resolve_spec
+        from search_space.builder import build_model
+        from trainers.profiling import profile_model, resolve_device
+
+        input_hw = parse_input_hw(args.input)
+        if args.repeats < 1:
+            raise InputError(f"--repeats: expected an integer >= 1, got {args.repeats}")
+        if args.threads is not None and args.threads < 1:
+            raise InputError(f"--threads: expected an integer >= 1, got {args.threads}")
+        resolve_device(args.device)  # fail before building anything
+        label, spec = resolve_spec(args.target, args.scale)
+        model = build_model(spec, deploy=True)
+        profile = profile_model(model, input_hw=input_hw, device=args.device,
+                                threads=args.threads, repeats=args.repeats)
+        out = {"name": label, "arch_id": spec.arch_id(), "scale": spec.scale,
+               "input": list(input_hw), **profile.to_dict()}
+        del out["input_hw"]
+        if args.json:
+            print(json.dumps(out, indent=1))
+        else:
+            print(_format_table({**out, "repeats": args.repeats}))
+        return 0
