@@ -65,8 +65,15 @@ class HFAB(nn.Module):
         expand_ratio: RRRB expansion of the branch ERBs. Option: 1 | 2 | 3 | 4.
     """
 
-    def __init__(self, channels: int, *, mid_channels: int = 16, num_erb: int = 1,
-                 act: str = "lrelu0.1", expand_ratio: int = 2) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        mid_channels: int = 16,
+        num_erb: int = 1,
+        act: str = "lrelu0.1",
+        expand_ratio: int = 2,
+    ) -> None:
         super().__init__()
         self.deploy = False
         self.bn1 = nn.BatchNorm2d(channels)

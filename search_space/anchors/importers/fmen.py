@@ -26,7 +26,7 @@ _FIXED = {"head.": "head.", "last_conv.": "lr_conv.", "tail.conv.": "tail.0."}
 def _official_key(ours: str, erbs: str, hfabs: str) -> str:
     for prefix, theirs in _FIXED.items():
         if ours.startswith(prefix):
-            return theirs + ours[len(prefix):]
+            return theirs + ours[len(prefix) :]
     _, index, rest = ours.split(".", 2)  # "body.<i>.<rest>"
     i = int(index)
     if i == 0:  # warm-up conv block: our ConvBlock wraps the conv as ``.conv``
