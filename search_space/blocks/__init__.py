@@ -6,5 +6,5 @@ Explicit imports (no folder scan) so that a broken module fails loudly and impor
 from search_space.blocks import basic, esa  # noqa: F401
 from search_space.blocks import rrrb, hfab  # noqa: F401  (FMEN)
 from search_space.blocks import nrb, rlfb  # noqa: F401  (SRN, RLFN)
-from search_space.blocks import rfdb, imdb  # noqa: F401  (RFDN, IMDN)
+from search_space.blocks import cca, imdb, rfdb  # noqa: F401  (IMDN's CCA, IMDN, RFDN)
 from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401  (MAFFSRN, EDSR/RCAN, ICLR'19)
