@@ -81,17 +81,22 @@ class ESA(nn.Module):
         if not torch.jit.is_tracing() and (height < ESA_MIN_SIZE or width < ESA_MIN_SIZE):
             raise InputError(f"ESA input: height and width >= {ESA_MIN_SIZE} must hold (stride-2 "
                              f"conv then 7x7 max-pool), got {height}x{width}")
+        # Tensor lifetimes follow the official code (the strided map c1 of rfdn/rlfn and the
+        # pre-sigmoid map c4 stay referenced until the product), so that the peak memory of the
+        # anchors is the official models' peak, which the NTIRE memory figures measure.
         c1_ = self.conv1(x)
-        v = F.max_pool2d(self.conv2(c1_), kernel_size=7, stride=3)
+        c1 = self.conv2(c1_)
+        pooled = F.max_pool2d(c1, kernel_size=7, stride=3)
+        if self.variant == "slim":
+            del c1  # SRN's code keeps only the pooled map
         if self.variant == "rfdn":
-            v = F.relu(self.conv_max(v))
-            v = F.relu(self.conv3(v))
-            c3 = self.conv3_(v)
+            c3 = self.conv3_(F.relu(self.conv3(F.relu(self.conv_max(pooled)))))
         else:
-            c3 = self.conv3(v)
+            c3 = self.conv3(pooled)
         c3 = F.interpolate(c3, (height, width), mode="bilinear", align_corners=False)
         cf = self.conv_f(c1_) if self.conv_f is not None else c1_
-        return x * torch.sigmoid(self.conv4(c3 + cf))
+        c4 = self.conv4(c3 + cf)
+        return x * torch.sigmoid(c4)
 
 
 def build_esa(name: str, channels: int, esa_channels: int = 0) -> nn.Module:

@@ -60,5 +60,5 @@ class RLFB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act(self.conv1(x))
         out = self.act(self.conv2(out))
-        out = self.act(self.conv3(out))
-        return self.esa(self.conv_out(out + x))
+        out = self.act(self.conv3(out)) + x
+        return self.esa(self.conv_out(out))

@@ -48,6 +48,16 @@ def test_official_weights_match_official_output(anchor, fixture):
     assert (to_uint8(out) == to_uint8(expected)).float().mean().item() >= 0.999
 
 
+@pytest.mark.parametrize("anchor", ["rlfn", "srn_s_ntire23"])
+def test_peak_live_memory_equals_official_code(anchor):
+    """Tensor lifetimes mirror the official forward, so the peak of live storage at 256x256
+    (meta-device replay of the dispatch-level tracker) is the official model's, to the byte."""
+    from trainers.memory import estimate_peak_live_bytes
+
+    expected = get_anchor(anchor).reference["peak_live_bytes_256"]
+    assert estimate_peak_live_bytes(load(anchor), (256, 256)) == expected
+
+
 def test_importer_is_strict_and_strips_module_prefix():
     model = build_model(get_anchor("srn_s_ntire23").spec, deploy=True)
     official = {f"module.{k}": v for k, v in _official_srn_like(model).items()}
