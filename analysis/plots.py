@@ -1,0 +1,652 @@
+"""Plots of a search run: PSNR against each cost, a 3-D view, hypervolume history, hyperparameters.
+
+As in Optuna's visualisation package, each plot is split into a pure ``*_info()`` function that
+decides what is drawn (tested) and a thin ``plot_*()`` that turns the info into a plotly figure.
+plotly is imported only inside the builders.
+
+Layers of the 2-D views:
+
+- searched trials on the front of the run's objectives, and dominated ones;
+- anchors as measured in this run (same proxy training and profiling protocol), labelled;
+- anchors with their official weights (``psnr_official``: fully trained, same validation
+  protocol), hidden by default because they sit ~3 dB above any proxy-trained point;
+- published / official-code figures of the anchors, only where they measure the same thing as
+  the x axis: parameters and MACs (3x256x256 input). Published runtimes and memory come from other
+  hardware (GPUs) and are listed in the report's anchor table instead of being drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis import pareto
+
+__all__ = [
+    "METRIC_LABELS",
+    "COST_VIEWS",
+    "PointLayer",
+    "ScatterInfo",
+    "Scatter3DInfo",
+    "HypervolumeInfo",
+    "ParallelInfo",
+    "spec_summary",
+    "hover_text",
+    "scatter_info",
+    "scatter3d_info",
+    "hypervolume_info",
+    "parallel_info",
+    "plot_scatter",
+    "plot_scatter3d",
+    "plot_hypervolume",
+    "plot_parallel",
+    "write_figures",
+]
+
+METRIC_LABELS = {
+    "psnr": "validation PSNR-Y [dB]",
+    "ssim": "validation SSIM-Y",
+    "psnr_official": "PSNR-Y, official weights [dB]",
+    "runtime_ms": "runtime [ms]",
+    "runtime_iqr_ms": "runtime IQR [ms]",
+    "peak_memory_mb": "peak memory [MiB]",
+    "peak_memory_est_mb": "estimated peak memory [MiB]",
+    "params": "parameters (deploy form)",
+    "params_train": "parameters (training form)",
+    "macs_g": "MACs [G] (3x256x256 input)",
+    "activations_m": "activations [M]",
+    "num_conv": "convolutions",
+    "train_seconds": "proxy training time [s]",
+    "iterations": "proxy iterations",
+}
+# (file stem, x column): the PSNR-vs-cost views written by the report.
+COST_VIEWS = (("runtime", "runtime_ms"), ("memory", "peak_memory_mb"), ("macs", "macs_g"),
+              ("params", "params"))
+# a cost axis spanning more than this ratio is drawn on a log scale
+LOG_AXIS_RATIO = 30.0
+
+_HOVER_METRICS = ("psnr", "ssim", "psnr_official", "runtime_ms", "runtime_iqr_ms",
+                  "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g",
+                  "activations_m", "num_conv", "train_seconds", "iterations", "seed")
+_COLOURS = {"front": "#d62728", "dominated": "#9aa5b1", "anchor": "#1f77b4",
+            "official": "#2ca02c", "published": "#7f7f7f", "line": "#d62728"}
+
+
+# ---------------------------------------------------------------------------- text
+def _parse_json(value: Any) -> Any:
+    if isinstance(value, (Mapping, list)):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return None
+
+
+def spec_summary(spec: Mapping[str, Any] | str | None) -> str:
+    """One line: ``x4 C=48 | conv, rlfb x4 (esa=esa) | sequential | pixelshuffle``."""
+    data = _parse_json(spec)
+    if not isinstance(data, Mapping):
+        return ""
+    stages = []
+    for stage in data.get("body") or []:
+        if isinstance(stage, str):
+            stage = {"block": stage}
+        text = str(stage.get("block", "?"))
+        if int(stage.get("repeat", 1) or 1) > 1:
+            text += f" x{stage['repeat']}"
+        args = stage.get("args") or {}
+        if args:
+            inner = ", ".join(f"{k}={v}" for k, v in args.items())
+            text += f" ({inner[:40]}{'...' if len(inner) > 40 else ''})"
+        stages.append(text)
+    if len(stages) > 4:  # long bodies (anchors): block counts in order of appearance
+        counts: dict[str, int] = {}
+        for stage in data.get("body") or []:
+            block = stage if isinstance(stage, str) else str(stage.get("block", "?"))
+            repeat = 1 if isinstance(stage, str) else int(stage.get("repeat", 1) or 1)
+            counts[block] = counts.get(block, 0) + repeat
+        stages = [f"{block} x{n}" if n > 1 else block for block, n in counts.items()]
+    parts = [f"x{data.get('scale', '?')} C={data.get('channels', '?')}", ", ".join(stages),
+             str(data.get("fusion", "sequential")), str(data.get("upsampler", "pixelshuffle"))]
+    return " | ".join(p for p in parts if p)
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (float, np.floating)):
+        if math.isnan(value):
+            return "-"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.4g}"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,d}"
+    return str(value)
+
+
+def hover_text(row: Mapping[str, Any]) -> str:
+    """Hover label of one trial: id, anchor, spec summary, every metric, hyperparameters."""
+    lines = [f"<b>trial {row.get('trial_id', '?')}</b>"]
+    if row.get("anchor"):
+        lines[0] += f" (anchor {row['anchor']})"
+    lines.append(f"arch {row.get('arch_id', '')}, status {row.get('status', '')}")
+    summary = spec_summary(row.get("spec"))
+    if summary:
+        lines.append(summary)
+    for name in _HOVER_METRICS:
+        value = row.get(name)
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            lines.append(f"{name}: {_format_value(value)}")
+    for name in sorted(k for k in row if str(k).startswith(("psnr_set", "ssim_set"))):
+        if isinstance(row[name], (int, float)) and not math.isnan(row[name]):
+            lines.append(f"{name}: {_format_value(row[name])}")
+    hparams = _parse_json(row.get("hparams"))
+    if isinstance(hparams, Mapping) and hparams:
+        flat = ", ".join(f"{k}={_format_value(v)}" for k, v in _flatten(hparams).items())
+        lines.append(f"hparams: {flat[:160]}")
+    return "<br>".join(lines)
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = json.dumps(value)
+        else:
+            out[name] = value
+    return out
+
+
+def _label(column: str) -> str:
+    return METRIC_LABELS.get(column, column)
+
+
+# ---------------------------------------------------------------------------- 2-D views
+@dataclass
+class PointLayer:
+    """One legend entry: points (or ``None``-separated segments) of one kind."""
+
+    name: str
+    kind: str  # front | dominated | anchor | official | published
+    x: list[float]
+    y: list[float]
+    hover: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    trial_ids: list[str] = field(default_factory=list)
+    visible: bool = True
+
+
+@dataclass
+class ScatterInfo:
+    """What a PSNR-vs-cost view draws."""
+
+    x: str
+    y: str
+    x_label: str
+    y_label: str
+    layers: list[PointLayer]
+    front_line: tuple[list[float], list[float]]  # the 2-D front of (x, y), as a step line
+    title: str
+    note: str = ""
+    log_x: bool = False
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return df.to_dict(orient="records")
+
+
+def _anchor_rows(df: pd.DataFrame) -> pd.Series:
+    return df["is_anchor"].astype(bool) if "is_anchor" in df.columns else pd.Series(False,
+                                                                                    df.index)
+
+
+def _layer(name: str, kind: str, df: pd.DataFrame, x: str, y: str, **kwargs) -> PointLayer:
+    rows = _rows(df)
+    return PointLayer(
+        name=name, kind=kind,
+        x=[float(r[x]) for r in rows], y=[float(r[y]) for r in rows],
+        hover=[hover_text(r) for r in rows],
+        labels=[str(r.get("anchor") or "") for r in rows],
+        trial_ids=[str(r.get("trial_id", "")) for r in rows], **kwargs,
+    )
+
+
+def _front_line(df: pd.DataFrame, x: str, y: str, directions: Mapping[str, str]):
+    pair = {x: directions[x], y: directions[y]}
+    front = pareto.pareto_front(df, pair).sort_values(x)
+    return [float(v) for v in front[x]], [float(v) for v in front[y]]
+
+
+def scatter_info(
+    df: pd.DataFrame,
+    x: str,
+    objectives: Mapping[str, str],
+    *,
+    y: str = "psnr",
+    scale: int | None = None,
+    anchor_lookup: Callable[[str], Any] | None = None,
+) -> ScatterInfo:
+    """The PSNR-vs-``x`` view.
+
+    Args:
+        df: Trials table.
+        x: Cost column on the x axis (runtime_ms, peak_memory_mb, macs_g, params, ...).
+        objectives: The run's objectives; the highlighted front is theirs.
+        y: Quality column on the y axis.
+        scale: The run's scale (selects the anchors' reference figures).
+        anchor_lookup: ``name -> Anchor`` (default ``search_space.anchors.get_anchor``).
+    """
+    directions = {x: pareto.direction_of(x), y: pareto.direction_of(y)}
+    plotted = df[pareto.eligible_mask(df, directions)]
+    on_front = pareto.pareto_mask(df, objectives).reindex(plotted.index, fill_value=False) \
+        if set(objectives) <= set(df.columns) else pd.Series(False, plotted.index)
+    is_anchor = _anchor_rows(plotted)
+    front_name = "front (" + ", ".join(objectives) + ")"
+    layers = [
+        _layer(front_name, "front", plotted[on_front & ~is_anchor], x, y),
+        _layer("dominated", "dominated", plotted[~on_front & ~is_anchor], x, y),
+        _layer("anchors (this run's protocol)", "anchor", plotted[is_anchor], x, y),
+    ]
+    official = _official_layer(plotted[is_anchor], x, y)
+    if official is not None:
+        layers.append(official)
+    published = _published_layer(plotted[is_anchor], x, y, scale, anchor_lookup)
+    if published is not None:
+        layers.append(published)
+    note = ""
+    if x in ("runtime_ms", "runtime_iqr_ms", "peak_memory_mb"):
+        note = ("Published runtimes/memory of the anchors were measured on other hardware (GPUs); "
+                "they are listed in the report, not drawn.")
+    xs = pd.to_numeric(plotted[x], errors="coerce")
+    log_x = bool(len(xs) and xs.min() > 0 and xs.max() / xs.min() > LOG_AXIS_RATIO)
+    return ScatterInfo(
+        x=x, y=y, x_label=_label(x) + (" (log scale)" if log_x else ""), y_label=_label(y),
+        layers=layers, front_line=_front_line(plotted, x, y, directions),
+        title=f"{_label(y)} vs {_label(x)}", note=note, log_x=log_x,
+    )
+
+
+def _official_layer(anchors: pd.DataFrame, x: str, y: str) -> PointLayer | None:
+    if y != "psnr" or "psnr_official" not in anchors.columns:
+        return None
+    with_official = anchors[np.isfinite(pd.to_numeric(anchors["psnr_official"], errors="coerce")
+                                        .astype(float))]
+    if with_official.empty:
+        return None
+    return _layer("anchors, official weights (fully trained)", "official", with_official, x,
+                  "psnr_official", visible=False)
+
+
+def published_figure(anchor: Any, column: str, scale: int | None) -> tuple[float, str] | None:
+    """An anchor's published or official-code value of ``column`` at ``scale``, with its source.
+
+    Only parameters and MACs are comparable across machines; anything else gives None.
+    """
+    reference = getattr(anchor, "reference", None) or {}
+    published = getattr(anchor, "published", None) or {}
+    key = f"x{scale or 4}"
+    if column == "params":
+        params = reference.get("params") or {}
+        if key in params:
+            return float(params[key]), f"official code, {key}"
+        if scale in (None, 4) and isinstance(published.get("params_k"), (int, float)):
+            return float(published["params_k"]) * 1000, "paper (K, x4)"
+    if column == "macs_g" and scale in (None, 4):
+        macs = reference.get("torch_macs_g_256")
+        if isinstance(macs, (int, float)):
+            return float(macs), "official code, x4, 3x256x256"
+    return None
+
+
+def _published_layer(anchors: pd.DataFrame, x: str, y: str, scale: int | None,
+                     lookup: Callable[[str], Any] | None) -> PointLayer | None:
+    if x not in ("params", "macs_g") or anchors.empty:
+        return None
+    if lookup is None:
+        from search_space.anchors import get_anchor as lookup
+    ys = pd.to_numeric(anchors[y], errors="coerce")
+    low, high = float(ys.min()), float(ys.max())
+    pad = max(high - low, 0.05) * 0.15
+    layer = PointLayer("published / official-code size (x only)", "published", [], [])
+    for name in sorted(set(anchors["anchor"].astype(str)) - {""}):
+        try:
+            figure = published_figure(lookup(name), x, scale)
+        except Exception:  # noqa: BLE001  (an anchor renamed since the run: nothing to draw)
+            figure = None
+        if figure is None:
+            continue
+        value, source = figure
+        text = f"{name}: {_format_value(value)} ({source})"
+        # a vertical segment spanning the data: x is comparable, y is not
+        layer.x += [value, value, math.nan]
+        layer.y += [low - pad, high + pad, math.nan]
+        layer.hover += [text, text, ""]
+        layer.labels += [name, "", ""]
+    return layer if layer.x else None
+
+
+# ---------------------------------------------------------------------------- 3-D view
+@dataclass
+class Scatter3DInfo:
+    axes: tuple[str, str, str]
+    labels: tuple[str, str, str]
+    layers: list[PointLayer]
+    z: dict[str, list[float]]  # layer name -> third coordinate
+    title: str
+
+
+def scatter3d_info(
+    df: pd.DataFrame,
+    objectives: Mapping[str, str],
+    axes: Sequence[str] = ("runtime_ms", "peak_memory_mb", "psnr"),
+) -> Scatter3DInfo:
+    """Three metrics at once; the front highlighted is that of the run's objectives."""
+    axes = tuple(axes)
+    if len(axes) != 3:
+        raise ValueError(f"a 3-D view needs three axes, got {axes}")
+    directions = {a: pareto.direction_of(a) for a in axes}
+    plotted = df[pareto.eligible_mask(df, directions)]
+    on_front = pareto.pareto_mask(df, objectives).reindex(plotted.index, fill_value=False)
+    is_anchor = _anchor_rows(plotted)
+    parts = (("front (" + ", ".join(objectives) + ")", "front", on_front & ~is_anchor),
+             ("dominated", "dominated", ~on_front & ~is_anchor),
+             ("anchors (this run's protocol)", "anchor", is_anchor))
+    layers, z = [], {}
+    for name, kind, mask in parts:
+        layers.append(_layer(name, kind, plotted[mask], axes[0], axes[1]))
+        z[name] = [float(v) for v in plotted.loc[mask, axes[2]]]
+    return Scatter3DInfo(axes=axes, labels=tuple(_label(a) for a in axes), layers=layers, z=z,
+                         title=" / ".join(_label(a) for a in axes))
+
+
+# ---------------------------------------------------------------------------- hypervolume
+@dataclass
+class HypervolumeInfo:
+    steps: list[int]
+    trial_ids: list[str]
+    values: list[float]
+    objectives: dict[str, str]
+    reference_note: str
+
+
+def hypervolume_info(df: pd.DataFrame, objectives: Mapping[str, str]) -> HypervolumeInfo:
+    """Hypervolume after each trial (trial-number order); see ``analysis.pareto``."""
+    history = pareto.hypervolume_history(df, objectives)
+    return HypervolumeInfo(
+        steps=[int(s) for s in history["step"]],
+        trial_ids=[str(t) for t in history["trial_id"]],
+        values=[float(v) for v in history["hypervolume"]],
+        objectives=dict(objectives),
+        reference_note=(f"objectives min-max normalised over the completed trials; reference "
+                        f"point = worst observed + {pareto.HV_MARGIN:.0%} of the range; "
+                        f"maximum {(1 + pareto.HV_MARGIN) ** len(objectives):.3g}"),
+    )
+
+
+# ---------------------------------------------------------------------------- parallel coords
+@dataclass
+class ParallelDimension:
+    label: str
+    values: list[float]
+    tickvals: list[float] | None = None
+    ticktext: list[str] | None = None
+
+
+@dataclass
+class ParallelInfo:
+    dimensions: list[ParallelDimension]
+    color: list[float]
+    color_label: str
+    trial_ids: list[str]
+
+
+def _spec_features(spec: Any) -> dict[str, Any]:
+    data = _parse_json(spec)
+    if not isinstance(data, Mapping):
+        return {}
+    body = [{"block": s} if isinstance(s, str) else s for s in data.get("body") or []]
+    blocks = [str(s.get("block")) for s in body for _ in range(int(s.get("repeat", 1) or 1))]
+    return {"spec.channels": data.get("channels"), "spec.blocks": len(blocks),
+            "spec.block_types": "+".join(sorted(set(blocks))),
+            "spec.fusion": data.get("fusion"), "spec.upsampler": data.get("upsampler")}
+
+
+def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
+                  max_dimensions: int = 14) -> ParallelInfo:
+    """Hyperparameters (the ``hparams`` JSON, flattened) and spec features of searched trials.
+
+    Completed, non-anchor trials only (anchors were not sampled). Dimensions that never vary
+    are dropped (they carry no information); text values, and numbers with gaps, become integer
+    codes with their names as ticks. The last dimension is ``color`` itself.
+    """
+    done = df[(df["status"].astype(str) == pareto.ELIGIBLE_STATUS) & ~_anchor_rows(df)
+              & np.isfinite(pd.to_numeric(df[color], errors="coerce").astype(float))]
+    table = pd.DataFrame([
+        {**_flatten(_parse_json(r.get("hparams")) or {}), **_spec_features(r.get("spec"))}
+        for r in _rows(done)
+    ], index=done.index)
+    dimensions = []
+    for column in table.columns:
+        values = table[column]
+        if values.astype(str).nunique(dropna=False) < 2:
+            continue
+        dimensions.append(_dimension(column, values))
+    dimensions = dimensions[: max_dimensions - 1]
+    colours = [float(v) for v in pd.to_numeric(done[color], errors="coerce")]
+    dimensions.append(ParallelDimension(_label(color), colours))
+    return ParallelInfo(dimensions=dimensions, color=colours, color_label=_label(color),
+                        trial_ids=[str(t) for t in done.get("trial_id", done.index)])
+
+
+def _category_key(name: str) -> tuple:
+    # numbers in numeric order, then text; missing values ("-") first
+    if name == "-":
+        return (0, 0.0, "")
+    try:
+        return (1, float(name.replace(",", "")), "")
+    except ValueError:
+        return (2, 0.0, name)
+
+
+def _dimension(label: str, values: pd.Series) -> ParallelDimension:
+    numbers = pd.to_numeric(values, errors="coerce")
+    is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).any()
+    if numbers.notna().all() and not is_bool:
+        return ParallelDimension(label, [float(v) for v in numbers])
+    names = sorted({_format_value(v) for v in values}, key=_category_key)
+    codes = {name: float(i) for i, name in enumerate(names)}
+    return ParallelDimension(label, [codes[_format_value(v)] for v in values],
+                             tickvals=list(codes.values()), ticktext=names)
+
+
+# ---------------------------------------------------------------------------- figures
+_MARKERS = {
+    "front": dict(symbol="circle", size=11, color=_COLOURS["front"],
+                  line=dict(width=1, color="#222")),
+    "dominated": dict(symbol="circle", size=8, color=_COLOURS["dominated"], opacity=0.75),
+    "anchor": dict(symbol="diamond", size=12, color=_COLOURS["anchor"],
+                   line=dict(width=1, color="#222")),
+    "official": dict(symbol="star-open", size=13, color=_COLOURS["official"],
+                     line=dict(width=2)),
+}
+
+
+def _layout(fig, title: str, note: str = "") -> None:
+    full = title if not note else f"{title}<br><sup>{note}</sup>"
+    fig.update_layout(template="plotly_white", title=dict(text=full, x=0.01),
+                      legend=dict(orientation="h", yanchor="top", y=-0.14, x=0),
+                      margin=dict(l=70, r=30, t=80, b=90), hoverlabel=dict(align="left"),
+                      width=1000, height=640)
+
+
+def plot_scatter(info: ScatterInfo):
+    """plotly figure of a :class:`ScatterInfo`."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    xs, ys = info.front_line
+    if xs:
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines", name=f"2-D front ({info.x}, {info.y})",
+            line=dict(color=_COLOURS["line"], dash="dot", width=1.5, shape="hv"),
+            hoverinfo="skip"))
+    for layer in info.layers:
+        if layer.kind == "published":
+            fig.add_trace(go.Scatter(
+                x=layer.x, y=layer.y, mode="lines+text", name=layer.name,
+                text=layer.labels, textposition="top right", hovertext=layer.hover,
+                hoverinfo="text", line=dict(color=_COLOURS["published"], dash="dash", width=1),
+                textfont=dict(size=10, color=_COLOURS["published"])))
+            continue
+        with_text = layer.kind in ("anchor", "official")
+        fig.add_trace(go.Scatter(
+            x=layer.x, y=layer.y, mode="markers+text" if with_text else "markers",
+            name=layer.name, marker=_MARKERS[layer.kind], hovertext=layer.hover,
+            hoverinfo="text", text=layer.labels if with_text else None,
+            textposition="top center", visible=True if layer.visible else "legendonly"))
+    fig.update_xaxes(title=info.x_label, type="log" if info.log_x else "linear")
+    fig.update_yaxes(title=info.y_label)
+    _layout(fig, info.title, info.note)
+    return fig
+
+
+def plot_scatter3d(info: Scatter3DInfo):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for layer in info.layers:
+        marker = {k: v for k, v in _MARKERS[layer.kind].items() if k != "line"}
+        marker["size"] = max(4, marker["size"] // 2)
+        fig.add_trace(go.Scatter3d(
+            x=layer.x, y=layer.y, z=info.z[layer.name], name=layer.name,
+            mode="markers+text" if layer.kind == "anchor" else "markers",
+            text=layer.labels if layer.kind == "anchor" else None,
+            marker=marker, hovertext=layer.hover, hoverinfo="text"))
+    _layout(fig, info.title)
+    fig.update_layout(
+        scene=dict(xaxis_title=info.labels[0], yaxis_title=info.labels[1],
+                   zaxis_title=info.labels[2], camera=dict(eye=dict(x=1.9, y=1.5, z=0.9)),
+                   domain=dict(x=[0, 1], y=[0, 1])),
+        legend=dict(orientation="v", yanchor="top", y=0.98, x=0.0),
+        margin=dict(l=10, r=10, t=60, b=10))
+    return fig
+
+
+def plot_hypervolume(info: HypervolumeInfo):
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter(
+        x=info.steps, y=info.values, mode="lines+markers", line=dict(shape="hv"),
+        name="hypervolume",
+        hovertext=[f"after trial {t} (#{s}): {v:.4f}" for s, t, v in
+                   zip(info.steps, info.trial_ids, info.values, strict=True)], hoverinfo="text"))
+    fig.update_xaxes(title="trials (in trial-number order)")
+    fig.update_yaxes(title="hypervolume (normalised)")
+    _layout(fig, "Hypervolume of " + ", ".join(f"{k} ({v[:3]})" for k, v in
+                                                 info.objectives.items()), info.reference_note)
+    return fig
+
+
+def plot_parallel(info: ParallelInfo):
+    import plotly.graph_objects as go
+
+    dimensions = []
+    for d in info.dimensions:
+        entry: dict[str, Any] = dict(label=d.label, values=d.values)
+        if d.tickvals is not None:
+            entry.update(tickvals=d.tickvals, ticktext=d.ticktext)
+        dimensions.append(entry)
+    fig = go.Figure(go.Parcoords(
+        line=dict(color=info.color, colorscale="Viridis", showscale=True,
+                  colorbar=dict(title=info.color_label)),
+        dimensions=dimensions))
+    _layout(fig, "Hyperparameters and architecture of completed trials")
+    fig.update_layout(margin=dict(l=80, r=80, t=110, b=40))
+    return fig
+
+
+# ---------------------------------------------------------------------------- writing
+def write_figures(figures: Mapping[str, Any], out_dir: str | Path, *,
+                  png: bool = True) -> list[str]:
+    """Write ``<out_dir>/<name>.html`` for every figure, and ``.png`` where a browser exists.
+
+    The HTML files share one ``plotly.min.js`` written beside them (plotly's ``directory``
+    mode: they work offline as long as they stay together). PNGs are rendered by kaleido in a
+    locally installed Chrome/Chromium; kaleido is never allowed to download one. Returns
+    warnings (one line each), e.g. when no browser is found; the HTML is written regardless.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, fig in figures.items():
+        _atomic_write_text(out_dir / f"{name}.html",
+                           fig.to_html(include_plotlyjs="directory", full_html=True))
+    _ensure_plotly_js(out_dir)
+    if not png:
+        return []
+    return export_png({out_dir / f"{name}.png": fig for name, fig in figures.items()})
+
+
+def export_png(figures: Mapping[Path, Any]) -> list[str]:
+    """Render figures to PNG files with kaleido; warnings (one line each) instead of errors."""
+    try:
+        import kaleido
+        from kaleido.errors import ChromeNotFoundError
+    except ImportError:
+        return ["PNG export skipped: kaleido is not installed (pip install 'kaleido>=1')"]
+    specs, temporary = [], {}
+    for path, fig in figures.items():
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+        temporary[tmp] = path
+        specs.append(dict(fig=fig.to_dict(), path=tmp,
+                          opts=dict(format="png", width=fig.layout.width or 1000,
+                                    height=fig.layout.height or 640, scale=1)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # mathjax=False: kaleido would otherwise load MathJax from a CDN
+            kaleido.write_fig_from_object_sync(specs, kopts=dict(mathjax=False))
+    except ChromeNotFoundError:
+        problem = ("PNG export skipped: no Chrome/Chromium found (Debian: apt-get install -y "
+                   "chromium; or set BROWSER_PATH); the HTML plots were written")
+    except Exception as e:  # noqa: BLE001  (a browser crash must not lose the report)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        problem = f"PNG export failed ({type(e).__name__}: {first}); the HTML plots were written"
+    else:
+        problem = None
+    for tmp, path in temporary.items():
+        if problem is None and tmp.exists():
+            os.replace(tmp, path)
+        else:
+            tmp.unlink(missing_ok=True)
+    return [problem] if problem else []
+
+
+def _ensure_plotly_js(out_dir: Path) -> None:
+    # plotly writes plotly.min.js only when it is missing; keep it matching the installed plotly
+    from plotly.offline import get_plotlyjs
+
+    target = out_dir / "plotly.min.js"
+    script = get_plotlyjs()
+    if not target.exists() or target.stat().st_size != len(script.encode()):
+        _atomic_write_text(target, script)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,462 @@
+"""The report of a search run: read ``runs/<name>/``, summarise it, write ``report.html``.
+
+``report.html`` is self-contained (plotly.js inlined once) and shows the run's protocol, trial
+counts by status, the Pareto front as a table (knee marked), the plots, the anchors against
+their published figures, and how far the proxy can be trusted (Kendall tau between the anchors'
+proxy PSNR and their official-weight PSNR, where ``trials.csv`` has ``psnr_official``). Works on
+a run in progress: running, failed, infeasible and pruned rows are counted, never in a front.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from analysis import pareto, plots
+from search_space.errors import InputError
+
+__all__ = [
+    "Run",
+    "ReportResult",
+    "STATUSES",
+    "DEFAULT_OBJECTIVES",
+    "load_run",
+    "default_objectives",
+    "status_counts",
+    "proxy_trust",
+    "front_records",
+    "build_figures",
+    "write_report",
+]
+
+STATUSES = ("completed", "running", "failed", "infeasible", "pruned")
+DEFAULT_OBJECTIVES = ("psnr", "runtime_ms", "peak_memory_mb")
+# Columns read as text whatever they look like (a trial id "00012" must stay "00012").
+_TEXT_COLUMNS = ("trial_id", "status", "reason", "anchor", "arch_id", "spec", "hparams",
+                 "started_at", "finished_at")
+_REQUIRED_COLUMNS = ("trial_id", "status")
+# below three anchors a rank correlation is always +-1 and says nothing
+MIN_TRUST_ANCHORS = 3
+
+
+@dataclass
+class Run:
+    """A run directory: its trials table and resolved search config (``{}`` when absent)."""
+
+    path: Path
+    trials: pd.DataFrame
+    search: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def scale(self) -> int | None:
+        found = _lookup(self.search, ("scale",))
+        if isinstance(found, int):
+            return found
+        for spec in self.trials.get("spec", []):
+            data = plots._parse_json(spec)
+            if isinstance(data, Mapping) and isinstance(data.get("scale"), int):
+                return data["scale"]
+        return None
+
+
+# ---------------------------------------------------------------------------- loading
+def load_run(run_dir: str | Path) -> Run:
+    """Read ``trials.csv`` (and ``search.yaml`` if present); InputError for a missing/empty run."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise InputError(f"{path}: not a run directory (expected runs/<name>/ with trials.csv)")
+    table = path / "trials.csv"
+    if not table.is_file():
+        raise InputError(f"{path}: no trials.csv (no trial has been recorded in this run yet)")
+    try:
+        df = pd.read_csv(table, dtype={c: str for c in _TEXT_COLUMNS})
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{table}: has no trials") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise InputError(f"{table}: not a readable CSV ({first})") from None
+    missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{table}: missing column(s) {', '.join(missing)}; is this an esrnas "
+                         "trials table?")
+    if df.empty:
+        raise InputError(f"{table}: has no trials")
+    return Run(path=path, trials=_normalise_columns(df), search=_read_search(path))
+
+
+def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    for column in _TEXT_COLUMNS:
+        if column in df.columns:
+            df[column] = df[column].fillna("").astype(str)
+    df["status"] = df["status"].str.strip().str.lower()
+    if "is_anchor" in df.columns:
+        df["is_anchor"] = df["is_anchor"].astype(str).str.strip().str.lower().isin(
+            ("true", "1", "1.0", "yes"))
+    else:
+        df["is_anchor"] = df.get("anchor", pd.Series("", df.index)).astype(str) != ""
+    if "anchor" not in df.columns:
+        df["anchor"] = ""
+    for column in df.columns:
+        if column not in _TEXT_COLUMNS and column != "is_anchor":
+            numbers = pd.to_numeric(df[column], errors="coerce")
+            if numbers.notna().sum() >= df[column].notna().sum():
+                df[column] = numbers.astype(float)
+    return df
+
+
+def _read_search(path: Path) -> dict[str, Any]:
+    search = path / "search.yaml"
+    if not search.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(search.read_text())
+    except yaml.YAMLError as e:
+        raise InputError(f"{search}: not valid YAML ({str(e).splitlines()[0]})") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _lookup(data: Any, names: tuple[str, ...], *, leaf: bool = True) -> Any:
+    """First value under any of ``names``, searched breadth-first through nested mappings.
+
+    With ``leaf`` only non-mapping values count (``train: {iterations: 600}`` is not a dataset).
+    """
+    queue = [data]
+    while queue:
+        current = queue.pop(0)
+        if not isinstance(current, Mapping):
+            continue
+        for name in names:
+            value = current.get(name)
+            if value is not None and not (leaf and isinstance(value, Mapping)):
+                return value
+        queue += [v for v in current.values() if isinstance(v, Mapping)]
+    return None
+
+
+# ---------------------------------------------------------------------------- summaries
+def default_objectives(run: Run) -> tuple[dict[str, str], list[str]]:
+    """The search's objectives (``search.yaml``) or psnr, runtime_ms, peak_memory_mb.
+
+    Objectives without any value in the table (e.g. a runtime that could not be measured) are
+    dropped with a warning. Returns ``(objectives, warnings)``.
+    """
+    declared = _lookup(run.search, ("objectives",), leaf=False)
+    if isinstance(declared, list) and declared and all(isinstance(d, Mapping) for d in declared):
+        declared = {d.get("name"): d.get("direction", pareto.direction_of(d.get("name")))
+                    for d in declared}
+    objectives = pareto.resolve_objectives(declared or list(DEFAULT_OBJECTIVES))
+    kept, notes = {}, []
+    for name, direction in objectives.items():
+        values = pd.to_numeric(run.trials.get(name, pd.Series(dtype=float)), errors="coerce")
+        if values.notna().any():
+            kept[name] = direction
+        else:
+            notes.append(f"objective {name} has no value in trials.csv; left out of the front")
+    if not kept:
+        raise InputError(f"{run.path}: no completed trial has any of the objectives "
+                         f"{', '.join(objectives)} yet")
+    return kept, notes
+
+
+def check_objectives(run: Run, objectives: Mapping[str, str]) -> None:
+    """InputError unless every objective is a column with at least one completed value."""
+    df = run.trials
+    for name in objectives:
+        if name not in df.columns:
+            raise InputError(f"objective {name!r}: trials.csv of {run.path} has no such column")
+    if not pareto.eligible_mask(df, objectives).any():
+        counts = ", ".join(f"{k} {v}" for k, v in status_counts(df).items() if v)
+        raise InputError(f"{run.path}: no completed trial has values for all of "
+                         f"{', '.join(objectives)} ({counts})")
+
+
+def status_counts(df: pd.DataFrame) -> dict[str, int]:
+    """Trials per status (the known ones first, zero where absent), anchors counted in."""
+    counts = df["status"].value_counts()
+    out = {status: int(counts.get(status, 0)) for status in STATUSES}
+    out.update({str(k): int(v) for k, v in counts.items() if k not in out})
+    return out
+
+
+def proxy_trust(df: pd.DataFrame) -> dict[str, Any] | None:
+    """Kendall tau-b between the anchors' proxy ``psnr`` and ``psnr_official``; None if n < 3."""
+    if "psnr_official" not in df.columns:
+        return None
+    anchors = df[df["is_anchor"] & (df["status"] == pareto.ELIGIBLE_STATUS)]
+    proxy = pd.to_numeric(anchors["psnr"], errors="coerce")
+    official = pd.to_numeric(anchors["psnr_official"], errors="coerce")
+    ok = proxy.notna() & official.notna()
+    if ok.sum() < MIN_TRUST_ANCHORS:
+        return None
+    from scipy.stats import kendalltau
+
+    result = kendalltau(proxy[ok], official[ok])
+    return {
+        "n": int(ok.sum()),
+        "tau": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "anchors": [str(a) for a in anchors.loc[ok, "anchor"]],
+    }
+
+
+def front_records(front: pd.DataFrame, objectives: Mapping[str, str],
+                  knee: object | None = None) -> list[dict[str, Any]]:
+    """JSON-ready rows of the front: trial_id, is_anchor, anchor, arch_id, knee, objectives."""
+    records = []
+    for label, row in front.iterrows():
+        record = {"trial_id": row["trial_id"], "is_anchor": bool(row["is_anchor"]),
+                  "anchor": row.get("anchor") or None, "arch_id": row.get("arch_id", ""),
+                  "knee": bool(label == knee)}
+        for name in objectives:
+            record[name] = _plain_number(row[name])
+        records.append(record)
+    return records
+
+
+def _plain_number(value: Any) -> Any:
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) < 2**53 else value
+
+
+# ---------------------------------------------------------------------------- figures
+def _has_values(df: pd.DataFrame, column: str) -> bool:
+    return column in df.columns and pd.to_numeric(df[column], errors="coerce").notna().any()
+
+
+def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
+    """``{"pareto_<view>": figure}`` for every view the table has data for."""
+    df, figures = run.trials, {}
+    quality = next((k for k, v in objectives.items() if v == "maximize"), "psnr")
+    for stem, x in plots.COST_VIEWS:
+        if _has_values(df, x) and _has_values(df, quality):
+            info = plots.scatter_info(df, x, objectives, y=quality, scale=run.scale)
+            figures[f"pareto_{stem}"] = plots.plot_scatter(info)
+    axes = (tuple(objectives) if len(objectives) == 3
+            else ("runtime_ms", "peak_memory_mb", quality))
+    if all(_has_values(df, a) for a in axes):
+        figures["pareto_3d"] = plots.plot_scatter3d(plots.scatter3d_info(df, objectives, axes))
+    if len(objectives) >= 2:
+        figures["pareto_hypervolume"] = plots.plot_hypervolume(
+            plots.hypervolume_info(df, objectives))
+    if _has_values(df, quality):
+        info = plots.parallel_info(df, color=quality)
+        if len(info.dimensions) > 1 and len(info.color) > 1:
+            figures["pareto_parallel"] = plots.plot_parallel(info)
+    return figures
+
+
+# ---------------------------------------------------------------------------- report
+@dataclass
+class ReportResult:
+    front: pd.DataFrame
+    objectives: dict[str, str]
+    knee: object | None
+    hypervolume: float | None
+    files: list[Path]
+    warnings: list[str]
+
+
+def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -> ReportResult:
+    """Write ``report.html`` and ``pareto_*.html/png`` into the run directory."""
+    check_objectives(run, objectives)
+    df = run.trials
+    front = pareto.pareto_front(df, objectives)
+    knee = pareto.knee_point(df, objectives)
+    hv = pareto.hypervolume(df, objectives) if len(objectives) >= 2 else None
+    figures = build_figures(run, objectives)
+    notes = plots.write_figures(figures, run.path, png=png)
+    page = _render(run, objectives, front, knee, hv, figures, notes)
+    report = run.path / "report.html"
+    plots._atomic_write_text(report, page)
+    files = [report] + [run.path / f"{n}.html" for n in figures]
+    files += [p for p in (run.path / f"{n}.png" for n in figures) if p.exists() and png]
+    return ReportResult(front=front, objectives=dict(objectives), knee=knee, hypervolume=hv,
+                        files=files, warnings=notes)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;
+max-width:1200px;color:#1d2330;padding:0 16px}
+h1{font-size:1.6em;margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #dde;
+padding-bottom:4px;font-size:1.25em} .muted{color:#667} table{border-collapse:collapse;
+font-size:0.88em;margin:8px 0} th,td{border:1px solid #d9dde6;padding:4px 8px;text-align:left;
+vertical-align:top} th{background:#f2f4f8} td.num{text-align:right;font-variant-numeric:
+tabular-nums} tr.knee td{background:#fff4d6} tr.anchor td:first-child{border-left:4px solid
+#1f77b4} .counts span{display:inline-block;margin-right:18px} .counts b{font-size:1.2em}
+.note{background:#f6f8fb;border-left:4px solid #9aa5b1;padding:6px 10px;margin:8px 0}
+pre{background:#f6f8fb;padding:10px;overflow:auto;font-size:0.85em} .plot{margin:16px 0}
+code{background:#f2f4f8;padding:1px 4px;border-radius:3px}
+"""
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return '<td class="num">-</td>'
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return f'<td class="num">{_esc(plots._format_value(value))}</td>'
+    return f"<td>{_esc(value)}</td>"
+
+
+def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None = None) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        css = f' class="{classes[i]}"' if classes and classes[i] else ""
+        body.append(f"<tr{css}>" + "".join(_cell(v) for v in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def _protocol(run: Run, objectives: Mapping[str, str]) -> str:
+    s = run.search
+    val = _lookup(s, ("val", "val_sets", "validation"))
+    items = [
+        ("preset", _lookup(s, ("preset",))),
+        ("scale", run.scale),
+        ("training data", _lookup(s, ("train", "train_data"))),
+        ("validation sets", ", ".join(map(str, val)) if isinstance(val, list) else val),
+        ("device", _lookup(s, ("device",))),
+        ("seed", _lookup(s, ("seed",))),
+        ("proxy iterations", _lookup(s, ("iterations", "iters"))),
+        ("budget", _lookup(s, ("budget", "num_samples"))),
+        ("objectives", ", ".join(f"{k} ({v})" for k, v in objectives.items())),
+    ]
+    rows = [[k, "-" if v in (None, "") else v] for k, v in items]
+    table = _table(["", "value"], rows)
+    if s:
+        dump = yaml.safe_dump(s, sort_keys=False)
+        table += f"<details><summary>search.yaml</summary><pre>{_esc(dump)}</pre></details>"
+    else:
+        table += '<p class="muted">No search.yaml in the run directory.</p>'
+    return table
+
+
+def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: object) -> str:
+    extra = [c for c in ("params", "macs_g", "peak_memory_mb", "runtime_ms", "psnr", "ssim")
+             if c in front.columns and c not in objectives]
+    header = ["trial", "anchor", "arch_id"] + list(objectives) + extra + ["architecture"]
+    rows, classes = [], []
+    for label, row in front.iterrows():
+        rows.append([row["trial_id"] + (" (knee)" if label == knee else ""), row["anchor"],
+                     row.get("arch_id", "")] + [row[c] for c in objectives]
+                    + [row[c] for c in extra] + [plots.spec_summary(row.get("spec"))])
+        classes.append("knee" if label == knee else ("anchor" if row["is_anchor"] else ""))
+    return _table(header, rows, classes)
+
+
+def _published(name: str) -> dict[str, Any]:
+    try:
+        from search_space.anchors import get_anchor
+
+        published = get_anchor(name).published or {}
+    except InputError:
+        return {}
+    ntire = next((v for k, v in published.items() if k.startswith("ntire")
+                  and isinstance(v, Mapping)), {})
+    return {"params_k": published.get("params_k"), "runtime_ms": ntire.get("runtime_ms"),
+            "memory_mb": ntire.get("memory_mb"), "hardware": ntire.get("hardware", "")}
+
+
+def _anchor_section(df: pd.DataFrame) -> str:
+    anchors = df[df["is_anchor"]]
+    if anchors.empty:
+        return '<p class="muted">No anchors in this run.</p>'
+    rows = []
+    for _, row in anchors.iterrows():
+        pub = _published(row["anchor"])
+        rows.append([row["anchor"], row["trial_id"], row["status"], row.get("psnr", math.nan),
+                     row.get("psnr_official", math.nan), row.get("runtime_ms", math.nan),
+                     row.get("peak_memory_mb", math.nan), row.get("params", math.nan),
+                     pub.get("params_k") or "-", pub.get("runtime_ms") or "-",
+                     pub.get("memory_mb") or "-", pub.get("hardware") or "-"])
+    header = ["anchor", "trial", "status", "proxy PSNR", "official-weight PSNR",
+              "runtime ms (this run)", "peak MiB (this run)", "params", "paper params K (x4)",
+              "paper runtime ms", "paper memory MB", "paper hardware"]
+    return (_table(header, rows) + '<p class="muted">Paper runtimes and memory were measured on '
+            "the hardware named (GPUs, CUDA peak allocation); they are not comparable with this "
+            "run's measurements and are not drawn in the plots.</p>")
+
+
+def _trust_section(df: pd.DataFrame) -> str:
+    trust = proxy_trust(df)
+    if trust is None:
+        return (f'<p class="muted">Not available: fewer than {MIN_TRUST_ANCHORS} completed '
+                "anchors with an official-weight PSNR (<code>psnr_official</code>) in "
+                "trials.csv.</p>")
+    return (f"<p>Kendall tau between the anchors' proxy PSNR and their official-weight PSNR: "
+            f"<b>{trust['tau']:.2f}</b> (n = {trust['n']}: {_esc(', '.join(trust['anchors']))}; "
+            f"two-sided p = {trust['p_value']:.2f}). 1 means the proxy ranks the anchors "
+            "exactly as full training does; 0 means no agreement. With few anchors even "
+            "tau = 0.6 is not significant, so read small PSNR gaps between candidates with "
+            "caution.</p>")
+
+
+def _problems_section(df: pd.DataFrame, limit: int = 50) -> str:
+    bad = df[df["status"].isin(("failed", "infeasible", "pruned"))]
+    if bad.empty:
+        return '<p class="muted">No failed, infeasible or pruned trials.</p>'
+    rows = [[r["trial_id"], r["status"], r.get("reason", "")]
+            for _, r in bad.head(limit).iterrows()]
+    more = f'<p class="muted">... and {len(bad) - limit} more.</p>' if len(bad) > limit else ""
+    return _table(["trial", "status", "reason"], rows) + more
+
+
+def _render(run: Run, objectives: Mapping[str, str], front: pd.DataFrame, knee: object,
+            hv: float | None, figures: Mapping[str, Any], notes: list[str]) -> str:
+    from plotly.offline import get_plotlyjs
+
+    df = run.trials
+    counts = status_counts(df)
+    count_html = "".join(f"<span>{_esc(k)} <b>{v}</b></span>" for k, v in counts.items())
+    n_anchors = int(df["is_anchor"].sum())
+    hv_text = ("-" if hv is None else f"{hv:.4f} (objectives min-max normalised over the "
+               f"completed trials; reference point = worst observed + "
+               f"{pareto.HV_MARGIN:.0%} of the range; maximum "
+               f"{(1 + pareto.HV_MARGIN) ** len(objectives):.3g})")
+    knee_text = "-" if knee is None else _esc(df.loc[knee, "trial_id"])
+    plot_html = "".join(
+        f'<div class="plot">{fig.to_html(include_plotlyjs=False, full_html=False)}</div>'
+        for fig in figures.values())
+    warn_html = "".join(f'<p class="note">{_esc(n)}</p>' for n in notes)
+    generated = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>esrnas run {_esc(run.name)}</title>
+<style>{_CSS}</style><script type="text/javascript">{get_plotlyjs()}</script></head><body>
+<h1>esrnas run <code>{_esc(run.name)}</code></h1>
+<p class="muted">{_esc(run.path.resolve())} &middot; report generated {_esc(generated)}</p>
+{warn_html}
+<h2>Protocol</h2>{_protocol(run, objectives)}
+<h2>Trials</h2><p class="counts">{count_html}</p>
+<p class="muted">{len(df)} trials in trials.csv, {n_anchors} of them anchors (paper models measured
+under this run's protocol). Only completed trials with every objective compete for the front;
+running, failed, infeasible and pruned trials are counted here and listed below.</p>
+<h2>Pareto front ({len(front)} trials)</h2>
+<p>Objectives: {_esc(', '.join(f'{k} ({v})' for k, v in objectives.items()))}.
+Knee: <b>{knee_text}</b> (the front point farthest from the plane through the best point of each
+objective, in normalised space). Hypervolume: {_esc(hv_text)}.</p>
+{_front_table(front, objectives, knee)}
+<p class="muted">Export one with <code>nas export {_esc(run.path)} --pick knee</code>
+(or max-psnr, fastest, smallest-memory, a trial id).</p>
+<h2>Plots</h2>{plot_html}
+<h2>Anchors</h2>{_anchor_section(df)}
+<h2>How far the proxy can be trusted</h2>{_trust_section(df)}
+<h2>Failed, infeasible and pruned trials</h2>{_problems_section(df)}
+</body></html>
+"""

@@ -1,0 +1,72 @@
+"""``nas export``: write a picked architecture as training configs, weights and ONNX."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+class Command:
+    """Export one architecture of a run to runs/<name>/exports/<arch_id>/.
+
+    Writes train.yaml (for `nas train`), arch.yaml, basicsr.yml, model_deploy.pth (proxy weights,
+    deploy form) and model.onnx (when onnx is installed).
+    """
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        parser.add_argument("run", help="run directory (runs/<name>)")
+        parser.add_argument("--pick", default="knee",
+                            help="knee | max-psnr | fastest | smallest-memory | <trial id> "
+                                 "(default: knee)")
+        parser.add_argument("--where", default=None,
+                            help="conditions on trials.csv columns, e.g. \"runtime_ms<=30, "
+                                 "params<400000\"")
+        parser.add_argument("--objectives", default=None,
+                            help="objectives of the knee's front (default: the search's)")
+        parser.add_argument("--recipe", default="fmen",
+                            help="full-training recipe: fmen (default) | srn")
+        parser.add_argument("--iterations", type=int, default=None,
+                            help="override the recipe's number of iterations")
+        parser.add_argument("--train-data", default=None,
+                            help="training images for train.yaml: a bundled name or a folder "
+                                 "(default: the run's training data)")
+        parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+    def run(self, args) -> int:
+        from analysis import pareto
+        from analysis.export import export_trial, select_trial
+        from analysis.report import check_objectives, default_objectives, load_run
+        from search_space.errors import InputError
+
+        run = load_run(args.run)
+        if args.objectives:
+            objectives = pareto.resolve_objectives(args.objectives)
+            check_objectives(run, objectives)
+        else:
+            objectives, _ = default_objectives(run)
+        if args.iterations is not None and args.iterations < 1:
+            raise InputError(f"--iterations: expected an integer >= 1, got {args.iterations}")
+        label, why = select_trial(run.trials, args.pick, objectives, where=args.where)
+        result = export_trial(run, label, why=why, objectives=objectives, where=args.where,
+                              recipe=args.recipe, iterations=args.iterations,
+                              train_data=args.train_data, onnx=not args.no_onnx)
+        for note in result.warnings:
+            print(f"nas export: warning: {note}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"directory": str(result.directory), "trial_id": result.trial_id,
+                              "arch_id": result.arch_id, "pick": why,
+                              "metrics": result.metrics,
+                              "onnx_max_abs_diff": result.onnx_max_abs_diff,
+                              "files": [str(f) for f in result.files]}, indent=1))
+            return 0
+        metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items()
+                            if k in ("psnr", "runtime_ms", "peak_memory_mb", "params", "macs_g"))
+        print(f"exported trial {result.trial_id} (arch {result.arch_id}; {why}): {metrics}")
+        for path in result.files:
+            print(f"  {path}")
+        if result.onnx_max_abs_diff is not None:
+            print(f"ONNX vs PyTorch max |diff| / input range: {result.onnx_max_abs_diff:.2e}")
+        print(f"next: nas train {result.directory / 'train.yaml'}")
+        return 0

@@ -1,0 +1,63 @@
+"""``nas pareto``: the Pareto front of a run, its report and plots."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def print_front(front, objectives, knee) -> None:
+    """The front as a fixed-width table, best first in the first objective."""
+    from analysis.plots import _format_value
+
+    header = ["trial_id", "anchor", "arch_id", *objectives]
+    rows = [[str(row["trial_id"]) + (" *" if label == knee else ""), row["anchor"] or "-",
+             row.get("arch_id", "")] + [_format_value(row[c]) for c in objectives]
+            for label, row in front.iterrows()]
+    widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(header)]
+    for line in [header] + rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+
+
+class Command:
+    """Compute the Pareto front of a run; write report.html and pareto_*.html/png.
+
+    The front is taken over completed trials and anchors with a value for every objective;
+    running, failed, infeasible and pruned trials are counted in the report, never in the front.
+    """
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        parser.add_argument("run", help="run directory (runs/<name>)")
+        parser.add_argument("--objectives", default=None,
+                            help="comma-separated metrics, e.g. psnr,runtime_ms (default: the "
+                                 "search's objectives, else psnr,runtime_ms,peak_memory_mb)")
+        parser.add_argument("--json", action="store_true",
+                            help="print the front as one JSON list of rows")
+        parser.add_argument("--no-png", action="store_true",
+                            help="skip PNG export (needs a local Chrome/Chromium)")
+
+    def run(self, args) -> int:
+        from analysis import pareto
+        from analysis.report import default_objectives, front_records, load_run, write_report
+
+        run = load_run(args.run)
+        if args.objectives:
+            objectives, notes = pareto.resolve_objectives(args.objectives), []
+        else:
+            objectives, notes = default_objectives(run)
+        result = write_report(run, objectives, png=not args.no_png)
+        for note in notes + result.warnings:
+            print(f"nas pareto: warning: {note}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(front_records(result.front, objectives, result.knee), indent=1))
+            return 0
+        n_done = int((run.trials["status"] == "completed").sum())
+        print(f"Pareto front of {', '.join(f'{k} ({v[:3]})' for k, v in objectives.items())}: "
+              f"{len(result.front)} of {n_done} completed trials (* = knee)")
+        print_front(result.front, objectives, result.knee)
+        if result.hypervolume is not None:
+            print(f"hypervolume (normalised, reference = worst + {pareto.HV_MARGIN:.0%}): "
+                  f"{result.hypervolume:.4f}")
+        print(f"report: {run.path / 'report.html'}")
+        return 0

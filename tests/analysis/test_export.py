@@ -1,0 +1,156 @@
+"""``nas export``: picks, the files written, their round trips, and ONNX parity."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from analysis.export import export_onnx, select_trial
+from analysis.report import load_run
+from nas.cli import main
+from search_space.builder import build_model
+from search_space.checkpoint import load_weights
+from search_space.reparam import reparameterize_model
+from search_space.spec import ArchSpec
+from tests.analysis.conftest import build_run
+from tests.conftest import randomize_
+
+OBJECTIVES = {"psnr": "maximize", "runtime_ms": "minimize", "peak_memory_mb": "minimize"}
+# keys of the TrainConfig YAML contract
+TRAIN_KEYS = {"arch", "scale", "data", "optim", "schedule", "iterations", "eval_every",
+              "checkpoint_every", "loss", "distill", "seed", "device", "amp", "channels_last",
+              "threads", "init", "out_dir", "picked"}
+
+
+def export(capsys, run_dir, *args) -> dict:
+    code = main(["export", str(run_dir), "--json", *args])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_picks(run_dir):
+    df = load_run(run_dir).trials
+    done = df[df["status"] == "completed"]
+    for pick, column, best in (("max-psnr", "psnr", "idxmax"), ("fastest", "runtime_ms", "idxmin"),
+                               ("smallest-memory", "peak_memory_mb", "idxmin")):
+        label, why = select_trial(df, pick, OBJECTIVES)
+        assert label == getattr(done[column], best)() and pick in why
+    fast = done[done["runtime_ms"] <= 20]
+    label, why = select_trial(df, "max-psnr", OBJECTIVES, where="runtime_ms<=20")
+    assert label == fast["psnr"].idxmax() and "among trials with runtime_ms<=20" in why
+    label, _ = select_trial(df, "knee", OBJECTIVES, where="runtime_ms<=20")
+    assert label in fast.index
+    assert select_trial(df, "00005", OBJECTIVES)[0] == 5
+    arch = df.loc[7, "arch_id"]
+    assert df.loc[select_trial(df, arch, OBJECTIVES)[0], "arch_id"] == arch
+
+
+def test_export_writes_round_tripping_files(run_dir, capsys):
+    result = export(capsys, run_dir, "--pick", "knee")
+    run = load_run(run_dir)
+    row = run.trials[run.trials["trial_id"] == result["trial_id"]].iloc[0]
+    out = run_dir / "exports" / row["arch_id"]
+    assert result["directory"] == str(out) and result["arch_id"] == row["arch_id"]
+    spec = ArchSpec.from_file(run_dir / "trials" / row["trial_id"] / "spec.yaml")
+    assert sorted(p.name for p in out.iterdir()) == ["arch.yaml", "basicsr.yml", "model.onnx",
+                                                     "model_deploy.pth", "train.yaml"]
+    # arch.yaml is the spec alone and round-trips
+    assert ArchSpec.from_file(out / "arch.yaml") == spec
+    assert "picked" not in (out / "arch.yaml").read_text()
+
+    config = yaml.safe_load((out / "train.yaml").read_text())
+    assert set(config) == TRAIN_KEYS
+    assert ArchSpec.from_dict(config["arch"]) == spec
+    assert config["data"]["train"] == "SunHays80" and config["data"]["val"] == ["Set5"]
+    assert config["optim"] == {"lr": 5e-4, "betas": [0.9, 0.999], "eps": 1e-8,
+                               "weight_decay": 0.0}
+    assert config["schedule"]["type"] == "step" and config["schedule"]["step_iters"] == 600000
+    assert config["schedule"]["gamma"] == 0.5 and config["iterations"] == 3_000_000
+    picked = config["picked"]
+    assert picked["trial_id"] == row["trial_id"] and picked["objectives"] == OBJECTIVES
+    assert picked["metrics"]["psnr"] == pytest.approx(row["psnr"], abs=1e-6)
+    assert picked["metrics"]["runtime_ms"] == pytest.approx(row["runtime_ms"], abs=1e-6)
+    assert picked["metrics"]["params"] == int(row["params"])
+
+    options = yaml.safe_load((out / "basicsr.yml").read_text())
+    assert options["model_type"] == "SRModel" and options["scale"] == spec.scale
+    assert {"name", "num_gpu", "datasets", "network_g", "path", "train", "val", "logger"} <= \
+        set(options)
+    assert options["network_g"]["type"] == "ESRNASNet"
+    network = {k: v for k, v in options["network_g"].items() if k != "type"}
+    assert ArchSpec.from_dict(network) == spec
+    train = options["train"]
+    assert train["scheduler"] == {"type": "MultiStepLR", "gamma": 0.5,
+                                  "milestones": [600000, 1200000, 1800000, 2400000]}
+    assert train["total_iter"] == 3_000_000 and train["pixel_opt"]["type"] == "L1Loss"
+    assert train["optim_g"]["lr"] == 5e-4
+    assert options["datasets"]["train"]["gt_size"] == 64 * spec.scale
+
+    # the proxy weights, in deploy form, unchanged
+    exported, original = build_model(spec, deploy=True), build_model(spec, deploy=True)
+    load_weights(exported, out / "model_deploy.pth", deploy=True)
+    load_weights(original, run_dir / "trials" / row["trial_id"] / "model_deploy.pth", deploy=True)
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        assert torch.equal(exported(x), original(x))
+    assert result["onnx_max_abs_diff"] <= 1e-4
+
+
+def test_export_srn_recipe_and_missing_weights(tmp_path, capsys):
+    run_dir = build_run(tmp_path, n_searched=3, weights=False)
+    result = export(capsys, run_dir, "--pick", "max-psnr", "--recipe", "srn", "--iterations",
+                    "1000", "--train-data", "Set14")
+    _, err = capsys.readouterr()
+    out = run_dir / "exports" / result["arch_id"]
+    config = yaml.safe_load((out / "train.yaml").read_text())
+    assert config["schedule"]["type"] == "cosine" and config["schedule"]["eta_min"] == 1e-7
+    assert config["iterations"] == 1000 and config["optim"]["lr"] == 2e-4
+    assert config["data"]["train"] == "Set14" and config["data"]["batch_size"] == 32
+    assert yaml.safe_load((out / "basicsr.yml").read_text())["train"]["scheduler"] == {
+        "type": "CosineAnnealingRestartLR", "periods": [1000], "restart_weights": [1],
+        "eta_min": 1e-7}
+    assert not (out / "model_deploy.pth").exists() and not (out / "model.onnx").exists()
+
+
+def test_export_config_is_a_valid_train_config(run_dir, capsys):
+    config_module = pytest.importorskip("trainers.config")
+    result = export(capsys, run_dir, "--pick", "fastest", "--no-onnx")
+    config = config_module.TrainConfig.from_file(f"{result['directory']}/train.yaml")
+    assert config.iterations == 3_000_000
+
+
+ONNX_SPECS = {
+    "rlfb_esa": {"scale": 2, "channels": 16, "body": [{"block": "rlfb"}]},
+    "imdb_cca_aggregate": {"scale": 3, "channels": 16, "fusion": "aggregate",
+                           "body": [{"block": "imdb", "repeat": 2}]},
+    "ffg_multi_tail_skip": {"scale": 4, "channels": 16, "upsampler": "pixelshuffle_multi",
+                            "input_skip": True, "weight_norm": True,
+                            "body": [{"block": "ffg", "args": {"num_mabs": 2}}]},
+}
+
+
+@pytest.mark.parametrize("name", list(ONNX_SPECS))
+def test_onnx_matches_pytorch_on_another_input_size(name, tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec = ArchSpec.from_dict(ONNX_SPECS[name])
+    model = reparameterize_model(randomize_(build_model(spec)))
+    diff = export_onnx(model, tmp_path / "m.onnx")
+    assert diff <= 1e-4
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    dims = [d.dim_param or d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+
+
+def test_onnx_parity_is_relative_to_the_input_range(tmp_path):
+    pytest.importorskip("onnxruntime")
+    spec = ArchSpec.from_dict({"scale": 4, "channels": 16, "input_range": 255.0,
+                               "body": [{"block": "erb"},
+                                        {"block": "hfab", "args": {"mid_channels": 8}}]})
+    model = reparameterize_model(randomize_(build_model(spec)))
+    assert export_onnx(model, tmp_path / "m.onnx") <= 1e-4

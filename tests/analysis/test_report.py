@@ -1,0 +1,128 @@
+"""Reading a run directory, the report's content, and the proxy-trust figure."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import pareto
+from analysis.report import (
+    default_objectives,
+    front_records,
+    load_run,
+    proxy_trust,
+    status_counts,
+    write_report,
+)
+from search_space.errors import InputError
+from tests.analysis.conftest import brute_force_front
+
+OBJECTIVES = {"psnr": "maximize", "runtime_ms": "minimize", "peak_memory_mb": "minimize"}
+
+
+def test_load_run_errors(tmp_path):
+    with pytest.raises(InputError, match="not a run directory"):
+        load_run(tmp_path / "missing")
+    with pytest.raises(InputError, match="no trials.csv"):
+        load_run(tmp_path)
+    (tmp_path / "trials.csv").write_text("")
+    with pytest.raises(InputError, match="has no trials"):
+        load_run(tmp_path)
+    (tmp_path / "trials.csv").write_text("trial_id,number,status,psnr\n")
+    with pytest.raises(InputError, match="has no trials"):
+        load_run(tmp_path)
+    (tmp_path / "trials.csv").write_text("name,psnr\na,30\n")
+    with pytest.raises(InputError, match="missing column.*trial_id, status"):
+        load_run(tmp_path)
+
+
+def test_load_run_types(run_dir):
+    run = load_run(run_dir)
+    df = run.trials
+    assert df["trial_id"].iloc[0] == "00000"  # digits stay text
+    assert df["is_anchor"].dtype == bool and df["is_anchor"].sum() == 2
+    assert df["psnr"].dtype == float and df["params"].dtype == float
+    assert run.search["preset"] == "cpu" and run.scale == 2 and run.name == "demo"
+
+
+def test_status_counts_and_default_objectives(run_dir):
+    run = load_run(run_dir)
+    assert status_counts(run.trials) == {"completed": 12, "running": 1, "failed": 1,
+                                         "infeasible": 1, "pruned": 1}
+    objectives, notes = default_objectives(run)
+    assert objectives == OBJECTIVES and notes == []
+    run.trials["peak_memory_mb"] = np.nan  # e.g. not measurable on this device
+    objectives, notes = default_objectives(run)
+    assert objectives == {"psnr": "maximize", "runtime_ms": "minimize"}
+    assert notes == ["objective peak_memory_mb has no value in trials.csv; left out of the front"]
+
+
+def test_proxy_trust_is_kendall_tau_of_the_anchors():
+    df = pd.DataFrame({"trial_id": list("abcde"), "status": ["completed"] * 4 + ["failed"],
+                       "is_anchor": [True, True, True, False, True],
+                       "anchor": ["x", "y", "z", "", "w"],
+                       "psnr": [30.0, 31.0, 32.0, 33.0, 34.0],
+                       "psnr_official": [33.0, 32.9, 33.5, np.nan, 30.0]})
+    # proxy order x < y < z; official y < x < z: pairs (x,y) discordant, (x,z), (y,z) concordant
+    trust = proxy_trust(df)
+    assert trust["n"] == 3 and trust["anchors"] == ["x", "y", "z"]
+    assert trust["tau"] == pytest.approx(1 / 3)
+    assert proxy_trust(df.iloc[:2]) is None  # two anchors: tau is always +-1
+    assert proxy_trust(df.drop(columns="psnr_official")) is None
+
+
+def test_report_content(run_dir):
+    run = load_run(run_dir)
+    result = write_report(run, OBJECTIVES, png=False)
+    html = (run_dir / "report.html").read_text()
+    df = run.trials
+    assert set(result.front.index) == brute_force_front(df, OBJECTIVES)
+    table = html[html.index("<h2>Pareto front"):html.index("<h2>Plots")]
+    for trial_id in result.front["trial_id"]:
+        assert f"<td>{trial_id}" in table
+    knee_id = df.loc[result.knee, "trial_id"]
+    assert f"Knee: <b>{knee_id}</b>" in html and f"<td>{knee_id} (knee)</td>" in table
+    for decoy in df.loc[df["status"] != "completed", "trial_id"]:
+        assert f"<td>{decoy}" not in table
+    assert "completed <b>12</b>" in html and "running <b>1</b>" in html
+    assert "nan loss at iteration 37" in html and "runtime_ms 95.0 &gt; 50" in html
+    assert re.search(r"<td>preset</td><td>cpu</td>", html)
+    assert re.search(r"<td>validation sets</td><td>Set5</td>", html)
+    assert f"Hypervolume: {result.hypervolume:.4f}" in html
+    assert "Not available: fewer than 3" in html  # only two anchors carry psnr_official
+    # self-contained: plotly.js inlined once, no external script
+    assert html.count("* plotly.js v") == 1
+    assert len(re.findall(r"<script[^>]*\ssrc=", html)) == 0
+    # runtime, memory, macs, params, 3d, hypervolume, parallel
+    assert html.count('class="plotly-graph-div"') == 7
+    names = sorted(p.name for p in result.files)
+    assert names == sorted(["report.html"] + [f"pareto_{v}.html" for v in
+                                              ("runtime", "memory", "macs", "params", "3d",
+                                               "hypervolume", "parallel")])
+
+
+def test_report_of_a_run_in_progress(run_dir, tmp_path):
+    run = load_run(run_dir)
+    run.trials.loc[run.trials.index[5:], "status"] = "running"
+    run.path = tmp_path
+    result = write_report(run, {"psnr": "maximize", "params": "minimize"}, png=False)
+    assert set(result.front.index) <= set(run.trials.index[:5])
+    assert "running <b>11</b>" in (tmp_path / "report.html").read_text()
+    records = front_records(result.front, {"psnr": "maximize", "params": "minimize"},
+                            result.knee)
+    assert [r["trial_id"] for r in records] == list(result.front["trial_id"])
+    assert sum(r["knee"] for r in records) == 1
+    assert set(records[0]) == {"trial_id", "is_anchor", "anchor", "arch_id", "knee", "psnr",
+                               "params"}
+
+
+def test_report_refuses_objectives_without_completed_values(run_dir):
+    run = load_run(run_dir)
+    with pytest.raises(InputError, match="has no such column"):
+        write_report(run, {"latency": "minimize"}, png=False)
+    with pytest.raises(InputError, match=r"no completed trial has values for all of "
+                                         r"psnr_official, ssim"):
+        write_report(run, pareto.resolve_objectives("psnr_official,ssim"), png=False)
