@@ -1,0 +1,237 @@
+"""Training patches and validation pairs from folders of HR images.
+
+Any folder of PNG/JPEG/BMP images works (the DIV2K layout ``<root>/HR`` too); LR images are made
+by the MATLAB-compatible bicubic resize of :mod:`trainers.degrade`, or read from a folder of
+pre-made LR images (``LR_bicubic/X4/<name>x4.png``). Three small standard sets are bundled
+(:data:`BUNDLED`) so that a fresh clone trains and validates with no download.
+
+Randomness: item ``i`` of a :class:`PatchDataset` is drawn from a generator seeded with
+``(seed, i)`` only. The data stream is therefore identical for every model trained with the same
+seed, independent of DataLoader workers, and a resumed run continues it exactly by starting at
+the next index.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from search_space.errors import InputError
+from trainers.degrade import bicubic_downsample
+
+__all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
+           "resolve_dataset", "validation_pairs"]
+
+_BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
+BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
+
+# LR pixels of context kept around a training patch when it is downscaled on its own: the
+# antialiased bicubic kernel reaches 2 LR pixels, so the patch equals a crop of the whole-image LR.
+_LR_MARGIN = 3
+# Decoded images kept per process; beyond this the least recently used are decoded again.
+_CACHE_BYTES = int(os.environ.get("ESRNAS_IMAGE_CACHE_MB", "4096")) * 2**20
+
+
+def resolve_dataset(name_or_path: str | Path) -> Path:
+    """A bundled set's name (``SunHays80``, ``Set5``, ``Set14``) or a folder -> its image folder.
+
+    A folder without images but with an ``HR`` sub-folder (DIV2K layout) resolves to ``HR``.
+    """
+    if isinstance(name_or_path, str) and name_or_path in BUNDLED:
+        return BUNDLED[name_or_path]
+    path = Path(name_or_path).expanduser()
+    if not path.exists():
+        raise InputError(f"{path}: dataset folder not found (bundled datasets: "
+                         f"{', '.join(BUNDLED)})")
+    if not path.is_dir():
+        raise InputError(f"{path}: expected a folder of images, got a file")
+    if not list_images(path) and (path / "HR").is_dir():
+        path = path / "HR"
+    if not list_images(path):
+        raise InputError(f"{path}: no images found (expected {'/'.join(IMAGE_EXTENSIONS)} files)")
+    return path
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The PNG/JPEG/BMP files directly in ``folder``, sorted by name."""
+    return sorted(p for p in Path(folder).iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Decode an image as uint8 HxWx3 RGB (grayscale repeated, alpha dropped)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise InputError(f"{path}: cannot read image ({_first_line(e)})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) from the file header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            width, height = img.size
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise InputError(f"{path}: cannot read image ({_first_line(e)})") from None
+    return height, width
+
+
+class PatchDataset(torch.utils.data.Dataset):
+    """Aligned random (LR, HR) patches with flips and 90-degree rotations.
+
+    Args:
+        hr: Bundled dataset name or folder of HR images.
+        scale: Downscaling factor between HR and LR.
+        lr_patch: LR patch side; the HR patch is ``lr_patch * scale``.
+        seed: Data seed; item ``i`` depends only on ``(seed, i)``.
+        augment: Random horizontal/vertical flips and rotations by k * 90 degrees.
+        lr_dir: Optional folder of pre-made LR images named ``<hr stem>x<scale>.<ext>`` or
+            ``<hr stem>.<ext>`` (or its parent holding ``X<scale>/``). Default: MATLAB bicubic.
+        length: Nominal length; the loop draws indices ``[start, start + n)`` from it.
+    """
+
+    def __init__(self, hr: str | Path, *, scale: int, lr_patch: int, seed: int,
+                 augment: bool = True, lr_dir: str | Path | None = None,
+                 length: int = 10**9) -> None:
+        self.folder = resolve_dataset(hr)
+        self.scale, self.lr_patch, self.seed = scale, lr_patch, seed
+        self.augment, self.length = augment, length
+        self.paths = list_images(self.folder)
+        self.sizes = [image_size(p) for p in self.paths]
+        for path, (h, w) in zip(self.paths, self.sizes, strict=True):
+            if h // scale < lr_patch or w // scale < lr_patch:
+                raise InputError(f"{path}: image is {w}x{h}, smaller than one training patch "
+                                 f"({lr_patch * scale}x{lr_patch * scale} HR at x{scale}); "
+                                 "remove it or lower data.lr_patch")
+        self.lr_paths = _match_lr_files(self.paths, lr_dir, scale) if lr_dir else None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, int(i)])
+        k = int(rng.integers(len(self.paths)))
+        h, w = self.sizes[k]
+        p, s = self.lr_patch, self.scale
+        top = int(rng.integers(h // s - p + 1))
+        left = int(rng.integers(w // s - p + 1))
+        lr, hr = self._crop(k, top, left)
+        if self.augment:
+            flip_h, flip_v, rot = rng.integers(2), rng.integers(2), int(rng.integers(4))
+            lr, hr = (_dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
+        return _to_tensor(lr), _to_tensor(hr)
+
+    def _crop(self, k: int, top: int, left: int) -> tuple[np.ndarray, np.ndarray]:
+        p, s = self.lr_patch, self.scale
+        hr_full = _cached_image(self.paths[k])
+        hr = hr_full[top * s:(top + p) * s, left * s:(left + p) * s]
+        if self.lr_paths is not None:
+            lr_full = _cached_image(self.lr_paths[k])
+            expect = (self.sizes[k][0] // s, self.sizes[k][1] // s)
+            if lr_full.shape[:2] != expect:
+                raise InputError(f"{self.lr_paths[k]}: LR image is {lr_full.shape[1]}x"
+                                 f"{lr_full.shape[0]}, expected {expect[1]}x{expect[0]} "
+                                 f"(HR {self.paths[k].name} / {s})")
+            return lr_full[top:top + p, left:left + p], hr
+        # Downscale only the patch plus a margin: bit-identical to cropping the LR of the
+        # whole image (the margin covers the kernel; at image borders the crop is the border).
+        h_lr, w_lr = self.sizes[k][0] // s, self.sizes[k][1] // s
+        y0, x0 = max(top - _LR_MARGIN, 0), max(left - _LR_MARGIN, 0)
+        y1, x1 = min(top + p + _LR_MARGIN, h_lr), min(left + p + _LR_MARGIN, w_lr)
+        lr = bicubic_downsample(hr_full[y0 * s:y1 * s, x0 * s:x1 * s], s)
+        return lr[top - y0:top - y0 + p, left - x0:left - x0 + p], hr
+
+
+def validation_pairs(name_or_path: str | Path, scale: int
+                     ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(image name, LR uint8, HR uint8 modcropped) for every image of a validation set (cached)."""
+    folder = resolve_dataset(name_or_path)
+    paths = list_images(folder)
+    fingerprint = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in paths)
+    return _validation_pairs(str(folder), scale, fingerprint)
+
+
+@functools.lru_cache(maxsize=16)
+def _validation_pairs(folder: str, scale: int, fingerprint: tuple
+                      ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    pairs = []
+    for name, _, _ in fingerprint:
+        path = Path(folder) / name
+        hr = load_image(path)
+        if hr.shape[0] < scale or hr.shape[1] < scale:
+            raise InputError(f"{path}: image is {hr.shape[1]}x{hr.shape[0]}, smaller than the "
+                             f"scale {scale}")
+        lr = bicubic_downsample(hr, scale)
+        hr = hr[:lr.shape[0] * scale, :lr.shape[1] * scale]
+        for arr in (lr, hr):
+            arr.setflags(write=False)
+        pairs.append((path.stem, lr, hr))
+    return pairs
+
+
+# ---------------------------------------------------------------------------- helpers
+def _match_lr_files(hr_paths: list[Path], lr_dir: str | Path, scale: int) -> list[Path]:
+    root = Path(lr_dir).expanduser()
+    if not root.is_dir():
+        raise InputError(f"{root}: LR folder (data.lr_dir) not found")
+    if (root / f"X{scale}").is_dir():
+        root = root / f"X{scale}"
+    by_stem = {p.stem: p for p in list_images(root)}
+    out = []
+    for hr in hr_paths:
+        lr = by_stem.get(f"{hr.stem}x{scale}") or by_stem.get(hr.stem)
+        if lr is None:
+            raise InputError(f"{root}: no LR image for {hr.name} (expected {hr.stem}x{scale}.png "
+                             f"or {hr.stem}.png)")
+        out.append(lr)
+    return out
+
+
+_cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+
+
+def _cached_image(path: Path) -> np.ndarray:
+    """Decoded image, kept in a per-process LRU cache bounded by ``_CACHE_BYTES``."""
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    img = _cache.get(key)
+    if img is not None:
+        _cache.move_to_end(key)
+        return img
+    img = load_image(path)
+    img.setflags(write=False)
+    _cache[key] = img
+    total = sum(a.nbytes for a in _cache.values())
+    while total > _CACHE_BYTES and len(_cache) > 1:
+        _, old = _cache.popitem(last=False)
+        total -= old.nbytes
+    return img
+
+
+def _dihedral(img: np.ndarray, flip_h: int, flip_v: int, rot: int) -> np.ndarray:
+    if flip_h:
+        img = img[:, ::-1]
+    if flip_v:
+        img = img[::-1]
+    return np.rot90(img, rot) if rot else img
+
+
+def _to_tensor(img: np.ndarray) -> torch.Tensor:
+    # (H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]
+    return torch.from_numpy(np.array(img.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
