@@ -1,0 +1,591 @@
+"""The search: Ray Tune runs the trials, Optuna samples them (multi-objective), the run directory
+keeps everything (see :mod:`nas.runs`).
+
+Design:
+
+- Sampling: ``ray.tune.search.optuna.OptunaSearch`` with the define-by-run space of
+  :mod:`search_space.space`, ``metric=[...]`` / ``mode=[...]`` from the objectives, and an Optuna
+  RDB storage (``sqlite:///<run>/study.db`` by default, or ``--storage``) holding a study with a
+  unique name, so the study outlives the process and can be inspected with ``optuna.load_study``.
+- Anchors are *not* ``points_to_evaluate``. The paper models are fixed specs that the space
+  cannot express exactly (FMEN's warm-up conv and mixed ERB/HFAB body, RFDN's aggregation...), and
+  Ray's define-by-run OptunaSearch merges the function's returned constants over enqueued points
+  (so a forced point can silently run something else). Instead a thin searcher
+  (:class:`_AnchorsFirst`) hands out ``{"_meta": {"anchor": name}}`` configs before delegating to
+  OptunaSearch; the same trial function builds the anchor's own spec. Anchor trials never enter
+  the Optuna study (their parameters are not in its space), and trials.csv records which spec
+  each trial ran (``arch_id``, ``spec``), so this is checkable.
+- Pruning: with ASHA, a trial stopped early reaches Optuna as PRUNED (OptunaSearch would tell
+  COMPLETE with the half-trained values, or fail on missing ones); infeasible trials are PRUNED
+  too (the sampler learns they are bad), failed trials FAIL. Only a trial that finished its
+  schedule is COMPLETE.
+- Resume: ``trials.csv`` (+ each trial's ``metrics.json``) is the record. A resumed session
+  drops unfinished trials, marks their Optuna trials FAIL, reuses the study (the sampler is
+  re-seeded with ``seed + session``, so that its random start-up draws do not repeat the first
+  session's), and runs only the anchors and the number of sampled trials still missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+import uuid
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.config import Budget, SearchConfig
+from nas.progress import Progress, format_duration, kendall_tau
+from nas.runs import FINISHED, RunDir, TrialsTable, now_iso, read_json, write_json
+from nas.trial import META_KEY, TrialSettings, deep_merge, ray_trainable
+from search_space.errors import InputError
+
+__all__ = ["launch", "LaunchSummary", "default_run_dir"]
+
+# Quiet, low-overhead Ray: no new-style console tables, no per-trial result loggers.
+_RAY_ENV = {
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_DEDUP_LOGS": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
+    "RAY_TRAIN_V2_ENABLED": "0",
+}
+
+
+@dataclass
+class LaunchSummary:
+    """What a session did; printed by ``nas launch``."""
+
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    wall_seconds: float
+    trial_seconds: float
+    concurrency: int
+    budget: Budget
+    resumed: bool = False
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Wall time not explained by trial compute: wall - trial time / concurrency."""
+        return self.wall_seconds - self.trial_seconds / max(1, self.concurrency)
+
+    @property
+    def overhead_fraction(self) -> float:
+        return self.overhead_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def anchor_tau(self) -> tuple[float | None, int]:
+        """Kendall tau between anchors' proxy PSNR and official-weight PSNR, and n."""
+        pairs = [(r["psnr"], r["psnr_official"]) for r in self.rows
+                 if r.get("is_anchor") and r.get("status") == "completed"
+                 and r.get("psnr") is not None and r.get("psnr_official") is not None]
+        return kendall_tau([p for p, _ in pairs], [o for _, o in pairs]), len(pairs)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in FINISHED}
+        for r in self.rows:
+            if r.get("status") in out:
+                out[r["status"]] += 1
+        return out
+
+
+def default_run_dir(root: str | Path = "runs") -> Path:
+    return Path(root) / time.strftime("search-%Y%m%d-%H%M%S")
+
+
+# ---------------------------------------------------------------------------- entry point
+def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Path | None = None,
+           resume: str | Path | None = None, address: str | None = None,
+           storage: str | None = None, progress: bool = True,
+           trainable: Callable[..., None] | None = None) -> LaunchSummary:
+    """Run (or continue) a search until its budget is spent.
+
+    Args:
+        config: The search config (ignored with ``resume``: the run's own ``search.yaml``).
+        budget: Trials or wall clock; with ``resume``, None keeps the run's budget.
+        out: Run directory of a new search (default ``runs/search-<time>``).
+        resume: Run directory to continue.
+        address: Address of an existing Ray cluster (default: a local Ray instance).
+        storage: Optuna RDB URL (default: SQLite in the run directory).
+        progress: Print the live progress line on stderr.
+        trainable: Trial function ``fn(config, settings)`` (default :func:`ray_trainable`).
+    """
+    t_start = time.monotonic()
+    run, config, budget, state = _open_run(config, budget, out, resume, storage)
+    for key, value in _RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    import ray
+
+    started_ray = _init_ray(address)
+    try:
+        return _search(run, config, budget, state, t_start, progress,
+                       trainable or ray_trainable, resumed=resume is not None)
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Path | None,
+              resume: str | Path | None, storage: str | None):
+    if resume is not None:
+        run = RunDir.open(resume)
+        state = run.read_state()
+        config = SearchConfig.from_file(run.search_yaml) if config is None else config
+        if storage is not None and storage != state.get("storage"):
+            raise InputError(f"--storage: the run uses {state.get('storage') or run.sqlite_url}; "
+                             f"a resumed run keeps its storage")
+        if budget is not None:
+            state["budget"] = budget.to_dict()
+        budget = Budget.from_dict(state["budget"])
+        return run, config, budget, state
+    if budget is None:
+        raise InputError("--budget: required for a new search (e.g. --budget 8 or --budget 45m)")
+    config = config or SearchConfig.defaults()
+    out_path = Path(out) if out is not None else default_run_dir()
+    if storage is not None:
+        _check_storage(storage)
+    state = {
+        "name": out_path.name,
+        "study_name": f"{out_path.name}-{uuid.uuid4().hex[:8]}",
+        "storage": storage,
+        "budget": budget.to_dict(),
+        "seed": config.seed,
+        "created_at": now_iso(),
+        "sessions": [],
+    }
+    run = RunDir.create(out_path, config_yaml=config.to_yaml(), state=state)
+    return run, config, budget, run.read_state()
+
+
+def _check_storage(url: str) -> None:
+    import optuna
+
+    try:
+        optuna.storages.RDBStorage(url)
+    except Exception as e:  # noqa: BLE001  (SQLAlchemy/driver errors of many kinds)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"--storage: cannot open {url!r} ({first})") from None
+
+
+def _init_ray(address: str | None) -> bool:
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
+                                  logging_level=logging.ERROR, configure_logging=True)
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+    return True
+
+
+# ---------------------------------------------------------------------------- the session
+def _search(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, Any],
+            t_start: float, show_progress: bool, trainable: Callable[..., None], *,
+            resumed: bool) -> LaunchSummary:
+    import optuna
+    import ray
+    from ray import tune
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    concurrency = config.resources.max_concurrent
+    cpus, gpus = _trial_resources(config, ray.cluster_resources())
+    train_base, n_evals = _train_base(config, gpus)
+    settings = TrialSettings(
+        run_dir=str(run.path), scale=config.scale, train_base=train_base,
+        profile={"input_hw": list(config.profile.input_hw), "warmup": config.profile.warmup,
+                 "repeats": config.profile.repeats, "runtime": config.profile.runtime,
+                 "memory": config.profile.memory},
+        constraints=config.constraints, references={}, seed=config.seed,
+        threads=max(1, int(cpus)), objectives=tuple(config.objectives))
+    settings = _with_references(settings, run, config, cpus, gpus)
+
+    table = TrialsTable.load(run)
+    for tid in table.drop_unfinished():
+        shutil.rmtree(run.trial_dir(tid), ignore_errors=True)
+    _remove_orphan_folders(run, table)
+    table.write()
+    storage_url = state.get("storage") or run.sqlite_url
+    session = len(state.get("sessions", []))
+    study = optuna.create_study(study_name=state["study_name"], storage=storage_url,
+                                directions=[_direction(m) for m in config.modes],
+                                load_if_exists=True)
+    reconcile_study(study, table, config)
+
+    anchors_left = [a for a in config.anchors if not any(
+        r.get("anchor") == a for r in table.finished())]
+    sampled_done = table.count(anchors=False)
+    sampled_left = None if budget.trials is None else max(0, budget.trials - sampled_done)
+    seconds_left = None
+    if budget.seconds is not None:
+        seconds_left = max(0.0, budget.seconds - float(state.get("elapsed_s", 0.0)))
+    elapsed_before = float(state.get("elapsed_s", 0.0))
+    state.setdefault("sessions", []).append({"started_at": now_iso(), "resumed": resumed})
+    run.write_state(state)
+
+    total = None if budget.trials is None else budget.trials + len(config.anchors)
+    prog = Progress(total=total, deadline=None if seconds_left is None
+                    else time.monotonic() + seconds_left, concurrency=concurrency,
+                    objectives=config.objectives, enabled=show_progress)
+    nothing_left = (sampled_left == 0 and not anchors_left) or seconds_left == 0
+    session_rows: set[str] = set()
+    if not nothing_left:
+        searcher = _make_searcher(config, study, storage_url, state["study_name"],
+                                  anchors_left, sampled_left, table.next_number(), session)
+        recorder = _make_recorder(table, prog, run, state, elapsed_before, t_start,
+                                  session_rows, asha=config.scheduler.type == "asha")
+        num_samples = -1 if sampled_left is None else sampled_left + len(anchors_left)
+        fn = tune.with_parameters(trainable, settings=settings)
+        tuner = tune.Tuner(
+            tune.with_resources(fn, {"cpu": cpus, "gpu": gpus}),
+            tune_config=tune.TuneConfig(
+                search_alg=searcher, scheduler=_scheduler(config, n_evals),
+                num_samples=num_samples, max_concurrent_trials=concurrency,
+                time_budget_s=seconds_left, reuse_actors=True,
+                trial_dirname_creator=lambda trial: trial.trial_id),
+            run_config=tune.RunConfig(
+                name=f"session-{session}", storage_path=str(run.tune_dir), verbose=0,
+                callbacks=[recorder], failure_config=tune.FailureConfig(max_failures=0)),
+        )
+        tuner.fit()
+    prog.close()
+
+    for row in table.rows.values():
+        if row.get("status") == "running":  # still running when the wall-clock budget ended
+            row.update(status="pruned", reason="stopped: wall-clock budget reached",
+                       finished_at=now_iso())
+    table.write()
+    reconcile_study(study, table, config)
+    wall = time.monotonic() - t_start
+    state["elapsed_s"] = elapsed_before + wall
+    state["sessions"][-1].update(ended_at=now_iso(), wall_s=round(wall, 3))
+    run.write_state(state)
+    rows = table.sorted_rows()
+    trial_seconds = sum(float(r.get("trial_seconds") or 0.0) for r in rows
+                        if r["trial_id"] in session_rows)
+    summary = LaunchSummary(run.path, rows, wall, trial_seconds, concurrency, budget,
+                            resumed=resumed)
+    summary.lines = summary_lines(summary, config)
+    return summary
+
+
+def _direction(mode: str) -> str:
+    return "maximize" if mode == "max" else "minimize"
+
+
+def _trial_resources(config: SearchConfig, cluster: Mapping[str, float]) -> tuple[float, float]:
+    res = config.resources
+    cpus = res.cpus_per_trial
+    if cpus is None:
+        cpus = max(1.0, math.floor(float(cluster.get("CPU", 1)) / res.max_concurrent))
+    if res.gpus_per_trial > float(cluster.get("GPU", 0)):
+        raise InputError(f"--gpus-per-trial: {res.gpus_per_trial:g} requested, but the Ray "
+                         f"cluster has {cluster.get('GPU', 0):g} GPUs")
+    return float(cpus), float(res.gpus_per_trial)
+
+
+def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int]:
+    """The proxy's partial TrainConfig, validated once here (not in every trial), and the
+    number of validations per trial (ASHA's max time)."""
+    import tempfile
+
+    from search_space.anchors import get_anchor
+    from search_space.space import spec_from_params, suggest_arch
+    from trainers.config import TrainConfig
+    from trainers.presets import PRESETS
+
+    preset = config.proxy.resolved_preset(gpus)
+    if preset not in PRESETS:
+        raise InputError(f"proxy.preset: {preset!r} not allowed; allowed: {', '.join(PRESETS)}")
+    base = deep_merge(PRESETS[preset], config.proxy.train)
+    if config.anchors:
+        probe = get_anchor(config.anchors[0]).spec.with_scale(config.scale)
+    else:
+        probe, _ = spec_from_params(suggest_arch(_FirstChoice(), config.space))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig.from_dict(deep_merge(base, {"arch": probe.to_dict(), "out_dir": tmp}),
+                                    source="proxy.train")
+    n_evals = max(1, math.ceil(cfg.iterations / max(1, cfg.eval_every)))
+    return base, n_evals
+
+
+class _FirstChoice:
+    """A trial stand-in that takes the first value of every dimension (config validation)."""
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float:
+        return low
+
+
+def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
+                     cpus: float, gpus: float) -> TrialSettings:
+    """Profile the anchors that relative constraints name, once per run (reused on resume),
+    as a Ray task with a trial's resources, so that they are timed like the trials."""
+    from dataclasses import replace
+
+    import ray
+
+    from nas.trial import profile_anchor
+
+    names = sorted({c.anchor for c in config.constraints if c.anchor})
+    if not names:
+        return settings
+    refs = read_json(run.references_json) if run.references_json.is_file() else {}
+    missing = [n for n in names if n not in refs]
+    if missing:
+        task = ray.remote(num_cpus=cpus, num_gpus=gpus)(profile_anchor)
+        for name, prof in zip(missing, ray.get([task.remote(n, settings) for n in missing])):
+            refs[name] = prof
+        write_json(run.references_json, refs)
+    return replace(settings, references=refs)
+
+
+def _remove_orphan_folders(run: RunDir, table: TrialsTable) -> None:
+    """Trial folders of trials that never finished (killed) are partial: remove them."""
+    if not run.trials_dir.is_dir():
+        return
+    for folder in run.trials_dir.iterdir():
+        if folder.is_dir() and folder.name not in table.rows:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _scheduler(config: SearchConfig, n_evals: int):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    sched = config.scheduler
+    if sched.type == "none":
+        return FIFOScheduler()
+    # time = validation round; the final report comes at n_evals + 1 (see nas.trial)
+    return ASHAScheduler(time_attr="eval_round", metric="val_psnr", mode="max",
+                         max_t=n_evals + 1, grace_period=min(sched.grace_period, n_evals),
+                         reduction_factor=sched.reduction_factor)
+
+
+def _sampler(config: SearchConfig, seed: int):
+    import optuna
+
+    s = config.sampler
+    if s.type == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=s.population_size, seed=seed)
+    if s.type == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True, group=True,
+        constant_liar=config.resources.max_concurrent > 1)
+
+
+# ---------------------------------------------------------------------------- Optuna bookkeeping
+def reconcile_study(study: Any, table: TrialsTable, config: SearchConfig) -> None:
+    """Finish Optuna trials left RUNNING (driver killed, wall-clock stop) from the table:
+    completed -> COMPLETE with the objective values, infeasible/pruned -> PRUNED, failed or
+    lost -> FAIL."""
+    from optuna.trial import TrialState
+
+    by_number = {r.get("optuna_number"): r for r in table.rows.values()
+                 if r.get("optuna_number") is not None}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        row = by_number.get(trial.number)
+        status = row.get("status") if row else None
+        values = None
+        if status == "completed":
+            values = [row.get(m) for m in config.objectives]
+            if any(v is None for v in values):
+                status, values = "failed", None
+        state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+                 "infeasible": TrialState.PRUNED}.get(status, TrialState.FAIL)
+        study.tell(trial.number, values, state=state, skip_if_finished=True)
+
+
+def _make_searcher(config: SearchConfig, study: Any, storage_url: str, study_name: str,
+                   anchors: list[str], sampled_left: int | None, first_number: int,
+                   session: int):
+    import optuna
+    from ray.tune.search import Searcher
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search_space.space import suggest_arch
+
+    space = dict(config.space)
+
+    def define_by_run(trial: Any) -> None:
+        suggest_arch(trial, space)
+        return None  # no constants: they would override enqueued values (Ray issue)
+
+    optuna_search = OptunaSearch(
+        space=define_by_run, metric=config.metric_names, mode=config.modes,
+        sampler=_sampler(config, config.seed + session), study_name=study_name,
+        storage=optuna.storages.RDBStorage(storage_url))
+
+    class _AnchorsFirst(Searcher):
+        """Anchors first (outside Optuna), then Optuna's samples until the budget is used."""
+
+        def __init__(self) -> None:
+            super().__init__(metric=config.metric_names, mode=config.modes)
+            self.anchors = list(anchors)
+            self.sampled_left = sampled_left
+            self.next_number = first_number
+            self.anchor_trials: set[str] = set()
+
+        def set_search_properties(self, metric, mode, config, **spec) -> bool:
+            return True  # metric, mode and space are fixed at construction
+
+        def suggest(self, trial_id: str):
+            if self.anchors:
+                name = self.anchors.pop(0)
+                self.anchor_trials.add(trial_id)
+                return {META_KEY: self._meta(anchor=name)}
+            if self.sampled_left is not None and self.sampled_left <= 0:
+                return Searcher.FINISHED
+            params = optuna_search.suggest(trial_id)
+            if self.sampled_left is not None:
+                self.sampled_left -= 1
+            number = optuna_search._ot_trials[trial_id].number
+            return {**params, META_KEY: self._meta(optuna_number=number)}
+
+        def _meta(self, *, anchor: str | None = None, optuna_number: int | None = None):
+            meta = {"number": self.next_number, "anchor": anchor, "optuna_number": optuna_number}
+            self.next_number += 1
+            return meta
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            pass  # multi-objective Optuna takes no intermediate values
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                              error: bool = False) -> None:
+            if trial_id in self.anchor_trials or trial_id not in optuna_search._ot_trials:
+                return
+            _tell(optuna_search, trial_id, result, error, config)
+
+        def save(self, checkpoint_path: str) -> None:
+            write_json(checkpoint_path, {"resume": "use `nas launch --resume <run dir>`"})
+
+        def restore(self, checkpoint_path: str) -> None:
+            pass
+
+    del study
+    return _AnchorsFirst()
+
+
+def _tell(optuna_search: Any, trial_id: str, result: dict | None, error: bool,
+          config: SearchConfig) -> None:
+    """COMPLETE only for a trial that finished its schedule; PRUNED for early-stopped and
+    infeasible trials; FAIL for failures."""
+    from optuna.trial import TrialState
+
+    ot_trial = optuna_search._ot_trials[trial_id]
+    result = result or {}
+    status = result.get("status") if result.get("final") else ("failed" if error else "pruned")
+    for key in ("status", "reason", "arch_id"):
+        if result.get(key) is not None:
+            ot_trial.set_user_attr(key, result[key])
+    ot_trial.set_user_attr("trial_id", trial_id)
+    values = [result.get(m) for m in config.objectives]
+    if status == "completed" and all(v is not None for v in values):
+        optuna_search._ot_study.tell(ot_trial, values, skip_if_finished=True)
+    else:
+        state = TrialState.PRUNED if status in ("pruned", "infeasible") else TrialState.FAIL
+        optuna_search._ot_study.tell(ot_trial, state=state, skip_if_finished=True)
+    optuna_search._completed_trials.add(trial_id)
+
+
+# ---------------------------------------------------------------------------- driver callback
+def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[str, Any],
+                   elapsed_before: float, t_start: float, session_rows: set[str], *,
+                   asha: bool):
+    from ray import tune
+
+    class _Recorder(tune.Callback):
+        """Keeps trials.csv current: a row when a trial starts, its final values when it ends."""
+
+        def _save(self) -> None:
+            table.write()
+            state["elapsed_s"] = elapsed_before + time.monotonic() - t_start
+            run.write_state(state)
+            prog.update(table.sorted_rows())
+
+        def on_trial_start(self, iteration, trials, trial, **info) -> None:
+            meta = trial.config.get(META_KEY) or {}
+            anchor = meta.get("anchor")
+            table.upsert({"trial_id": trial.trial_id, "number": meta.get("number"),
+                          "status": "running", "reason": "", "is_anchor": anchor is not None,
+                          "anchor": anchor or "", "optuna_number": meta.get("optuna_number"),
+                          "started_at": now_iso()})
+            session_rows.add(trial.trial_id)
+            self._save()
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            if result.get("final"):
+                table.upsert({k: v for k, v in result.items() if k != "final"})
+                prog.trial_done(result.get("trial_seconds"))
+                self._save()
+
+        def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+            row = table.rows.get(trial.trial_id)
+            if row is not None and row.get("status") == "running":
+                last = trial.last_result or {}
+                why = (f"stopped early by ASHA after validation {last.get('eval_round', '?')}"
+                       if asha else "stopped before the end of its schedule")
+                row.update(status="pruned", reason=why, finished_at=now_iso())
+                self._save()
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            row = table.upsert({"trial_id": trial.trial_id})
+            if row.get("status") in (None, "running"):
+                row.update(status="failed", reason=_error_reason(trial), finished_at=now_iso())
+                self._save()
+
+    return _Recorder()
+
+
+def _error_reason(trial: Any) -> str:
+    """Last line of the trial's error trace (e.g. a worker killed by the OOM killer)."""
+    try:
+        text = trial.get_error()
+    except Exception:  # noqa: BLE001
+        text = None
+    lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "the trial's worker failed"
+
+
+# ---------------------------------------------------------------------------- summary
+def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
+    c = summary.counts()
+    lines = [
+        f"run: {summary.run_dir}",
+        "trials: " + ", ".join(f"{v} {k}" for k, v in c.items()) +
+        f" ({sum(1 for r in summary.rows if r.get('is_anchor'))} anchors; "
+        f"budget {summary.budget.describe()})",
+        f"wall time {format_duration(summary.wall_seconds)}; harness overhead "
+        f"{summary.overhead_seconds:.1f} s = {100 * summary.overhead_fraction:.1f}% "
+        f"(wall - trial compute / {summary.concurrency})",
+    ]
+    best = [r for r in summary.rows if r.get("status") == "completed" and r.get("psnr") is not None
+            and not r.get("is_anchor")]
+    if best:
+        top = max(best, key=lambda r: r["psnr"])
+        lines.append(f"best sampled psnr {top['psnr']:.3f} dB (trial {top['number']}, "
+                     f"arch {top['arch_id']}, {top.get('params')} params, "
+                     f"{top.get('runtime_ms') or float('nan'):.1f} ms)")
+    tau, n = summary.anchor_tau()
+    if n >= 2 and tau is not None:
+        lines.append(f"proxy fidelity: Kendall tau {tau:+.2f} between anchors' proxy psnr and "
+                     f"official-weight psnr (n={n}; with n < 10 only a rough indication)")
+    else:
+        lines.append(f"proxy fidelity: not computed ({n} anchors with official weights completed;"
+                     f" needs >= 2)")
+    lines.append(f"next: nas pareto {summary.run_dir}")
+    return lines

@@ -1,0 +1,137 @@
+"""The live progress line of ``nas launch`` (stderr) and the end-of-run summary figures.
+
+On a terminal the line is redrawn in place; otherwise (logs, CI) one line is printed per event.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
+
+__all__ = ["Progress", "pareto_front_size", "kendall_tau", "format_duration"]
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def pareto_front_size(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str, str]) -> int:
+    """Number of non-dominated completed rows over ``objectives`` (metric -> max|min)."""
+    points = []
+    for r in rows:
+        values = [r.get(m) for m in objectives]
+        if r.get("status") == "completed" and all(v is not None for v in values):
+            points.append([float(v) if d == "min" else -float(v)
+                           for v, d in zip(values, objectives.values())])
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
+    return sum(1 for p in points if not any(dominates(q, p) for q in points if q is not p))
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall's tau-b of two paired samples (None for fewer than 2 pairs or a constant one)."""
+    n = len(x)
+    if n < 2:
+        return None
+    concordant = discordant = ties_x = ties_y = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            dx, dy = x[i] - x[j], y[i] - y[j]
+            if dx == 0 and dy == 0:
+                continue
+            if dx == 0:
+                ties_x += 1
+            elif dy == 0:
+                ties_y += 1
+            elif (dx > 0) == (dy > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
+    return (concordant - discordant) / denom if denom else None
+
+
+class Progress:
+    """``[nas] 5/13 done | 1 running | 1 failed | best psnr 27.41 dB | front 3 | ETA 2m10s``.
+
+    Args:
+        total: Trials of this run (anchors included), None for a wall-clock budget.
+        deadline: ``time.monotonic()`` at which a wall-clock budget ends, or None.
+        concurrency: Trials at a time (for the ETA).
+        objectives: For the front size.
+        stream: Where to write (stderr).
+        enabled: False silences it (tests, ``--quiet``).
+    """
+
+    def __init__(self, *, total: int | None, deadline: float | None, concurrency: int,
+                 objectives: Mapping[str, str], stream: TextIO | None = None,
+                 enabled: bool = True) -> None:
+        self.total = total
+        self.deadline = deadline
+        self.concurrency = max(1, concurrency)
+        self.objectives = dict(objectives)
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.durations: list[float] = []
+        self.started = time.monotonic()
+        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = ""
+
+    def trial_done(self, seconds: float | None) -> None:
+        if seconds is not None:
+            self.durations.append(float(seconds))
+
+    def line(self, rows: Sequence[Mapping[str, Any]]) -> str:
+        finished = [r for r in rows if r.get("status") not in (None, "running")]
+        running = sum(1 for r in rows if r.get("status") == "running")
+        failed = sum(1 for r in finished if r.get("status") == "failed")
+        infeasible = sum(1 for r in finished if r.get("status") == "infeasible")
+        psnrs = [r["psnr"] for r in finished
+                 if r.get("status") == "completed" and r.get("psnr") is not None]
+        total = f"/{self.total}" if self.total is not None else ""
+        parts = [f"{len(finished)}{total} done", f"{running} running"]
+        if failed:
+            parts.append(f"{failed} failed")
+        if infeasible:
+            parts.append(f"{infeasible} infeasible")
+        parts.append(f"best psnr {max(psnrs):.2f} dB" if psnrs else "best psnr -")
+        parts.append(f"front {pareto_front_size(finished, self.objectives)}")
+        parts.append(f"ETA {format_duration(self.eta(len(finished)))}")
+        return "[nas] " + " | ".join(parts)
+
+    def eta(self, finished: int) -> float | None:
+        """Seconds left: the wall-clock budget's rest, or unfinished trials x mean trial time."""
+        if self.deadline is not None:
+            return max(0.0, self.deadline - time.monotonic())
+        if self.total is None or not self.durations:
+            return None
+        mean = sum(self.durations) / len(self.durations)
+        return max(0, self.total - finished) * mean / self.concurrency
+
+    def update(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        text = self.line(rows)
+        if text == self._last:
+            return
+        self._last = text
+        if self._tty:
+            self.stream.write("\r\033[K" + text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self._tty and self._last:
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,270 @@
+"""The run directory of a search and its results table, ``trials.csv``.
+
+::
+
+    runs/<name>/
+      search.yaml        resolved SearchConfig
+      state.json         budget, study name and storage, sessions (what --resume needs)
+      references.json    anchors' profiled costs for relative constraints (measured once per run)
+      study.db           Optuna study (SQLite; absent with --storage)
+      tune/              Ray Tune experiments, one per session
+      trials.csv         one row per trial, anchors included; rewritten atomically after each trial
+      trials/<trial_id>/ spec.yaml, hparams.json, model_deploy.pth, train.log, metrics.json
+
+Every file is written atomically (temp file in the same folder, then ``os.replace``), so a
+``kill -9`` leaves either the old or the new version. ``metrics.json`` is a trial's own record:
+when the driver dies between a trial's end and the table's rewrite, :meth:`TrialsTable.load`
+recovers the row from it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from search_space.errors import InputError
+
+__all__ = [
+    "COLUMNS",
+    "FINISHED",
+    "RunDir",
+    "TrialsTable",
+    "write_atomic",
+    "write_json",
+    "read_json",
+    "now_iso",
+]
+
+COLUMNS = (
+    "trial_id", "number", "status", "reason", "is_anchor", "anchor", "arch_id", "spec", "hparams",
+    "psnr", "ssim", "psnr_set5", "psnr_set14", "runtime_ms", "runtime_iqr_ms", "peak_memory_mb",
+    "peak_memory_est_mb", "params", "params_train", "macs_g", "activations_m", "num_conv",
+    "train_seconds", "iterations", "seed", "started_at", "finished_at",
+    # extras: official-weight PSNR of anchors, the Optuna trial number, the trial's wall time
+    "psnr_official", "optuna_number", "trial_seconds",
+)
+STATUSES = ("completed", "failed", "infeasible", "pruned", "running")
+FINISHED = ("completed", "failed", "infeasible", "pruned")
+STATE_VERSION = 1
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=1, default=_json_default, allow_nan=False) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf become None, so that JSON stays strict and CSV cells empty."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunDir:
+    """Paths of one run directory, and its ``state.json``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).resolve()
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    search_yaml = property(lambda self: self.path / "search.yaml")
+    state_json = property(lambda self: self.path / "state.json")
+    references_json = property(lambda self: self.path / "references.json")
+    study_db = property(lambda self: self.path / "study.db")
+    tune_dir = property(lambda self: self.path / "tune")
+    trials_csv = property(lambda self: self.path / "trials.csv")
+    trials_dir = property(lambda self: self.path / "trials")
+
+    def trial_dir(self, trial_id: str) -> Path:
+        return self.trials_dir / trial_id
+
+    @property
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{self.study_db}"
+
+    def is_run(self) -> bool:
+        return self.state_json.is_file() and self.search_yaml.is_file()
+
+    @classmethod
+    def create(cls, path: str | Path, *, config_yaml: str, state: Mapping[str, Any]) -> RunDir:
+        """A new run directory; refuses to overwrite an existing run."""
+        run = cls(path)
+        if run.is_run():
+            raise InputError(f"--out: {run.path} already holds a run; continue it with "
+                             f"`nas launch --resume {run.path}` or choose another --out")
+        if run.path.exists() and not run.path.is_dir():
+            raise InputError(f"--out: {run.path} exists and is not a directory")
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_atomic(run.search_yaml, config_yaml)
+        run.write_state({"version": STATE_VERSION, **state})
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run (for --resume); InputError when ``path`` is not one."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise InputError(f"--resume: {path} is not a directory")
+        if not run.is_run():
+            raise InputError(f"--resume: {path} is not a run directory of `nas launch` "
+                             f"(no state.json and search.yaml)")
+        try:
+            state = run.read_state()
+        except (OSError, ValueError) as e:
+            raise InputError(f"--resume: {run.state_json} is unreadable ({e})") from None
+        if state.get("version") != STATE_VERSION:
+            raise InputError(f"--resume: {run.state_json} has version {state.get('version')!r}, "
+                             f"expected {STATE_VERSION}")
+        return run
+
+    def read_state(self) -> dict[str, Any]:
+        return read_json(self.state_json)
+
+    def write_state(self, state: Mapping[str, Any]) -> None:
+        write_json(self.state_json, dict(state))
+
+
+class TrialsTable:
+    """Rows of ``trials.csv`` keyed by trial id, in trial-number order."""
+
+    def __init__(self, run: RunDir) -> None:
+        self.run = run
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------------ reading
+    @classmethod
+    def load(cls, run: RunDir) -> TrialsTable:
+        """The table from ``trials.csv``, completed by finished ``trials/*/metrics.json`` records
+        the table missed (driver killed between a trial's end and the rewrite)."""
+        table = cls(run)
+        if run.trials_csv.is_file():
+            with run.trials_csv.open(newline="") as f:
+                for raw in csv.DictReader(f):
+                    row = {k: _parse_cell(k, v) for k, v in raw.items() if k in COLUMNS}
+                    table.rows[row["trial_id"]] = row
+        if run.trials_dir.is_dir():
+            for metrics in sorted(run.trials_dir.glob("*/metrics.json")):
+                try:
+                    record = read_json(metrics)
+                except (OSError, ValueError):
+                    continue  # a torn file cannot exist (atomic writes); unreadable: skip
+                row = record.get("row") or {}
+                known = table.rows.get(row.get("trial_id"))
+                if row.get("status") in FINISHED and (known is None
+                                                      or known.get("status") not in FINISHED):
+                    table.upsert(row)
+        return table
+
+    def finished(self) -> list[dict[str, Any]]:
+        return [r for r in self.sorted_rows() if r.get("status") in FINISHED]
+
+    def sorted_rows(self) -> list[dict[str, Any]]:
+        return sorted(self.rows.values(), key=lambda r: (_num(r.get("number")), r["trial_id"]))
+
+    def count(self, *, status: Iterable[str] = FINISHED, anchors: bool | None = None) -> int:
+        status = tuple(status)
+        return sum(1 for r in self.rows.values() if r.get("status") in status
+                   and (anchors is None or bool(r.get("is_anchor")) == anchors))
+
+    def next_number(self) -> int:
+        numbers = [int(r["number"]) for r in self.rows.values() if r.get("number") is not None]
+        return max(numbers, default=-1) + 1
+
+    # ------------------------------------------------------------------ writing
+    def upsert(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert or update a row (unknown keys dropped, NaN -> empty)."""
+        tid = row["trial_id"]
+        current = self.rows.setdefault(tid, {c: None for c in COLUMNS})
+        for key, value in row.items():
+            if key in COLUMNS:
+                current[key] = _finite(value)
+        return current
+
+    def drop_unfinished(self) -> list[str]:
+        """Forget rows of trials that never finished (killed with the driver); their ids."""
+        gone = [tid for tid, r in self.rows.items() if r.get("status") not in FINISHED]
+        for tid in gone:
+            del self.rows[tid]
+        return gone
+
+    def write(self) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.sorted_rows():
+            writer.writerow({c: _cell(row.get(c)) for c in COLUMNS})
+        write_atomic(self.run.trials_csv, buf.getvalue())
+
+
+def _num(value: Any) -> float:
+    return float(value) if value is not None else math.inf
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+_INT_COLUMNS = ("number", "params", "params_train", "num_conv", "iterations", "seed",
+                "optuna_number")
+_STR_COLUMNS = ("trial_id", "status", "reason", "anchor", "arch_id", "spec", "hparams",
+                "started_at", "finished_at")
+
+
+def _parse_cell(column: str, text: str) -> Any:
+    if text == "":
+        return "" if column == "anchor" else None
+    if column == "is_anchor":
+        return text == "True"
+    if column in _STR_COLUMNS:
+        return text
+    if column in _INT_COLUMNS:
+        return int(float(text))
+    return float(text)

@@ -1,0 +1,371 @@
+"""One trial of a search: params -> spec -> build -> profile -> constraints -> proxy training ->
+validation -> report. The only Ray-aware trial code is :func:`ray_trainable`; the pipeline itself
+(:func:`run_trial`) takes a ``report`` callback, so it runs (and is tested) without Ray.
+
+Every trial ends in one of four states, each with its reason: ``completed``; ``infeasible`` (a
+cost constraint failed: recorded with the costs measured so far, never trained); ``failed`` (an
+exception, a NaN/inf loss, out of memory); ``pruned`` (stopped early by the scheduler; recorded
+by the driver, since a stopped trial does not get to say so). The trial writes its own folder
+``trials/<trial_id>/`` (spec.yaml, hparams.json, model_deploy.pth, train.log, metrics.json) and
+reports the row of ``trials.csv`` with ``final: True`` as its last result.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.objectives import Constraint
+from nas.runs import now_iso, write_atomic, write_json
+
+__all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
+           "deep_merge", "mean_metrics", "trial_train_config"]
+
+# Config key of the driver's bookkeeping (trial number, anchor, Optuna number); not a parameter.
+META_KEY = "_meta"
+
+Report = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrialSettings:
+    """Everything a trial needs besides its parameters; built once by the launcher.
+
+    Args:
+        run_dir: The run directory (trial folders go to ``<run_dir>/trials/<trial_id>``).
+        scale: Upscaling factor of the search (anchors are built at it).
+        train_base: Partial TrainConfig: the proxy preset merged with ``proxy.train``.
+        profile: ``profile_model`` settings (input_hw, warmup, repeats, runtime, memory).
+        constraints: Cost constraints (never applied to anchors).
+        references: Anchor -> profiled costs, for relative constraints.
+        seed: Seed of initialisation and data order, the same for every trial.
+        threads: CPU threads for training and timing (None: torch's default).
+        lock_dir: Folder of the per-device timing locks (None: the profiler's default).
+        objectives: Metrics a completed trial must have (the search's objectives).
+    """
+
+    run_dir: str
+    scale: int
+    train_base: Mapping[str, Any]
+    profile: Mapping[str, Any]
+    constraints: tuple[Constraint, ...] = ()
+    references: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    seed: int = 0
+    threads: int | None = None
+    lock_dir: str | None = None
+    objectives: tuple[str, ...] = ()
+
+
+class _Infeasible(Exception):
+    pass
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` over ``base``, recursively for nested mappings (copies, inputs untouched)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def mean_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
+    """``psnr``/``ssim`` (means over the val sets) and ``psnr_<set>`` per set from evaluate()."""
+    def mean(key: str) -> float | None:
+        values = [m.get(key) for m in metrics.values()]
+        values = [float(v) for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    out = {"psnr": mean("psnr_y"), "ssim": mean("ssim_y")}
+    for name, m in metrics.items():
+        out[f"psnr_{name.lower()}"] = m.get("psnr_y")
+    return out
+
+
+class _Log:
+    """train.log: one timestamped line per stage, flushed as it happens."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        with self.path.open("a") as f:
+            f.write(f"[{time.perf_counter() - self.t0:8.2f}s] {message}\n")
+
+
+def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: str,
+              report: Report) -> dict[str, Any]:
+    """Run one trial to its end and report its row (``final: True``); returns the row.
+
+    Args:
+        config: Sampled parameters (``search_space.space`` names) plus ``_meta`` with
+            ``number``, ``anchor`` (name or None) and ``optuna_number``.
+        settings: The search-wide settings.
+        trial_id: Unique id (the folder name under ``trials/``).
+        report: Receives intermediate results (after each validation) and the final row.
+    """
+    meta = dict(config.get(META_KEY) or {})
+    params = {k: v for k, v in config.items() if k != META_KEY}
+    anchor = meta.get("anchor")
+    folder = Path(settings.run_dir) / "trials" / trial_id
+    folder.mkdir(parents=True, exist_ok=True)
+    log = _Log(folder / "train.log")
+    t0 = time.perf_counter()
+    row: dict[str, Any] = {
+        "trial_id": trial_id, "number": meta.get("number"), "status": "running", "reason": "",
+        "is_anchor": anchor is not None, "anchor": anchor or "",
+        "optuna_number": meta.get("optuna_number"), "seed": settings.seed,
+        "hparams": json.dumps({}), "started_at": now_iso(),
+    }
+    extra: dict[str, Any] = {"params": params}
+    _write_record(folder, row, extra)
+    try:
+        _pipeline(params, anchor, settings, folder, row, extra, log, report)
+        row["status"] = "completed"
+    except _Infeasible as e:
+        row.update(status="infeasible", reason=str(e))
+        log(f"infeasible: {e}")
+    except Exception as e:  # noqa: BLE001  (any failure of one trial must not stop the search)
+        row.update(status="failed", reason=_failure_reason(e))
+        log(f"failed: {row['reason']}\n{traceback.format_exc()}")
+    row["finished_at"] = now_iso()
+    row["trial_seconds"] = round(time.perf_counter() - t0, 3)
+    _write_record(folder, row, extra)
+    report(_present({**row, "final": True, "eval_round": extra.get("eval_rounds", 0) + 1}))
+    return row
+
+
+def _present(result: Mapping[str, Any]) -> dict[str, Any]:
+    """Without None/NaN values: schedulers read a missing metric as 'nothing to decide'."""
+    return {k: v for k, v in result.items()
+            if v is not None and not (isinstance(v, float) and not math.isfinite(v))}
+
+
+def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSettings,
+              folder: Path, row: dict[str, Any], extra: dict[str, Any], log: _Log,
+              report: Report) -> None:
+    import torch
+
+    from search_space.builder import build_model
+    from trainers.profiling import profile_model
+
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    spec, hparams = _resolve_spec(params, anchor, settings, row)
+    write_atomic(folder / "spec.yaml", spec.to_yaml())
+    write_json(folder / "hparams.json", hparams)
+    row.update(arch_id=spec.arch_id(), spec=json.dumps(spec.to_dict(), sort_keys=True),
+               hparams=json.dumps(hparams, sort_keys=True))
+    log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
+
+    torch.manual_seed(settings.seed)
+    model = build_model(spec)
+    row["params_train"] = sum(p.numel() for p in model.parameters())
+    device = _device(settings.train_base.get("device", "auto"))
+    prof = dict(settings.profile)
+    common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
+                  threads=settings.threads, lock_dir=settings.lock_dir)
+    cheap = profile_model(model, runtime=False, memory=False, **common)
+    _update_costs(row, cheap.to_dict())
+    log(f"cheap costs: params {cheap.params}, macs {cheap.macs_g:.3f} G, "
+        f"est. peak {cheap.peak_memory_est_mb:.1f} MiB")
+    if anchor is None:
+        _check_constraints(settings, row, cheap=True)
+    measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
+                             memory=bool(prof.get("memory", True)),
+                             warmup=int(prof.get("warmup", 5)), repeats=int(prof.get("repeats", 20)),
+                             **common)
+    _update_costs(row, measured.to_dict())
+    extra["profile"] = measured.to_dict()
+    log(f"measured: runtime {measured.runtime_ms} ms (IQR {measured.runtime_iqr_ms}), "
+        f"peak memory {measured.peak_memory_mb} MiB on {measured.device}")
+    if anchor is None:
+        _check_constraints(settings, row, cheap=False)
+    del model
+
+    result = _train(spec, hparams, settings, folder, row, extra, log, report)
+    _update_metrics(row, result.metrics)
+    row.update(iterations=result.iterations, train_seconds=round(result.train_seconds, 3))
+    extra["history"] = result.history
+    if result.stopped:
+        raise RuntimeError(f"training stopped: {result.stopped}")
+    missing = [m for m in settings.objectives if row.get(m) is None]
+    if missing:
+        raise RuntimeError(f"objective {', '.join(missing)} not measured")
+    if anchor is not None:
+        row["psnr_official"] = _official_psnr(anchor, settings, device, log)
+    (folder / "checkpoint.pth").unlink(missing_ok=True)  # optimizer state: not needed any more
+
+
+def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSettings,
+                  row: dict[str, Any]):
+    from search_space.anchors import get_anchor
+    from search_space.space import spec_from_params
+
+    if anchor is not None:
+        return get_anchor(anchor).spec.with_scale(settings.scale), {}
+    name = f"trial-{row['number']}" if row.get("number") is not None else ""
+    return spec_from_params(params, name=name)
+
+
+def _device(device: str) -> str:
+    import torch
+
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
+    for key in ("params", "macs_g", "activations_m", "num_conv", "peak_memory_est_mb",
+                "runtime_ms", "runtime_iqr_ms", "peak_memory_mb"):
+        if profile.get(key) is not None:
+            row[key] = profile[key]
+
+
+def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
+    for key, value in mean_metrics(metrics).items():
+        row[key] = value
+
+
+def _check_constraints(settings: TrialSettings, row: dict[str, Any], *, cheap: bool) -> None:
+    reasons = [c.violation(row.get(c.metric), settings.references)
+               for c in settings.constraints if c.cheap == cheap]
+    reasons = [r for r in reasons if r]
+    if reasons:
+        raise _Infeasible("; ".join(reasons))
+
+
+def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings,
+                       folder: Path) -> dict[str, Any]:
+    """The TrainConfig mapping of one trial: preset + proxy overrides + this trial's choices."""
+    cfg = deep_merge(settings.train_base, {
+        "arch": spec.to_dict(), "scale": None, "out_dir": str(folder), "seed": settings.seed,
+        "init": None,
+    })
+    if settings.threads:
+        cfg["threads"] = int(settings.threads)
+    if "lr" in hparams:
+        cfg = deep_merge(cfg, {"optim": {"lr": float(hparams["lr"])}})
+    if "batch_size" in hparams:
+        cfg = deep_merge(cfg, {"data": {"batch_size": int(hparams["batch_size"])}})
+    if "lr_patch" in hparams:
+        cfg = deep_merge(cfg, {"data": {"lr_patch": int(hparams["lr_patch"])}})
+    if "distill" in hparams:
+        d = hparams["distill"]
+        cfg["distill"] = None if d is None else deep_merge(cfg.get("distill") or {}, {
+            "teacher": d["teacher"], "weight": float(d["weight"])})
+    return cfg
+
+
+def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folder: Path,
+           row: dict[str, Any], extra: dict[str, Any], log: _Log, report: Report):
+    from trainers.config import TrainConfig
+    from trainers.loop import train
+
+    cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, settings, folder),
+                                source=f"trial {row['trial_id']} training config")
+    extra["eval_rounds"] = 0
+
+    def on_eval(iteration: int, metrics: dict) -> None:
+        extra["eval_rounds"] += 1
+        means = mean_metrics(metrics)
+        log(f"iteration {iteration}: " + ", ".join(
+            f"{k} {v:.4f}" for k, v in means.items() if v is not None))
+        intermediate = {**row, **means, "iterations": iteration, "final": False,
+                        "eval_round": extra["eval_rounds"]}
+        if not row["is_anchor"]:  # ASHA ranks sampled trials only; anchors always finish
+            intermediate["val_psnr"] = means["psnr"]
+        report(_present(intermediate))
+
+    log(f"proxy training: {cfg.iterations} iterations")
+    result = train(cfg, on_eval=on_eval)
+    log(f"trained {result.iterations} iterations in {result.train_seconds:.1f} s "
+        f"(+ {result.eval_seconds:.1f} s validation)")
+    return result
+
+
+def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log) -> float | None:
+    """The anchor's official-weight PSNR on the proxy's val sets (None without official weights
+    at this scale)."""
+    from search_space.anchors import get_anchor, load
+    from trainers.evaluate import evaluate
+
+    info = get_anchor(anchor)
+    if not info.has_official_weights or info.official.get("scale", 4) != settings.scale:
+        return None
+    val = (settings.train_base.get("data") or {}).get("val") or ["Set5", "Set14"]
+    model = load(anchor, scale=settings.scale, weights="official")
+    psnr = mean_metrics(evaluate(model, val, scale=settings.scale, device=device,
+                                 ssim=False))["psnr"]
+    log(f"official weights: psnr {psnr:.4f} dB on {', '.join(map(str, val))}")
+    return psnr
+
+
+def _failure_reason(e: BaseException) -> str:
+    name = type(e).__name__
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    if name == "NonFiniteLossError":
+        iteration = getattr(e, "iteration", None)
+        return f"nan/inf loss at iteration {iteration}" if iteration is not None else \
+            f"nan/inf loss ({text})"
+    if isinstance(e, MemoryError) or "OutOfMemoryError" in name:
+        return f"out of memory ({text or name})"
+    return f"{name}: {text}" if text else name
+
+
+def _write_record(folder: Path, row: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
+    clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+             for k, v in row.items()}
+    write_json(folder / "metrics.json", {"row": clean, **_json_safe(extra)})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def profile_anchor(name: str, settings: TrialSettings) -> dict[str, Any]:
+    """Costs of an anchor's deploy form, profiled like a trial (reference of relative
+    constraints)."""
+    import torch
+
+    from search_space.anchors import get_anchor
+    from search_space.builder import build_model
+    from trainers.profiling import profile_model
+
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    prof = dict(settings.profile)
+    model = build_model(get_anchor(name).spec.with_scale(settings.scale))
+    return profile_model(model, input_hw=tuple(prof.get("input_hw", (256, 256))),
+                         device=_device(settings.train_base.get("device", "auto")),
+                         threads=settings.threads, warmup=int(prof.get("warmup", 5)),
+                         repeats=int(prof.get("repeats", 20)), lock_dir=settings.lock_dir,
+                         runtime=bool(prof.get("runtime", True)),
+                         memory=bool(prof.get("memory", True))).to_dict()
+
+
+def ray_trainable(config: dict[str, Any], settings: TrialSettings) -> None:
+    """Ray Tune function trainable: :func:`run_trial` with ``tune.report`` and Ray's trial id."""
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id()
+    run_trial(config, settings, trial_id=trial_id, report=tune.report)

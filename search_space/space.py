@@ -1,0 +1,441 @@
+"""The define-by-run search space: a trial's ``suggest_*`` calls -> parameters -> ArchSpec + hparams.
+
+The space is described by a plain mapping (the ``space:`` section of a search config; defaults in
+:data:`DEFAULT_SPACE`). Every entry is a *dimension*, written as one of:
+
+- a scalar: frozen (recorded as a one-choice categorical, so that every trial's parameters alone
+  rebuild its spec);
+- a list: categorical choices;
+- ``{low, high}`` with optional ``step`` / ``log``: an integer range when ``low``, ``high`` (and
+  ``step``) are integers, a float range otherwise.
+
+The network is homogeneous: ``body.depth`` blocks of one family ``body.block``, optionally with an
+attention stage (``attention.type``) after every ``attention.every`` blocks, then the global
+choices (fusion, global residual, last conv, activation, conv unit, upsampler, input skip).
+Parameter names are stable and hierarchical; a conditional parameter is prefixed by the choice it
+depends on (``body.rlfb.esa``, ``attention.hfab.num_erb``, ``conv.rrrb.expand_ratio``,
+``train.distill.weight``) so that each name keeps a single distribution. Allowed values come from
+the block / conv-unit registry (``choices=``) and :mod:`search_space.choices`; a space may narrow
+them but not add to them.
+
+Only ``trial.suggest_*`` calls are made (duck-typed: an Optuna ``Trial``, ``FixedTrial`` or Ray's
+captor), no torch: sampling stays fast and importable without optuna.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from search_space import choices as C
+from search_space.errors import InputError, did_you_mean, not_allowed
+from search_space.spec import ArchSpec
+
+__all__ = [
+    "DEFAULT_SPACE",
+    "ATTENTION_STAGES",
+    "suggest_arch",
+    "spec_from_params",
+    "resolve_space",
+    "check_space",
+]
+
+# Blocks that may be inserted as their own attention stage every k blocks.
+ATTENTION_STAGES = ("esa", "cca", "hfab")
+# Block options governed by the spec-wide ``activation`` / ``conv`` dimensions instead.
+_GLOBAL_OPTIONS = ("act", "conv")
+# ``activation: default`` keeps each block's paper activation; ``conv: plain`` is the plain 3x3.
+DEFAULT_ACTIVATION = "default"
+
+DEFAULT_SPACE: dict[str, Any] = {
+    "scale": 4,
+    "input_range": 255.0,
+    "channels": {"low": 16, "high": 64, "step": 8},
+    "depth": {"low": 2, "high": 8},
+    # Block families (registry names); per family, dimensions for its options. Options with
+    # registry ``choices`` are searched over all of them unless narrowed here; other options
+    # (e.g. ``mid_channels``) keep the block default unless given a dimension here.
+    "blocks": {"erb": {}, "imdb": {}, "nrb": {}, "rb": {}, "rfdb": {}, "rlfb": {}},
+    "attention": {"type": ["none", "esa", "cca", "hfab"], "every": {"low": 1, "high": 4},
+                  "esa": {}, "cca": {}, "hfab": {"num_erb": [1, 2]}},
+    "fusion": ["sequential", "aggregate", "hff", "bff", "mbff"],
+    "global_residual": [True, False],
+    "last_conv": [True, False],
+    "activation": [DEFAULT_ACTIVATION, "relu", "lrelu0.05", "lrelu0.1", "gelu", "silu"],
+    # Conv unit of every block with a ``conv`` option; ``rrrb`` = re-parameterisable training.
+    "conv": {"type": ["plain", "rrrb"], "rrrb": {"expand_ratio": [2]}},
+    "upsampler": ["pixelshuffle", "pixelshuffle_multi"],
+    "input_skip": [False, True],
+    # Training hyperparameters; null = the proxy preset's value (not searched).
+    "train": {"lr": None, "batch_size": None, "lr_patch": None,
+              "distill": None, "teacher": None, "distill_weight": None},
+}
+
+_TOP_KEYS = tuple(DEFAULT_SPACE)
+_TRAIN_KEYS = tuple(DEFAULT_SPACE["train"])
+
+
+# ---------------------------------------------------------------------------- dimensions
+def _is_range(dim: Any) -> bool:
+    return isinstance(dim, Mapping) and "low" in dim
+
+
+def _suggest(trial: Any, name: str, dim: Any) -> Any:
+    """One ``suggest_*`` call for a dimension (scalar, list or range)."""
+    if _is_range(dim):
+        low, high, step = dim["low"], dim["high"], dim.get("step")
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high, step or 1)):
+            return trial.suggest_int(name, low, high, step=step or 1, log=bool(dim.get("log")))
+        return trial.suggest_float(name, float(low), float(high), step=step,
+                                   log=bool(dim.get("log")))
+    choices = list(dim) if isinstance(dim, (list, tuple)) else [dim]
+    return trial.suggest_categorical(name, choices)
+
+
+def _dim_values(dim: Any) -> list[Any] | None:
+    """The finite values of a dimension (None for a range)."""
+    if _is_range(dim):
+        return None
+    return list(dim) if isinstance(dim, (list, tuple)) else [dim]
+
+
+def _option_dims(entry: Any, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Dimensions of a block's / conv unit's options: registry choices, narrowed by overrides."""
+    dims: dict[str, Any] = {}
+    for option in entry.options():
+        if option in _GLOBAL_OPTIONS:
+            continue
+        if option in overrides:
+            dims[option] = overrides[option]
+        elif option in entry.choices:
+            dims[option] = list(entry.choices[option])
+    return dims
+
+
+# ---------------------------------------------------------------------------- sampling
+def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Sample one architecture (and training hyperparameters) define-by-run.
+
+    Args:
+        trial: Anything with Optuna's ``suggest_categorical/int/float`` (``optuna.Trial``,
+            ``optuna.trial.FixedTrial``, Ray's captor).
+        space: A space mapping (see module docstring); None for :data:`DEFAULT_SPACE`. Partial
+            mappings are completed from the defaults by :func:`resolve_space`.
+
+    Returns:
+        The parameters, name -> value; :func:`spec_from_params` turns them into a spec.
+    """
+    from search_space.registry import get_block, get_conv_unit
+
+    space = resolve_space(space)
+    p: dict[str, Any] = {}
+    p["scale"] = _suggest(trial, "scale", space["scale"])
+    p["input_range"] = _suggest(trial, "input_range", space["input_range"])
+    p["channels"] = _suggest(trial, "channels", space["channels"])
+    p["body.depth"] = _suggest(trial, "body.depth", space["depth"])
+    block = p["body.block"] = _suggest(trial, "body.block", list(space["blocks"]))
+    for option, dim in _option_dims(get_block(block), space["blocks"][block]).items():
+        p[f"body.{block}.{option}"] = _suggest(trial, f"body.{block}.{option}", dim)
+
+    att = space["attention"]
+    kind = p["attention.type"] = _suggest(trial, "attention.type", att["type"])
+    if kind != "none":
+        p["attention.every"] = _suggest(trial, "attention.every", att["every"])
+        for option, dim in _option_dims(get_block(kind), att.get(kind) or {}).items():
+            p[f"attention.{kind}.{option}"] = _suggest(trial, f"attention.{kind}.{option}", dim)
+
+    for key in ("fusion", "global_residual", "last_conv", "activation"):
+        p[key] = _suggest(trial, key, space[key])
+    unit = p["conv"] = _suggest(trial, "conv", space["conv"]["type"])
+    for option, dim in _option_dims(get_conv_unit(unit), space["conv"].get(unit) or {}).items():
+        p[f"conv.{unit}.{option}"] = _suggest(trial, f"conv.{unit}.{option}", dim)
+    p["upsampler"] = _suggest(trial, "upsampler", space["upsampler"])
+    p["input_skip"] = _suggest(trial, "input_skip", space["input_skip"])
+    p.update(_suggest_train(trial, space["train"]))
+    return p
+
+
+def _suggest_train(trial: Any, train: Mapping[str, Any]) -> dict[str, Any]:
+    p: dict[str, Any] = {}
+    for key in ("lr", "batch_size", "lr_patch"):
+        if train.get(key) is not None:
+            p[f"train.{key}"] = _suggest(trial, f"train.{key}", train[key])
+    if train.get("distill") is not None:
+        on = p["train.distill"] = _suggest(trial, "train.distill", train["distill"])
+        if on:
+            p["train.distill.teacher"] = _suggest(trial, "train.distill.teacher",
+                                                  train.get("teacher") or "rlfn")
+            weight = train.get("distill_weight")
+            p["train.distill.weight"] = _suggest(trial, "train.distill.weight",
+                                                 1.0 if weight is None else weight)
+    return p
+
+
+# ---------------------------------------------------------------------------- params -> spec
+def _sub_options(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)}
+
+
+def _body(params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``depth`` blocks, with an attention stage after every complete group of ``every`` blocks."""
+    block, depth = params["body.block"], params["body.depth"]
+    args = _sub_options(params, f"body.{block}.")
+    kind = params.get("attention.type", "none")
+    if kind == "none":
+        return [{"block": block, "repeat": depth, "args": args}]
+    every = params["attention.every"]
+    att_args = _sub_options(params, f"attention.{kind}.")
+    body, left = [], depth
+    while left > 0:
+        n = min(every, left)
+        body.append({"block": block, "repeat": n, "args": args})
+        if n == every:
+            body.append({"block": kind, "repeat": 1, "args": att_args})
+        left -= n
+    return body
+
+
+def spec_from_params(params: Mapping[str, Any], *, name: str = "") -> tuple[ArchSpec, dict]:
+    """Parameters from :func:`suggest_arch` -> (validated ArchSpec, training hyperparameters).
+
+    Args:
+        params: Name -> value, as sampled (extra keys outside the space's names are ignored).
+        name: Label stored in the spec (not part of its identity).
+
+    Returns:
+        ``(spec, hparams)`` with hparams keys among ``lr``, ``batch_size``, ``lr_patch`` and
+        ``distill`` (``{"teacher", "weight"}`` or None).
+    """
+    missing = [k for k in ("scale", "channels", "body.depth", "body.block") if k not in params]
+    if missing:
+        raise InputError(f"parameters: missing {', '.join(missing)}; not a search-space sample")
+    unit = params.get("conv", "plain")
+    conv_options = _sub_options(params, f"conv.{unit}.")
+    conv: Any = None
+    if unit != "plain":
+        conv = {"type": unit, **conv_options} if conv_options else unit
+    activation = params.get("activation", DEFAULT_ACTIVATION)
+    data = {
+        "name": name,
+        "scale": params["scale"],
+        "channels": params["channels"],
+        "input_range": float(params.get("input_range", 1.0)),
+        "body": _body(params),
+        "fusion": params.get("fusion", "sequential"),
+        "global_residual": params.get("global_residual", True),
+        "last_conv": params.get("last_conv", True),
+        "activation": None if activation == DEFAULT_ACTIVATION else activation,
+        "conv": conv,
+        "upsampler": params.get("upsampler", "pixelshuffle"),
+        "input_skip": params.get("input_skip", False),
+    }
+    spec = ArchSpec.from_dict(data, what="sampled ArchSpec")
+    return spec, _hparams(params)
+
+
+def _hparams(params: Mapping[str, Any]) -> dict[str, Any]:
+    h = {k: params[f"train.{k}"] for k in ("lr", "batch_size", "lr_patch") if f"train.{k}" in params}
+    if "train.distill" in params:
+        h["distill"] = ({"teacher": params["train.distill.teacher"],
+                         "weight": params["train.distill.weight"]}
+                        if params["train.distill"] else None)
+    return h
+
+
+# ---------------------------------------------------------------------------- validation
+def resolve_space(space: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Complete a partial space from :data:`DEFAULT_SPACE` (``blocks`` is replaced, not merged).
+
+    Raises:
+        InputError: listing every problem (``space.<path>: ...``), see :func:`check_space`.
+    """
+    if space is None:
+        return copy.deepcopy(DEFAULT_SPACE)
+    if not isinstance(space, Mapping):
+        raise InputError(f"space: expected a mapping, got {space!r}")
+    merged = copy.deepcopy(DEFAULT_SPACE)
+    for key, value in space.items():
+        if key in ("attention", "conv", "train") and isinstance(value, Mapping):
+            merged[key].update(copy.deepcopy(dict(value)))
+        else:
+            merged[key] = copy.deepcopy(value)
+    problems = check_space(merged)
+    if problems:
+        raise InputError("invalid search space:\n" + "\n".join(f"  {p}" for p in problems)
+                         if len(problems) > 1 else f"invalid search space: {problems[0]}")
+    return merged
+
+
+def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
+    """Every problem of a complete space, one line each (path, value, what is allowed)."""
+    import search_space.blocks  # noqa: F401  (registers the catalogue)
+    from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
+
+    problems = [f"{path}.{k}: unknown key; allowed: {', '.join(_TOP_KEYS)}"
+                f"{did_you_mean(k, _TOP_KEYS)}" for k in space if k not in _TOP_KEYS]
+    problems += _check_dim(f"{path}.scale", space["scale"], C.SCALES)
+    problems += _check_dim(f"{path}.input_range", space["input_range"], None, positive=True)
+    problems += _check_dim(f"{path}.channels", space["channels"], None, positive=True, integer=True)
+    problems += _check_dim(f"{path}.depth", space["depth"], None, positive=True, integer=True)
+
+    blocks = space["blocks"]
+    searchable = list_blocks(searchable_only=True)
+    if not isinstance(blocks, Mapping) or not blocks:
+        problems.append(f"{path}.blocks: expected a non-empty mapping family -> {{option: dim}}, "
+                        f"got {blocks!r}")
+    else:
+        for block, options in blocks.items():
+            if block not in searchable:
+                problems.append(not_allowed(f"{path}.blocks", block, searchable))
+            else:
+                problems += _check_options(f"{path}.blocks.{block}", get_block(block), options)
+
+    att = space["attention"]
+    if not isinstance(att, Mapping):
+        problems.append(f"{path}.attention: expected a mapping with type, every, "
+                        f"<type>: {{option: dim}}, got {att!r}")
+    else:
+        allowed = ("none",) + tuple(a for a in ATTENTION_STAGES if a in list_blocks())
+        problems += _check_dim(f"{path}.attention.type", att.get("type"), allowed)
+        problems += _check_dim(f"{path}.attention.every", att.get("every"), None, positive=True,
+                               integer=True)
+        for key, options in att.items():
+            if key in ("type", "every"):
+                continue
+            if key not in allowed[1:]:
+                problems.append(not_allowed(f"{path}.attention", key,
+                                            ("type", "every") + allowed[1:]))
+            else:
+                problems += _check_options(f"{path}.attention.{key}", get_block(key), options)
+
+    for key, allowed in (("fusion", C.FUSIONS), ("global_residual", (True, False)),
+                         ("last_conv", (True, False)),
+                         ("activation", (DEFAULT_ACTIVATION,) + C.ACTIVATIONS),
+                         ("upsampler", C.UPSAMPLERS), ("input_skip", (True, False))):
+        problems += _check_dim(f"{path}.{key}", space[key], allowed)
+
+    conv = space["conv"]
+    units = list_conv_units()
+    if not isinstance(conv, Mapping):
+        problems.append(f"{path}.conv: expected a mapping with type, <unit>: {{option: dim}}, "
+                        f"got {conv!r}")
+    else:
+        problems += _check_dim(f"{path}.conv.type", conv.get("type"), units)
+        for key, options in conv.items():
+            if key == "type":
+                continue
+            if key not in units:
+                problems.append(not_allowed(f"{path}.conv", key, ["type", *units]))
+            else:
+                problems += _check_options(f"{path}.conv.{key}", get_conv_unit(key), options)
+    problems += _check_train(f"{path}.train", space["train"], space["scale"])
+    return problems
+
+
+def _check_dim(path: str, dim: Any, allowed: Sequence[Any] | None, *, positive: bool = False,
+               integer: bool = False) -> list[str]:
+    """A dimension's form, and its values against ``allowed`` (or > 0 / integer for numbers)."""
+    if dim is None:
+        return [f"{path}: required"]
+    if isinstance(dim, Mapping):
+        return _check_range(path, dim, integer=integer, positive=positive) if allowed is None else \
+            [f"{path}: expected a value or a list of values among {_names(allowed)}, got a range"]
+    values = _dim_values(dim)
+    if not values:
+        return [f"{path}: expected at least one value, got []"]
+    problems = []
+    for v in values:
+        if isinstance(v, (Mapping, list, tuple)):
+            problems.append(f"{path}: expected scalar values, got {v!r}")
+        elif allowed is not None and not any(v == a and type(v) is type(a) for a in allowed):
+            problems.append(not_allowed(path, v, allowed))
+        elif allowed is None and not _number_ok(v, integer, positive):
+            kind = "an integer" if integer else "a number"
+            problems.append(f"{path}: expected {kind}{' > 0' if positive else ''}, got {v!r}")
+    return problems
+
+
+def _number_ok(v: Any, integer: bool, positive: bool) -> bool:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    if integer and not isinstance(v, int):
+        return False
+    return v > 0 or not positive
+
+
+def _check_range(path: str, dim: Mapping[str, Any], *, integer: bool, positive: bool) -> list[str]:
+    unknown = [k for k in dim if k not in ("low", "high", "step", "log")]
+    if unknown:
+        return [f"{path}.{unknown[0]}: unknown key; allowed: low, high, step, log"
+                f"{did_you_mean(unknown[0], ('low', 'high', 'step', 'log'))}"]
+    low, high, step = dim.get("low"), dim.get("high"), dim.get("step")
+    for key, v in (("low", low), ("high", high)):
+        if not _number_ok(v, integer, positive):
+            kind = "an integer" if integer else "a number"
+            return [f"{path}.{key}: expected {kind}{' > 0' if positive else ''}, got {v!r}"]
+    if low > high:
+        return [f"{path}: low <= high must hold, got low={low}, high={high}"]
+    if step is not None and not _number_ok(step, integer, True):
+        return [f"{path}.step: expected a number > 0, got {step!r}"]
+    if dim.get("log") and (low <= 0 or step is not None):
+        return [f"{path}: a log range needs low > 0 and no step, got low={low}, step={step}"]
+    return []
+
+
+def _check_options(path: str, entry: Any, options: Any) -> list[str]:
+    """Dimensions for a block's / conv unit's options: known names, values among its choices."""
+    if options is None:
+        return []
+    if not isinstance(options, Mapping):
+        return [f"{path}: expected a mapping option -> dimension, got {options!r}"]
+    problems = []
+    known = [o for o in entry.options() if o not in _GLOBAL_OPTIONS]
+    for option, dim in options.items():
+        if option not in known:
+            problems.append(f"{path}.{option}: not a searchable option of {entry.name!r}; "
+                            f"allowed: {_names(known)}{did_you_mean(option, known)}")
+        elif option in entry.choices:
+            problems += _check_dim(f"{path}.{option}", dim, entry.choices[option])
+        elif _is_range(dim):
+            problems += _check_range(f"{path}.{option}", dim, integer=False, positive=False)
+        else:
+            problems += _check_dim(f"{path}.{option}", dim, None)
+    return problems
+
+
+def _check_train(path: str, train: Any, scale: Any) -> list[str]:
+    if not isinstance(train, Mapping):
+        return [f"{path}: expected a mapping, got {train!r}"]
+    problems = [f"{path}.{k}: unknown key; allowed: {', '.join(_TRAIN_KEYS)}"
+                f"{did_you_mean(k, _TRAIN_KEYS)}" for k in train if k not in _TRAIN_KEYS]
+    for key, integer in (("lr", False), ("batch_size", True), ("lr_patch", True),
+                         ("distill_weight", False)):
+        if train.get(key) is not None:
+            problems += _check_dim(f"{path}.{key}", train[key], None, positive=True,
+                                   integer=integer)
+    if train.get("distill") is not None:
+        problems += _check_dim(f"{path}.distill", train["distill"], (True, False))
+    if train.get("teacher") is not None:
+        problems += _check_teachers(f"{path}.teacher", train["teacher"], scale)
+    return problems
+
+
+def _check_teachers(path: str, dim: Any, scale: Any) -> list[str]:
+    from search_space.anchors import get_anchor, list_anchors
+
+    with_weights = [a for a in list_anchors() if get_anchor(a).has_official_weights]
+    problems = []
+    for name in _dim_values(dim) or []:
+        if name not in with_weights:
+            problems.append(not_allowed(path, name, with_weights))
+            continue
+        official_scale = get_anchor(name).official.get("scale", 4)
+        if isinstance(scale, int) and scale != official_scale:
+            problems.append(f"{path}: teacher {name!r} has official weights only at "
+                            f"x{official_scale}, the space's scale is {scale}")
+    return problems
+
+
+def _names(values: Sequence[Any]) -> str:
+    return ", ".join(str(v) for v in values)
