@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from analysis import pareto
-from analysis.report import Run, _lookup
+from analysis.report import Run, proxy_train
 from search_space.errors import InputError, did_you_mean
 from search_space.spec import ArchSpec
 
@@ -249,9 +249,8 @@ def train_config(
     if not iterations:
         raise InputError(f"--recipe {recipe}: the paper gives no number of iterations; pass "
                          "--iterations N")
-    data = run.search.get("data") if isinstance(run.search.get("data"), Mapping) else {}
-    val = _list(data.get("val")) or _list(_lookup(run.search, ("val", "val_sets"))) or [
-        "Set5", "Set14"]
+    data = proxy_train(run).get("data") or {}
+    val = _list(data.get("val")) or ["Set5", "Set14"]
     hparams = _hparams(row)
     eval_every = min(r["eval_every"], iterations)
     return {
@@ -268,7 +267,7 @@ def train_config(
         "checkpoint_every": eval_every,
         "loss": r["loss"],
         "distill": _distill(hparams),
-        "seed": int(_lookup(run.search, ("seed",)) or 0),
+        "seed": int(run.search.get("seed") or 0),
         "device": "auto",
         "amp": False,
         "channels_last": "auto",

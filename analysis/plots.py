@@ -265,7 +265,7 @@ def scatter_info(
     official = _official_layer(plotted[is_anchor], x, y)
     if official is not None:
         layers.append(official)
-    published = _published_layer(plotted[is_anchor], x, y, scale, anchor_lookup)
+    published = _published_layer(plotted[is_anchor], plotted[y], x, scale, anchor_lookup)
     if published is not None:
         layers.append(published)
     note = ""
@@ -313,13 +313,13 @@ def published_figure(anchor: Any, column: str, scale: int | None) -> tuple[float
     return None
 
 
-def _published_layer(anchors: pd.DataFrame, x: str, y: str, scale: int | None,
+def _published_layer(anchors: pd.DataFrame, ys: pd.Series, x: str, scale: int | None,
                      lookup: Callable[[str], Any] | None) -> PointLayer | None:
     if x not in ("params", "macs_g") or anchors.empty:
         return None
     if lookup is None:
         from search_space.anchors import get_anchor as lookup
-    ys = pd.to_numeric(anchors[y], errors="coerce")
+    ys = pd.to_numeric(ys, errors="coerce")
     low, high = float(ys.min()), float(ys.max())
     pad = max(high - low, 0.05) * 0.15
     layer = PointLayer("published / official-code size (x only)", "published", [], [])
@@ -510,7 +510,7 @@ def plot_scatter(info: ScatterInfo):
             fig.add_trace(go.Scatter(
                 x=layer.x, y=layer.y, mode="lines+text", name=layer.name,
                 text=layer.labels, textposition="top right", hovertext=layer.hover,
-                hoverinfo="text", line=dict(color=_COLOURS["published"], dash="dash", width=1),
+                hoverinfo="text", line=dict(color=_COLOURS["published"], dash="dash", width=1.5),
                 textfont=dict(size=10, color=_COLOURS["published"])))
             continue
         with_text = layer.kind in ("anchor", "official")

@@ -32,6 +32,8 @@ __all__ = [
     "load_run",
     "default_objectives",
     "status_counts",
+    "protocol",
+    "proxy_train",
     "proxy_trust",
     "front_records",
     "build_figures",
@@ -55,6 +57,7 @@ class Run:
     path: Path
     trials: pd.DataFrame
     search: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -94,7 +97,8 @@ def load_run(run_dir: str | Path) -> Run:
                          "trials table?")
     if df.empty:
         raise InputError(f"{table}: has no trials")
-    return Run(path=path, trials=_normalise_columns(df), search=_read_search(path))
+    return Run(path=path, trials=_normalise_columns(df), search=_read_yaml(path / "search.yaml"),
+               state=_read_yaml(path / "state.json"))
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,14 +122,14 @@ def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_search(path: Path) -> dict[str, Any]:
-    search = path / "search.yaml"
-    if not search.is_file():
+def _read_yaml(path: Path) -> dict[str, Any]:
+    """A mapping from a YAML (or JSON) file; ``{}`` when the file is absent."""
+    if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(search.read_text())
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise InputError(f"{search}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -324,24 +328,53 @@ def _table(header: list[str], rows: list[list[Any]], classes: list[str] | None =
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
-def _protocol(run: Run, objectives: Mapping[str, str]) -> str:
+def _section(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
+    for key in keys:
+        data = data.get(key) if isinstance(data.get(key), Mapping) else {}
+    return data
+
+
+def proxy_train(run: Run) -> Mapping[str, Any]:
+    """The partial TrainConfig the search trained its proxies with (``proxy.train``)."""
+    return _section(run.search, "proxy", "train")
+
+
+def protocol(run: Run) -> dict[str, Any]:
+    """The run's protocol from ``search.yaml`` (SearchConfig layout) and ``state.json``.
+
+    Values the search left to its proxy preset are reported as ``"preset default"``.
+    """
     s = run.search
-    val = _lookup(s, ("val", "val_sets", "validation"))
-    items = [
-        ("preset", _lookup(s, ("preset",))),
-        ("scale", run.scale),
-        ("training data", _lookup(s, ("train", "train_data"))),
-        ("validation sets", ", ".join(map(str, val)) if isinstance(val, list) else val),
-        ("device", _lookup(s, ("device",))),
-        ("seed", _lookup(s, ("seed",))),
-        ("proxy iterations", _lookup(s, ("iterations", "iters"))),
-        ("budget", _lookup(s, ("budget", "num_samples"))),
-        ("objectives", ", ".join(f"{k} ({v})" for k, v in objectives.items())),
-    ]
-    rows = [[k, "-" if v in (None, "") else v] for k, v in items]
+    proxy, train = _section(s, "proxy"), proxy_train(run)
+    data = _section(train, "data")
+    resources = _section(s, "resources")
+    gpus = resources.get("gpus_per_trial")
+    device = train.get("device") or (None if gpus is None else ("cuda" if gpus else "cpu"))
+    default = "preset default" if proxy else None
+    val = data.get("val") or _lookup(s, ("val",))
+    budget = _section(run.state, "budget")
+    return {
+        "preset": proxy.get("preset") or _lookup(s, ("preset",)),
+        "scale": run.scale,
+        "training data": data.get("train") or default,
+        "validation sets": ", ".join(map(str, val)) if isinstance(val, list) else val or default,
+        "proxy iterations": train.get("iterations") or default,
+        "device": device,
+        "seed": s.get("seed", _lookup(s, ("seed",))),
+        "anchors": ", ".join(map(str, s.get("anchors") or [])) or None,
+        "constraints": ", ".join(f"{k} {v}" for k, v in (s.get("constraints") or {}).items())
+        or None,
+        "budget": ", ".join(f"{v} {k}" for k, v in budget.items() if v is not None) or None,
+    }
+
+
+def _protocol(run: Run, objectives: Mapping[str, str]) -> str:
+    items = dict(protocol(run))
+    items["objectives"] = ", ".join(f"{k} ({v})" for k, v in objectives.items())
+    rows = [[k, "-" if v in (None, "") else v] for k, v in items.items()]
     table = _table(["", "value"], rows)
-    if s:
-        dump = yaml.safe_dump(s, sort_keys=False)
+    if run.search:
+        dump = yaml.safe_dump(run.search, sort_keys=False)
         table += f"<details><summary>search.yaml</summary><pre>{_esc(dump)}</pre></details>"
     else:
         table += '<p class="muted">No search.yaml in the run directory.</p>'

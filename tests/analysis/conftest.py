@@ -23,10 +23,13 @@ COLUMNS = ["trial_id", "number", "status", "reason", "is_anchor", "anchor", "arc
            "activations_m", "num_conv", "train_seconds", "iterations", "seed", "started_at",
            "finished_at", "psnr_official"]
 
-SEARCH = {"name": "demo", "preset": "cpu", "scale": 2, "seed": 0, "device": "cpu",
-          "objectives": ["psnr", "runtime_ms", "peak_memory_mb"],
-          "data": {"train": "SunHays80", "val": ["Set5"]},
-          "train": {"iterations": 600}, "budget": 16}
+# the layout of nas.config.SearchConfig.to_dict()
+SEARCH = {"objectives": {"psnr": "max", "runtime_ms": "min", "peak_memory_mb": "min"},
+          "anchors": ["fmen_s", "rlfn"], "constraints": {"runtime_ms": "<= 50"},
+          "proxy": {"preset": "cpu", "train": {"data": {"val": ["Set5"]}}},
+          "seed": 0, "resources": {"max_concurrent": 1, "gpus_per_trial": 0},
+          "space": {"scale": 2, "channels": {"low": 4, "high": 16}}}
+STATE = {"budget": {"trials": 16, "seconds": None}}
 
 
 def tiny_spec_dict(channels: int, repeat: int, act: str = "lrelu0.1", scale: int = 2) -> dict:
@@ -107,6 +110,7 @@ def build_run(root: Path, *, n_searched: int = 10, seed: int = 0, weights: bool 
         peak_memory_mb=30.0)
     pd.DataFrame(rows, columns=COLUMNS).to_csv(run / "trials.csv", index=False)
     (run / "search.yaml").write_text(yaml.safe_dump(SEARCH, sort_keys=False))
+    (run / "state.json").write_text(json.dumps(STATE))
     return run
 
 

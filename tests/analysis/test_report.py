@@ -13,6 +13,7 @@ from analysis.report import (
     default_objectives,
     front_records,
     load_run,
+    protocol,
     proxy_trust,
     status_counts,
     write_report,
@@ -45,7 +46,15 @@ def test_load_run_types(run_dir):
     assert df["trial_id"].iloc[0] == "00000"  # digits stay text
     assert df["is_anchor"].dtype == bool and df["is_anchor"].sum() == 2
     assert df["psnr"].dtype == float and df["params"].dtype == float
-    assert run.search["preset"] == "cpu" and run.scale == 2 and run.name == "demo"
+    assert run.search["proxy"]["preset"] == "cpu" and run.scale == 2 and run.name == "demo"
+
+
+def test_protocol_from_search_yaml_and_state(run_dir):
+    assert protocol(load_run(run_dir)) == {
+        "preset": "cpu", "scale": 2, "training data": "preset default",
+        "validation sets": "Set5", "proxy iterations": "preset default", "device": "cpu",
+        "seed": 0, "anchors": "fmen_s, rlfn", "constraints": "runtime_ms <= 50",
+        "budget": "16 trials"}
 
 
 def test_status_counts_and_default_objectives(run_dir):
