@@ -216,7 +216,8 @@ class TrialsTable:
     def upsert(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Insert or update a row (unknown keys dropped, NaN -> empty)."""
         tid = row["trial_id"]
-        current = self.rows.setdefault(tid, {c: None for c in COLUMNS})
+        current = self.rows.setdefault(tid, {**{c: None for c in COLUMNS},
+                                             "is_anchor": False, "anchor": "", "reason": ""})
         for key, value in row.items():
             if key in COLUMNS:
                 current[key] = _finite(value)
