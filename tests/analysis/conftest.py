@@ -81,6 +81,8 @@ def build_run(root: Path, *, n_searched: int = 10, seed: int = 0, weights: bool 
                   params=float(get_anchor(name).reference["params"]["x2"]),
                   macs_g=float(rng.uniform(15, 25)), psnr_official=official)
         row.update(is_anchor=True, anchor=name, hparams="{}")
+        if weights:
+            _save_weights(run / "trials" / row["trial_id"], spec)
 
     for _ in range(n_searched):
         spec = ArchSpec.from_dict(tiny_spec_dict(int(rng.choice([4, 6, 8, 12, 16])),

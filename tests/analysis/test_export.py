@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -154,3 +155,30 @@ def test_onnx_parity_is_relative_to_the_input_range(tmp_path):
                                         {"block": "hfab", "args": {"mid_channels": 8}}]})
     model = reparameterize_model(randomize_(build_model(spec)))
     assert export_onnx(model, tmp_path / "m.onnx") <= 1e-4
+
+
+def test_exported_weights_evaluate_with_nas_eval(run_dir, capsys):
+    pytest.importorskip("nas.commands.evaluate")
+    result = export(capsys, run_dir, "--pick", "fastest", "--no-onnx")
+    scores = []
+    for checkpoint in (f"{result['directory']}/model_deploy.pth",
+                       f"{run_dir}/trials/{result['trial_id']}/model_deploy.pth"):
+        assert main(["eval", checkpoint, "--data", "Set5", "--json"]) == 0
+        scores.append(json.loads(capsys.readouterr().out)["Set5"])
+    assert scores[0]["images"] == 5 and math.isfinite(scores[0]["psnr_y"])
+    assert scores[0] == scores[1]  # the exported weights are the trial's
+
+
+def test_export_train_eval_round_trip(run_dir, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("nas.commands.train")
+    result = export(capsys, run_dir, "--pick", "knee", "--no-onnx")
+    monkeypatch.chdir(tmp_path)  # train.yaml's out_dir is relative: runs/train/<run>_<arch>
+    assert main(["train", f"{result['directory']}/train.yaml", "--iters", "5"]) == 0
+    capsys.readouterr()
+    config = yaml.safe_load(open(f"{result['directory']}/train.yaml"))
+    trained = tmp_path / config["out_dir"] / "model_deploy.pth"
+    assert trained.is_file()
+    assert main(["eval", str(trained), "--data", "Set5", "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)["Set5"]
+    assert metrics["images"] == 5 and math.isfinite(metrics["psnr_y"])
+    assert torch.load(trained, weights_only=True)["spec"] == config["arch"]
