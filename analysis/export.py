@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from analysis import pareto
+from analysis.plots import parse_json, write_text_atomic
 from analysis.report import Run, proxy_train
 from search_space.errors import InputError, did_you_mean
 from search_space.spec import ArchSpec
@@ -85,9 +86,7 @@ ONNX_TOLERANCE = 1e-4
 # ---------------------------------------------------------------------------- picking
 def _range_text(df: pd.DataFrame, where: str) -> str:
     parts = []
-    for condition in pareto._conditions(where):
-        match = pareto._CONDITION.match(condition)
-        column = match.group(1) if match else None
+    for column in pareto.where_columns(where):
         if column in df.columns:
             values = pd.to_numeric(df[column], errors="coerce").dropna()
             if not values.empty:
@@ -216,9 +215,7 @@ def _distill(hparams: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _hparams(row: Mapping[str, Any]) -> dict[str, Any]:
-    from analysis.plots import _parse_json
-
-    data = _parse_json(row.get("hparams"))
+    data = parse_json(row.get("hparams"))
     return dict(data) if isinstance(data, Mapping) else {}
 
 
@@ -372,14 +369,8 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _write_yaml(path: Path, data: Any, header: str = "") -> None:
-    _write_text(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
+    write_text_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                                               width=100))
 
 

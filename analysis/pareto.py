@@ -49,6 +49,7 @@ __all__ = [
     "hypervolume_history",
     "knee_point",
     "filter_where",
+    "where_columns",
 ]
 
 Direction = Literal["maximize", "minimize"]
@@ -304,6 +305,12 @@ _OPERATORS: dict[str, Callable] = {"<=": operator.le, ">=": operator.ge, "<": op
 
 def _conditions(where: str) -> Iterable[str]:
     return [c for c in re.split(r",|\band\b|&&?", where) if c.strip()]
+
+
+def where_columns(where: str) -> list[str]:
+    """Columns named by the conditions of ``where`` (unparsable conditions skipped)."""
+    matches = (_CONDITION.match(c) for c in _conditions(where))
+    return [m.group(1) for m in matches if m]
 
 
 def filter_where(df: pd.DataFrame, where: str) -> pd.DataFrame:

@@ -50,6 +50,9 @@ __all__ = [
     "plot_hypervolume",
     "plot_parallel",
     "write_figures",
+    "parse_json",
+    "format_value",
+    "write_text_atomic",
 ]
 
 METRIC_LABELS = {
@@ -82,7 +85,8 @@ _COLOURS = {"front": "#d62728", "dominated": "#9aa5b1", "anchor": "#1f77b4",
 
 
 # ---------------------------------------------------------------------------- text
-def _parse_json(value: Any) -> Any:
+def parse_json(value: Any) -> Any:
+    """A JSON cell of trials.csv (``spec``, ``hparams``) as data; None when empty or invalid."""
     if isinstance(value, (Mapping, list)):
         return value
     if not isinstance(value, str) or not value.strip():
@@ -95,7 +99,7 @@ def _parse_json(value: Any) -> Any:
 
 def spec_summary(spec: Mapping[str, Any] | str | None) -> str:
     """One line: ``x4 C=48 | conv, rlfb x4 (esa=esa) | sequential | pixelshuffle``."""
-    data = _parse_json(spec)
+    data = parse_json(spec)
     if not isinstance(data, Mapping):
         return ""
     stages = []
@@ -122,7 +126,8 @@ def spec_summary(spec: Mapping[str, Any] | str | None) -> str:
     return " | ".join(p for p in parts if p)
 
 
-def _format_value(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A metric for people: 4 significant digits, thousands separators, ``-`` when missing."""
     if value is None:
         return "-"
     if isinstance(value, (float, np.floating)):
@@ -148,13 +153,13 @@ def hover_text(row: Mapping[str, Any]) -> str:
     for name in _HOVER_METRICS:
         value = row.get(name)
         if value is not None and not (isinstance(value, float) and math.isnan(value)):
-            lines.append(f"{name}: {_format_value(value)}")
+            lines.append(f"{name}: {format_value(value)}")
     for name in sorted(k for k in row if str(k).startswith(("psnr_set", "ssim_set"))):
         if isinstance(row[name], (int, float)) and not math.isnan(row[name]):
-            lines.append(f"{name}: {_format_value(row[name])}")
-    hparams = _parse_json(row.get("hparams"))
+            lines.append(f"{name}: {format_value(row[name])}")
+    hparams = parse_json(row.get("hparams"))
     if isinstance(hparams, Mapping) and hparams:
-        flat = ", ".join(f"{k}={_format_value(v)}" for k, v in _flatten(hparams).items())
+        flat = ", ".join(f"{k}={format_value(v)}" for k, v in _flatten(hparams).items())
         lines.append(f"hparams: {flat[:160]}")
     return "<br>".join(lines)
 
@@ -331,7 +336,7 @@ def _published_layer(anchors: pd.DataFrame, ys: pd.Series, x: str, scale: int | 
         if figure is None:
             continue
         value, source = figure
-        text = f"{name}: {_format_value(value)} ({source})"
+        text = f"{name}: {format_value(value)} ({source})"
         # a vertical segment spanning the data: x is comparable, y is not
         layer.x += [value, value, math.nan]
         layer.y += [low - pad, high + pad, math.nan]
@@ -416,7 +421,7 @@ class ParallelInfo:
 
 
 def _spec_features(spec: Any) -> dict[str, Any]:
-    data = _parse_json(spec)
+    data = parse_json(spec)
     if not isinstance(data, Mapping):
         return {}
     body = [{"block": s} if isinstance(s, str) else s for s in data.get("body") or []]
@@ -437,7 +442,7 @@ def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
     done = df[(df["status"].astype(str) == pareto.ELIGIBLE_STATUS) & ~_anchor_rows(df)
               & np.isfinite(pd.to_numeric(df[color], errors="coerce").astype(float))]
     table = pd.DataFrame([
-        {**_flatten(_parse_json(r.get("hparams")) or {}), **_spec_features(r.get("spec"))}
+        {**_flatten(parse_json(r.get("hparams")) or {}), **_spec_features(r.get("spec"))}
         for r in _rows(done)
     ], index=done.index)
     dimensions = []
@@ -468,9 +473,9 @@ def _dimension(label: str, values: pd.Series) -> ParallelDimension:
     is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_))).any()
     if numbers.notna().all() and not is_bool:
         return ParallelDimension(label, [float(v) for v in numbers])
-    names = sorted({_format_value(v) for v in values}, key=_category_key)
+    names = sorted({format_value(v) for v in values}, key=_category_key)
     codes = {name: float(i) for i, name in enumerate(names)}
-    return ParallelDimension(label, [codes[_format_value(v)] for v in values],
+    return ParallelDimension(label, [codes[format_value(v)] for v in values],
                              tickvals=list(codes.values()), ticktext=names)
 
 
@@ -593,7 +598,7 @@ def write_figures(figures: Mapping[str, Any], out_dir: str | Path, *,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
-        _atomic_write_text(out_dir / f"{name}.html",
+        write_text_atomic(out_dir / f"{name}.html",
                            fig.to_html(include_plotlyjs="directory", full_html=True))
     _ensure_plotly_js(out_dir)
     if not png:
@@ -643,10 +648,11 @@ def _ensure_plotly_js(out_dir: Path) -> None:
     target = out_dir / "plotly.min.js"
     script = get_plotlyjs()
     if not target.exists() or target.stat().st_size != len(script.encode()):
-        _atomic_write_text(target, script)
+        write_text_atomic(target, script)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temp file in the same folder, then ``os.replace`` (never a half file)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -69,7 +69,7 @@ class Run:
         if isinstance(found, int):
             return found
         for spec in self.trials.get("spec", []):
-            data = plots._parse_json(spec)
+            data = plots.parse_json(spec)
             if isinstance(data, Mapping) and isinstance(data.get("scale"), int):
                 return data["scale"]
         return None
@@ -285,7 +285,7 @@ def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -
     notes = plots.write_figures(figures, run.path, png=png)
     page = _render(run, objectives, front, knee, hv, figures, notes)
     report = run.path / "report.html"
-    plots._atomic_write_text(report, page)
+    plots.write_text_atomic(report, page)
     files = [report] + [run.path / f"{n}.html" for n in figures]
     files += [p for p in (run.path / f"{n}.png" for n in figures) if p.exists() and png]
     return ReportResult(front=front, objectives=dict(objectives), knee=knee, hypervolume=hv,
@@ -315,7 +315,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)) and math.isnan(value):
         return '<td class="num">-</td>'
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return f'<td class="num">{_esc(plots._format_value(value))}</td>'
+        return f'<td class="num">{_esc(plots.format_value(value))}</td>'
     return f"<td>{_esc(value)}</td>"
 
 

@@ -8,11 +8,11 @@ import sys
 
 def print_front(front, objectives, knee) -> None:
     """The front as a fixed-width table, best first in the first objective."""
-    from analysis.plots import _format_value
+    from analysis.plots import format_value
 
     header = ["trial_id", "anchor", "arch_id", *objectives]
     rows = [[str(row["trial_id"]) + (" *" if label == knee else ""), row["anchor"] or "-",
-             row.get("arch_id", "")] + [_format_value(row[c]) for c in objectives]
+             row.get("arch_id", "")] + [format_value(row[c]) for c in objectives]
             for label, row in front.iterrows()]
     widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(header)]
     for line in [header] + rows:
