@@ -136,8 +136,17 @@ def test_figure_builders(trials):
 def test_write_figures_without_a_browser_writes_html_and_warns(trials, tmp_path, monkeypatch):
     from choreographer.browsers.chromium import Chromium
 
+    import kaleido
+    import plotly.io
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("kaleido must never download a browser")
+
     monkeypatch.delenv("BROWSER_PATH", raising=False)
     monkeypatch.setattr(Chromium, "find_browser", staticmethod(lambda *a, **k: None))
+    for module, name in ((kaleido, "get_chrome"), (kaleido, "get_chrome_sync"),
+                         (plotly.io, "get_chrome")):
+        monkeypatch.setattr(module, name, no_download)
     fig = plots.plot_hypervolume(plots.hypervolume_info(trials, OBJECTIVES))
     notes = plots.write_figures({"pareto_hv": fig}, tmp_path)
     assert len(notes) == 1 and "no Chrome/Chromium found" in notes[0]
