@@ -6,7 +6,7 @@ plotly is imported only inside the builders.
 
 Layers of the 2-D views:
 
-- searched trials on the front of the run's objectives, and dominated ones;
+- searched trials on the front of the run's objectives, and dominated ones; the knee ringed;
 - anchors as measured in this run (same proxy training and profiling protocol), labelled;
 - anchors with their official weights (``psnr_official``: fully trained, same validation
   protocol), hidden by default because they sit ~3 dB above any proxy-trained point;
@@ -187,7 +187,7 @@ class PointLayer:
     """One legend entry: points (or ``None``-separated segments) of one kind."""
 
     name: str
-    kind: str  # front | dominated | anchor | official | published
+    kind: str  # front | dominated | anchor | knee | official | published
     x: list[float]
     y: list[float]
     hover: list[str] = field(default_factory=list)
@@ -267,6 +267,9 @@ def scatter_info(
         _layer("dominated", "dominated", plotted[~on_front & ~is_anchor], x, y),
         _layer("anchors (this run's protocol)", "anchor", plotted[is_anchor], x, y),
     ]
+    knee = pareto.knee_point(df, objectives) if set(objectives) <= set(df.columns) else None
+    if knee in plotted.index:
+        layers.append(_layer("knee", "knee", plotted.loc[[knee]], x, y))
     official = _official_layer(plotted[is_anchor], x, y)
     if official is not None:
         layers.append(official)
@@ -488,6 +491,7 @@ _MARKERS = {
                    line=dict(width=1, color="#222")),
     "official": dict(symbol="star-open", size=13, color=_COLOURS["official"],
                      line=dict(width=2)),
+    "knee": dict(symbol="circle-open", size=22, color="#ff7f0e", line=dict(width=3)),
 }
 
 

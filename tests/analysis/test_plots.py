@@ -43,6 +43,8 @@ def test_scatter_info_partitions_the_plotted_rows(trials):
     info = plots.scatter_info(trials, "runtime_ms", OBJECTIVES, scale=2)
     by_kind = {layer.kind: layer for layer in info.layers}
     drawn = [t for k in ("front", "dominated", "anchor") for t in by_kind[k].trial_ids]
+    assert by_kind["knee"].trial_ids == [trials.loc[pareto.knee_point(trials, OBJECTIVES),
+                                                    "trial_id"]]
     eligible = trials[pareto.eligible_mask(trials, {"psnr": "maximize", "runtime_ms": "min"})]
     assert sorted(drawn) == sorted(eligible["trial_id"])
     assert len(drawn) == len(set(drawn))
@@ -134,10 +136,9 @@ def test_figure_builders(trials):
 
 
 def test_write_figures_without_a_browser_writes_html_and_warns(trials, tmp_path, monkeypatch):
-    from choreographer.browsers.chromium import Chromium
-
     import kaleido
     import plotly.io
+    from choreographer.browsers.chromium import Chromium
 
     def no_download(*args, **kwargs):
         raise AssertionError("kaleido must never download a browser")
