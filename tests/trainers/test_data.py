@@ -11,8 +11,15 @@ from PIL import Image
 
 from search_space.errors import InputError
 from tests.conftest import FIXTURES
-from trainers.data import (BUNDLED, PatchDataset, _cached_image, list_images, load_image,
-                           resolve_dataset, validation_pairs)
+from trainers.data import (
+    BUNDLED,
+    PatchDataset,
+    _cached_image,
+    list_images,
+    load_image,
+    resolve_dataset,
+    validation_pairs,
+)
 from trainers.degrade import bicubic_downsample
 
 
@@ -84,7 +91,8 @@ def test_augmentation_is_the_same_dihedral_transform_on_lr_and_hr():
     for i in range(12):
         (lr0, hr0), (lr1, hr1) = plain[i], aug[i]
         matches = [(f, r) for f in range(4) for r in range(4)
-                   if torch.equal(_dihedral(lr0, f, r), lr1) and torch.equal(_dihedral(hr0, f, r), hr1)]
+                   if torch.equal(_dihedral(lr0, f, r), lr1)
+                   and torch.equal(_dihedral(hr0, f, r), hr1)]
         assert matches, f"item {i}: augmented pair is not a joint flip/rotation of the plain pair"
         changed += not torch.equal(lr0, lr1)
     assert changed >= 6

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+class Command:
+    """Train a model from a training config (YAML; see trainers/config.py).
+
+    Writes OUT/config.yaml, OUT/checkpoint.pth (every checkpoint_every iterations, atomically),
+    OUT/model_deploy.pth and OUT/metrics.json; a progress line goes to stderr. Examples:
+
+      nas train runs/search/exports/<arch_id>/train.yaml
+      nas train train.yaml --iters 1000 --out runs/train/quick
+      nas train train.yaml --resume          # continue OUT/checkpoint.pth
+    """
+
+    @staticmethod
+    def add_arguments(parser) -> None:
+        parser.add_argument("config", help="training config YAML")
+        parser.add_argument("--iters", type=int, default=None, help="override iterations")
+        parser.add_argument("--out", default=None, help="override out_dir")
+        parser.add_argument("--device", default=None, help="override device (auto, cpu, cuda)")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue from OUT/checkpoint.pth")
+        parser.add_argument("--quiet", action="store_true", help="no progress line")
+
+    def run(self, args) -> int:
+        from search_space.errors import InputError
+        from trainers.config import TrainConfig
+        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train, write_text_atomic
+
+        config = TrainConfig.from_file(args.config)
+        config = _override(config, args)
+        out = Path(config.out_dir)
+        if (out / CHECKPOINT_NAME).exists() and not args.resume:
+            raise InputError(f"{out}: already holds {CHECKPOINT_NAME} from an earlier run; pass "
+                             "--resume to continue it, or --out DIR for a new run")
+        try:
+            result = train(config, progress=not args.quiet, resume=args.resume)
+        except NonFiniteLossError as e:
+            last = out / CHECKPOINT_NAME
+            where = f"; last good checkpoint: {last}" if last.exists() else ""
+            print(f"nas train: stopped: {e}{where}", file=sys.stderr)
+            return 1
+        summary = {"iterations": result.iterations, "train_seconds": result.train_seconds,
+                   "eval_seconds": result.eval_seconds, "metrics": result.metrics,
+                   "history": result.history}
+        write_text_atomic(json.dumps(summary, indent=1), out / "metrics.json")
+        for name, m in result.metrics.items():
+            ssim = f", SSIM-Y {m['ssim_y']:.4f}" if m.get("ssim_y") is not None else ""
+            print(f"{name}: PSNR-Y {m['psnr_y']:.4f} dB{ssim}, PSNR-RGB {m['psnr_rgb']:.4f} dB")
+        print(f"trained {result.iterations} iterations in {result.train_seconds:.1f} s "
+              f"(+ {result.eval_seconds:.1f} s validation); deploy weights: "
+              f"{out / 'model_deploy.pth'}")
+        return 0
+
+
+def _override(config, args):
+    """Command-line overrides, validated through the config schema again."""
+    from search_space.errors import InputError
+    from trainers.config import TrainConfig
+
+    if args.iters is not None and args.iters < 1:
+        raise InputError(f"--iters: expected an integer >= 1, got {args.iters}")
+    overrides = {"iterations": args.iters, "out_dir": args.out, "device": args.device}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if not overrides:
+        return config
+    return TrainConfig.from_dict({**config.to_dict(), **overrides},
+                                 source=f"{args.config} with command-line overrides")
