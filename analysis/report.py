@@ -52,12 +52,19 @@ MIN_TRUST_ANCHORS = 3
 
 @dataclass
 class Run:
-    """A run directory: its trials table and resolved search config (``{}`` when absent)."""
+    """A run directory: its trials table and resolved search config (``{}`` when absent).
+
+    ``preset`` and ``proxy_config`` (the proxy's partial TrainConfig: preset merged with
+    ``proxy.train``) are filled in by callers that know the presets (``nas``); without them the
+    report says "preset default" where the search left a value to its preset.
+    """
 
     path: Path
     trials: pd.DataFrame
     search: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    preset: str | None = None
+    proxy_config: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -335,7 +342,10 @@ def _section(data: Mapping[str, Any], *keys: str) -> Mapping[str, Any]:
 
 
 def proxy_train(run: Run) -> Mapping[str, Any]:
-    """The partial TrainConfig the search trained its proxies with (``proxy.train``)."""
+    """The partial TrainConfig the proxies were trained with (``proxy.train`` if the preset is
+    unknown)."""
+    if run.proxy_config is not None:
+        return run.proxy_config
     return _section(run.search, "proxy", "train")
 
 
@@ -349,12 +359,14 @@ def protocol(run: Run) -> dict[str, Any]:
     data = _section(train, "data")
     resources = _section(s, "resources")
     gpus = resources.get("gpus_per_trial")
-    device = train.get("device") or (None if gpus is None else ("cuda" if gpus else "cpu"))
-    default = "preset default" if proxy else None
+    device = train.get("device")
+    if device in (None, "auto") and gpus is not None:  # what "auto" resolves to in a trial
+        device = "cuda" if gpus else "cpu"
+    default = "preset default" if proxy and run.proxy_config is None else None
     val = data.get("val") or _lookup(s, ("val",))
     budget = _section(run.state, "budget")
     return {
-        "preset": proxy.get("preset") or _lookup(s, ("preset",)),
+        "preset": run.preset or proxy.get("preset") or _lookup(s, ("preset",)),
         "scale": run.scale,
         "training data": data.get("train") or default,
         "validation sets": ", ".join(map(str, val)) if isinstance(val, list) else val or default,

@@ -37,7 +37,8 @@ class Command:
     def run(self, args) -> int:
         from analysis import pareto
         from analysis.export import export_trial, select_trial
-        from analysis.report import check_objectives, default_objectives, load_run
+        from analysis.report import check_objectives, default_objectives
+        from nas.commands.pareto import load_run
         from search_space.errors import InputError
 
         run = load_run(args.run)

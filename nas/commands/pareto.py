@@ -6,6 +6,32 @@ import json
 import sys
 
 
+def load_run(path):
+    """``analysis.report.load_run`` plus the proxy preset the search resolved.
+
+    analysis does not know the presets (it depends on search_space only); nas does. A search.yaml
+    that no longer validates (e.g. written by another version) keeps the run readable.
+    """
+    from analysis.report import load_run as load
+    from search_space.errors import InputError
+
+    run = load(path)
+    if not run.search:
+        return run
+    try:
+        from nas.config import SearchConfig
+        from nas.trial import deep_merge
+        from trainers.presets import PRESETS
+
+        config = SearchConfig.from_dict(run.search, source=str(run.path / "search.yaml"))
+    except (ImportError, InputError):
+        return run
+    run.preset = config.proxy.resolved_preset(config.resources.gpus_per_trial)
+    if run.preset in PRESETS:
+        run.proxy_config = deep_merge(PRESETS[run.preset], config.proxy.train)
+    return run
+
+
 def print_front(front, objectives, knee) -> None:
     """The front as a fixed-width table, best first in the first objective."""
     from analysis.plots import format_value
@@ -39,7 +65,7 @@ class Command:
 
     def run(self, args) -> int:
         from analysis import pareto
-        from analysis.report import default_objectives, front_records, load_run, write_report
+        from analysis.report import default_objectives, front_records, write_report
 
         run = load_run(args.run)
         if args.objectives:

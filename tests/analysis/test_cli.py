@@ -70,3 +70,17 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, argv, messa
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert err.startswith(f"nas {argv[0]}: error: ")
+
+
+def test_nas_knows_the_proxy_preset_of_a_run(run_dir):
+    from analysis.report import protocol
+    from nas.commands.pareto import load_run as load_with_preset
+
+    presets = pytest.importorskip("trainers.presets")
+    run = load_with_preset(run_dir)
+    assert run.preset == "cpu"
+    # the preset's values, with the run's proxy.train override (val: [Set5]) on top
+    assert run.proxy_config["iterations"] == presets.PRESETS["cpu"]["iterations"]
+    assert run.proxy_config["data"]["val"] == ["Set5"]
+    assert protocol(run)["training data"] == presets.PRESETS["cpu"]["data"]["train"]
+    assert protocol(run)["device"] == "cpu"
