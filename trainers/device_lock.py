@@ -37,7 +37,7 @@ def _device_label(device: str | torch.device) -> str:
 
 
 def lock_path(device: str | torch.device, lock_dir: str | Path | None = None) -> Path:
-    """The lock file that serialises timings on ``device`` (``timing-cpu.lock``, ``timing-cuda0.lock``)."""
+    """The lock file that serialises timings on ``device`` (e.g. ``timing-cuda0.lock``)."""
     folder = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     return folder / f"timing-{_device_label(device)}.lock"
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
@@ -260,8 +260,10 @@ def measure_runtime(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INP
         _check_count("threads", threads, 1)
     model = model.to(dev).eval()
     x = example_input(model, input_hw, dev)
+    # CUDA events and synchronisation act on the current device: make it the one being timed.
+    current = torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()
     with (_num_threads(threads or torch.get_num_threads()), torch.inference_mode(),
-          _cudnn_benchmark_off(), timing_lock(dev, lock_dir)):
+          _cudnn_benchmark_off(), current, timing_lock(dev, lock_dir)):
         timer = _time_cuda if dev.type == "cuda" else _time_cpu
         times = timer(model, x, warmup, repeats)
     q1, median, q3 = np.percentile(times, [25, 50, 75])

@@ -23,7 +23,8 @@ from trainers.memory import (
 from trainers.profiling import measure_peak_memory
 
 FLOAT = 4  # bytes per fp32 element
-REFERENCE_ANCHORS = [a for a in list_anchors() if get_anchor(a).reference.get("peak_live_bytes_256")]
+REFERENCE_ANCHORS = [a for a in list_anchors()
+                     if get_anchor(a).reference.get("peak_live_bytes_256")]
 # Published NTIRE 2022 GPU memory ratios to FMEN-S (e_rfdn 3.85, imdn_ntire 2.31, rlfn 1.85).
 RATIO_ANCHORS = [a for a in ("e_rfdn", "imdn_ntire", "rlfn")
                  if a in list_anchors() and "fmen_s" in list_anchors()]
@@ -44,7 +45,8 @@ def _deploy(name: str) -> nn.Module:
 
 
 def _chain(widths: list[int]) -> nn.Sequential:
-    return nn.Sequential(*(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths, widths[1:])))
+    pairs = zip(widths[:-1], widths[1:], strict=True)
+    return nn.Sequential(*(nn.Conv2d(a, b, 3, padding=1) for a, b in pairs))
 
 
 @functools.cache
