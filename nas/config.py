@@ -56,13 +56,23 @@ class ProxyConfig:
 
 @dataclass(frozen=True)
 class ProfileConfig:
-    """How each trial's deploy form is profiled (``trainers.profiling.profile_model``)."""
+    """How each trial's deploy form is profiled (``trainers.profiling.profile_model``).
 
-    input_hw: tuple[int, int] = (256, 256)
+    ``input_hw`` None (``auto``) is the NTIRE 256x256 with a GPU per trial and 128x128 on CPU,
+    where one 256x256 forward of an anchor takes 0.5-2 s and timing 25 of them per trial would
+    double the default search's time; CPU runtime scales about linearly with pixels.
+    """
+
+    input_hw: tuple[int, int] | None = None
     warmup: int = 5
     repeats: int = 20
     runtime: bool = True
     memory: bool = True
+
+    def resolved_input_hw(self, gpus_per_trial: float) -> tuple[int, int]:
+        if self.input_hw is not None:
+            return self.input_hw
+        return (256, 256) if gpus_per_trial > 0 else (128, 128)
 
 
 @dataclass(frozen=True)
@@ -171,7 +181,8 @@ class SearchConfig:
             "anchors": list(self.anchors),
             "constraints": dict(self.constraints_text),
             "proxy": {"preset": self.proxy.preset, "train": copy.deepcopy(dict(self.proxy.train))},
-            "profile": {**_fields(self.profile), "input_hw": list(self.profile.input_hw)},
+            "profile": {**_fields(self.profile), "input_hw": "auto" if self.profile.input_hw
+                        is None else list(self.profile.input_hw)},
             "sampler": _fields(self.sampler),
             "scheduler": _fields(self.scheduler),
             "seed": self.seed,
@@ -344,11 +355,14 @@ def _proxy(data: Any) -> ProxyConfig:
 def _profile(data: Any) -> ProfileConfig:
     data = _check_keys("profile", data, ProfileConfig)
     hw = data.get("input_hw")
-    if (not isinstance(hw, (list, tuple)) or len(hw) != 2
+    if hw in (None, "auto"):
+        hw = None
+    elif (not isinstance(hw, (list, tuple)) or len(hw) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in hw)):
-        raise InputError(f"profile.input_hw: expected [height, width] integers >= 8, got {hw!r}")
+        raise InputError(f"profile.input_hw: expected auto or [height, width] integers >= 8, "
+                         f"got {hw!r}")
     return ProfileConfig(
-        input_hw=(hw[0], hw[1]),
+        input_hw=None if hw is None else (hw[0], hw[1]),
         warmup=_int("profile.warmup", data.get("warmup"), 0),
         repeats=_int("profile.repeats", data.get("repeats"), 1),
         runtime=_bool("profile.runtime", data.get("runtime")),

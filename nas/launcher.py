@@ -198,14 +198,15 @@ def _search(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     concurrency = config.resources.max_concurrent
     cpus, gpus = _trial_resources(config, ray.cluster_resources())
-    train_base, n_evals = _train_base(config, gpus)
+    train_base, n_evals, val_sets = _train_base(config, gpus)
     settings = TrialSettings(
         run_dir=str(run.path), scale=config.scale, train_base=train_base,
-        profile={"input_hw": list(config.profile.input_hw), "warmup": config.profile.warmup,
+        profile={"input_hw": list(config.profile.resolved_input_hw(gpus)),
+                 "warmup": config.profile.warmup,
                  "repeats": config.profile.repeats, "runtime": config.profile.runtime,
                  "memory": config.profile.memory},
         constraints=config.constraints, references={}, seed=config.seed,
-        threads=max(1, int(cpus)), objectives=tuple(config.objectives))
+        threads=max(1, int(cpus)), objectives=tuple(config.objectives), val_sets=tuple(val_sets))
     settings = _with_references(settings, run, config, cpus, gpus)
 
     table = TrialsTable.load(run)
@@ -292,15 +293,16 @@ def _trial_resources(config: SearchConfig, cluster: Mapping[str, float]) -> tupl
     return float(cpus), float(res.gpus_per_trial)
 
 
-def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int]:
-    """The proxy's partial TrainConfig, validated once here (not in every trial), and the
-    number of validations per trial (ASHA's max time)."""
+def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int, list[str]]:
+    """The proxy's partial TrainConfig, validated once here (not in every trial), the number of
+    validations per trial (ASHA's max time) and the validation sets."""
     import tempfile
+
+    from trainers.presets import PRESETS
 
     from search_space.anchors import get_anchor
     from search_space.space import spec_from_params, suggest_arch
     from trainers.config import TrainConfig
-    from trainers.presets import PRESETS
 
     preset = config.proxy.resolved_preset(gpus)
     if preset not in PRESETS:
@@ -313,8 +315,8 @@ def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig.from_dict(deep_merge(base, {"arch": probe.to_dict(), "out_dir": tmp}),
                                     source="proxy.train")
-    n_evals = max(1, math.ceil(cfg.iterations / max(1, cfg.eval_every)))
-    return base, n_evals
+    n_evals = 1 if cfg.eval_every == 0 else math.ceil(cfg.iterations / cfg.eval_every)
+    return base, n_evals, [str(v) for v in cfg.data.val]
 
 
 class _FirstChoice:
@@ -348,8 +350,8 @@ def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
     missing = [n for n in names if n not in refs]
     if missing:
         task = ray.remote(num_cpus=cpus, num_gpus=gpus)(profile_anchor)
-        for name, prof in zip(missing, ray.get([task.remote(n, settings) for n in missing])):
-            refs[name] = prof
+        profiles = ray.get([task.remote(n, settings) for n in missing])
+        refs.update(zip(missing, profiles, strict=True))
         write_json(run.references_json, refs)
     return replace(settings, references=refs)
 

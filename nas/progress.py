@@ -30,10 +30,11 @@ def pareto_front_size(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str
         values = [r.get(m) for m in objectives]
         if r.get("status") == "completed" and all(v is not None for v in values):
             points.append([float(v) if d == "min" else -float(v)
-                           for v, d in zip(values, objectives.values())])
+                           for v, d in zip(values, objectives.values(), strict=True)])
 
     def dominates(a: list[float], b: list[float]) -> bool:
-        return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+        pairs = list(zip(a, b, strict=True))
+        return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
 
     return sum(1 for p in points if not any(dominates(q, p) for q in points if q is not p))
 

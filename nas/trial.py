@@ -49,6 +49,7 @@ class TrialSettings:
         threads: CPU threads for training and timing (None: torch's default).
         lock_dir: Folder of the per-device timing locks (None: the profiler's default).
         objectives: Metrics a completed trial must have (the search's objectives).
+        val_sets: The proxy's validation sets (also used for anchors' official-weight PSNR).
     """
 
     run_dir: str
@@ -61,6 +62,7 @@ class TrialSettings:
     threads: int | None = None
     lock_dir: str | None = None
     objectives: tuple[str, ...] = ()
+    val_sets: tuple[str, ...] = ("Set5", "Set14")
 
 
 class _Infeasible(Exception):
@@ -183,8 +185,8 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
         _check_constraints(settings, row, cheap=True)
     measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
                              memory=bool(prof.get("memory", True)),
-                             warmup=int(prof.get("warmup", 5)), repeats=int(prof.get("repeats", 20)),
-                             **common)
+                             warmup=int(prof.get("warmup", 5)),
+                             repeats=int(prof.get("repeats", 20)), **common)
     _update_costs(row, measured.to_dict())
     extra["profile"] = measured.to_dict()
     log(f"measured: runtime {measured.runtime_ms} ms (IQR {measured.runtime_iqr_ms}), "
@@ -270,8 +272,9 @@ def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSet
 
 def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folder: Path,
            row: dict[str, Any], extra: dict[str, Any], log: _Log, report: Report):
-    from trainers.config import TrainConfig
     from trainers.loop import train
+
+    from trainers.config import TrainConfig
 
     cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, settings, folder),
                                 source=f"trial {row['trial_id']} training config")
@@ -304,7 +307,7 @@ def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log)
     info = get_anchor(anchor)
     if not info.has_official_weights or info.official.get("scale", 4) != settings.scale:
         return None
-    val = (settings.train_base.get("data") or {}).get("val") or ["Set5", "Set14"]
+    val = list(settings.val_sets)
     model = load(anchor, scale=settings.scale, weights="official")
     psnr = mean_metrics(evaluate(model, val, scale=settings.scale, device=device,
                                  ssim=False))["psnr"]

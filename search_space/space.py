@@ -1,4 +1,4 @@
-"""The define-by-run search space: a trial's ``suggest_*`` calls -> parameters -> ArchSpec + hparams.
+"""The define-by-run search space: ``trial.suggest_*`` calls -> parameters -> ArchSpec + hparams.
 
 The space is described by a plain mapping (the ``space:`` section of a search config; defaults in
 :data:`DEFAULT_SPACE`). Every entry is a *dimension*, written as one of:
@@ -126,6 +126,7 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
     Returns:
         The parameters, name -> value; :func:`spec_from_params` turns them into a spec.
     """
+    import search_space.blocks  # noqa: F401  (registers the catalogue)
     from search_space.registry import get_block, get_conv_unit
 
     space = resolve_space(space)
@@ -235,7 +236,8 @@ def spec_from_params(params: Mapping[str, Any], *, name: str = "") -> tuple[Arch
 
 
 def _hparams(params: Mapping[str, Any]) -> dict[str, Any]:
-    h = {k: params[f"train.{k}"] for k in ("lr", "batch_size", "lr_patch") if f"train.{k}" in params}
+    h = {k: params[f"train.{k}"] for k in ("lr", "batch_size", "lr_patch")
+         if f"train.{k}" in params}
     if "train.distill" in params:
         h["distill"] = ({"teacher": params["train.distill.teacher"],
                          "weight": params["train.distill.weight"]}

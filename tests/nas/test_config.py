@@ -1,4 +1,4 @@
-"""Search config: defaults, strict validation with the path in every message, constraints, budget."""
+"""Search config: defaults, strict validation naming the path, constraints, budget."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def test_user_file_merges_over_defaults(tmp_path):
     ({"scheduler": {"grace_period": 0}}, r"scheduler\.grace_period: expected an integer >= 1"),
     ({"resources": {"gpus_per_trial": -1}}, r"resources\.gpus_per_trial: expected a number >= 0"),
     ({"seed": "zero"}, r"seed: expected an integer >= 0, got 'zero'"),
-    ({"profile": {"input_hw": [256]}}, r"profile\.input_hw: expected \[height, width\]"),
+    ({"profile": {"input_hw": [256]}}, r"profile\.input_hw: expected auto or \[height, width\]"),
     ({"profile": {"runtime": False}}, r"profile\.runtime: must be true while runtime_ms"),
     ({"proxy": {"preset": "tpu"}}, r"proxy\.preset: 'tpu' not allowed"),
     ({"proxy": {"train": {"seed": 3}}}, r"proxy\.train\.seed: set by the search"),
