@@ -50,8 +50,9 @@ class ESA(nn.Module):
     def __init__(self, channels: int, *, esa_channels: int = 0, variant: str = "rfdn") -> None:
         super().__init__()
         if variant not in ESA_VARIANTS:
-            raise InputError(f"ESA variant: {variant!r} not allowed; allowed: "
-                             f"{', '.join(ESA_VARIANTS)}")
+            raise InputError(
+                f"ESA variant: {variant!r} not allowed; allowed: {', '.join(ESA_VARIANTS)}"
+            )
         f = esa_channels or channels // 4
         self.variant = variant
         self.conv1 = conv1x1(channels, f)
@@ -71,16 +72,20 @@ class ESA(nn.Module):
         f = esa_channels or channels // 4
         if f >= 1:
             return []
-        return [f"`esa_channels >= 1` must hold (0 means channels // 4), got esa_channels={f}, "
-                f"channels={channels}"]
+        return [
+            f"`esa_channels >= 1` must hold (0 means channels // 4), got esa_channels={f}, "
+            f"channels={channels}"
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         # A clear error instead of max_pool2d's; skipped under jit tracing, which would bake the
         # comparison into the trace (torch.export sees the same bound from max_pool2d anyway).
         if not torch.jit.is_tracing() and (height < ESA_MIN_SIZE or width < ESA_MIN_SIZE):
-            raise InputError(f"ESA input: height and width >= {ESA_MIN_SIZE} must hold (stride-2 "
-                             f"conv then 7x7 max-pool), got {height}x{width}")
+            raise InputError(
+                f"ESA input: height and width >= {ESA_MIN_SIZE} must hold (stride-2 "
+                f"conv then 7x7 max-pool), got {height}x{width}"
+            )
         # Tensor lifetimes follow the official code (the strided map c1 of rfdn/rlfn and the
         # pre-sigmoid map c4 stay referenced until the product), so that the peak memory of the
         # anchors is the official models' peak, which the NTIRE memory figures measure.

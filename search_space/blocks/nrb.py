@@ -37,9 +37,16 @@ class NRB(nn.Module):
         residual: Add the block input to the output (default False, as SRN).
     """
 
-    def __init__(self, channels: int, *, esa: str = "slim", esa_channels: int = 16,
-                 act: str = "lrelu0.1", conv: str | dict | None = None,
-                 residual: bool = False) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        esa: str = "slim",
+        esa_channels: int = 16,
+        act: str = "lrelu0.1",
+        conv: str | dict | None = None,
+        residual: bool = False,
+    ) -> None:
         super().__init__()
         self.residual = residual
         self.conv1 = build_conv(conv, channels, channels)
@@ -48,8 +55,9 @@ class NRB(nn.Module):
         self.esa = build_esa(esa, channels, esa_channels)
 
     @staticmethod
-    def check_options(channels: int, *, esa: str = "slim", esa_channels: int = 16,
-                      **_: object) -> list[str]:
+    def check_options(
+        channels: int, *, esa: str = "slim", esa_channels: int = 16, **_: object
+    ) -> list[str]:
         if esa == "none":
             return []
         return ESA.check_options(channels, esa_channels=esa_channels)

@@ -38,9 +38,16 @@ class RLFB(nn.Module):
         conv: Conv unit of the three 3x3 convs, a name or ``{type: name, ...}`` (default plain).
     """
 
-    def __init__(self, channels: int, *, mid_channels: int = 0, esa: str = "rlfn",
-                 esa_channels: int = 16, act: str = "lrelu0.05",
-                 conv: str | dict | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        mid_channels: int = 0,
+        esa: str = "rlfn",
+        esa_channels: int = 16,
+        act: str = "lrelu0.05",
+        conv: str | dict | None = None,
+    ) -> None:
         super().__init__()
         mid = mid_channels or channels
         self.conv1 = build_conv(conv, channels, mid)
@@ -51,8 +58,9 @@ class RLFB(nn.Module):
         self.esa = build_esa(esa, channels, esa_channels)
 
     @staticmethod
-    def check_options(channels: int, *, esa: str = "rlfn", esa_channels: int = 16,
-                      **_: object) -> list[str]:
+    def check_options(
+        channels: int, *, esa: str = "rlfn", esa_channels: int = 16, **_: object
+    ) -> list[str]:
         if esa == "none":
             return []
         return ESA.check_options(channels, esa_channels=esa_channels)

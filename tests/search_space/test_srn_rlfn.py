@@ -28,8 +28,9 @@ def _zero_(module: torch.nn.Module) -> torch.nn.Module:
 
 
 # ----------------------------------------------------------------------------- parity
-@pytest.mark.parametrize("anchor, fixture", [("rlfn", "rlfn_cut"),
-                                             ("srn_s_ntire23", "srn_ntire2023")])
+@pytest.mark.parametrize(
+    "anchor, fixture", [("rlfn", "rlfn_cut"), ("srn_s_ntire23", "srn_ntire2023")]
+)
 def test_official_weights_match_official_output(anchor, fixture):
     """48x48 patch of Set5 baby (x4 LR, 0..255) through the official model vs through ours."""
     model = load(anchor, weights="official")
@@ -87,7 +88,8 @@ def test_esa_variant_parameter_counts():
     # rfdn at C=50, f=C//4=12: conv1 50*12+12, conv_f 12*12+12, conv2/conv_max/conv3/conv3_
     # 4 x (9*12*12+12), conv4 12*50+50.
     assert _count(ESA(50, variant="rfdn")) == 612 + 156 + 4 * 1308 + 650 == 6650
-    # rlfn at C=46, f=16: conv1 46*16+16, conv_f 16*16+16, conv2/conv3 2 x (9*16*16+16), conv4 16*46+46.
+    # rlfn at C=46, f=16: conv1 46*16+16, conv_f 16*16+16, conv2/conv3 2 x (9*16*16+16),
+    # conv4 16*46+46.
     assert _count(ESA(46, esa_channels=16, variant="rlfn")) == 752 + 272 + 2 * 2320 + 782 == 6446
     # slim at C=64, f=16: no conv_f; conv1 64*16+16, conv2/conv3 2 x 2320, conv4 16*64+64.
     assert _count(ESA(64, esa_channels=16, variant="slim")) == 1040 + 2 * 2320 + 1088 == 6768
@@ -100,13 +102,16 @@ def test_esa_minimum_input_size(variant):
     assert esa(torch.rand(1, 16, 15, 15)).shape == (1, 16, 15, 15)
     assert esa(torch.rand(1, 16, 15, 41)).shape == (1, 16, 15, 41)
     for shape in ((14, 40), (40, 14)):
-        with pytest.raises(InputError, match=r"height and width >= 15 must hold.*got "
-                                             f"{shape[0]}x{shape[1]}"):
+        with pytest.raises(
+            InputError,
+            match=r"height and width >= 15 must hold.*got "
+            f"{shape[0]}x{shape[1]}",
+        ):
             esa(torch.rand(1, 16, *shape))
 
 
 def test_esa_slim_skip_is_identity_and_rlfn_skip_is_a_conv():
-    """With conv3 zeroed the gate is sigmoid(conv4(c1)) for slim, sigmoid(conv4(conv_f(c1))) else."""
+    """conv3 zeroed: gate = sigmoid(conv4(c1)) for slim, sigmoid(conv4(conv_f(c1))) for rlfn."""
     x = torch.rand(1, 8, 20, 20)
     slim = ESA(8, esa_channels=4, variant="slim")
     with torch.no_grad():
@@ -149,10 +154,14 @@ def test_rlfb_has_its_inner_residual():
 
 
 def test_spec_rejects_bad_esa_options():
-    spec = {"scale": 4, "channels": 2, "body": [
-        {"block": "rlfb", "args": {"esa": "rlfn", "esa_channels": 0}},
-        {"block": "nrb", "args": {"esa": "slimm"}},
-    ]}
+    spec = {
+        "scale": 4,
+        "channels": 2,
+        "body": [
+            {"block": "rlfb", "args": {"esa": "rlfn", "esa_channels": 0}},
+            {"block": "nrb", "args": {"esa": "slimm"}},
+        ],
+    }
     with pytest.raises(SpecError) as err:
         ArchSpec.from_dict(spec)
     assert err.value.problems == [

@@ -32,8 +32,12 @@ def import_rlfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict[
     pairs = [("head", "fea_conv"), ("last_conv", "LR_conv"), ("tail.conv", "upsampler.0")]
     for i in range(len(model.body)):
         ours, theirs = f"body.{i}", f"B{i + 1}"
-        pairs += [(f"{ours}.conv1", f"{theirs}.c1_r"), (f"{ours}.conv2", f"{theirs}.c2_r"),
-                  (f"{ours}.conv3", f"{theirs}.c3_r"), (f"{ours}.conv_out", f"{theirs}.c5")]
+        pairs += [
+            (f"{ours}.conv1", f"{theirs}.c1_r"),
+            (f"{ours}.conv2", f"{theirs}.c2_r"),
+            (f"{ours}.conv3", f"{theirs}.c3_r"),
+            (f"{ours}.conv_out", f"{theirs}.c5"),
+        ]
         pairs += [(f"{ours}.esa.{c}", f"{theirs}.esa.{c}") for c in _RLFN_ESA]
     return map_keys(official, model, _conv_pairs(pairs), what="rlfn (team04_rlfn.pth)")
 
