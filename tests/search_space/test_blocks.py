@@ -8,6 +8,7 @@ import inspect
 import pytest
 import torch
 
+import search_space.blocks  # noqa: F401  (registers the catalogue before parametrisation)
 from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
 from search_space.reparam import is_deploy_form, reparameterize_model
 from tests.conftest import randomize_
