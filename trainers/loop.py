@@ -104,13 +104,17 @@ def train(config: TrainConfig, *, on_eval: Callable[[int, dict], bool | None] | 
         NonFiniteLossError: The loss became NaN/inf; the last good checkpoint is kept.
         InputError: Bad data, weights, teacher or checkpoint (nothing is written then).
     """
-    previous_threads = torch.get_num_threads()
+    previous = torch.get_num_threads(), torch.backends.cudnn.benchmark
     if config.threads:
         torch.set_num_threads(config.threads)
+    # Fixed patch sizes: let cuDNN pick its fastest kernels (restored after: the profiler's
+    # runtime protocol wants benchmark mode off).
+    torch.backends.cudnn.benchmark = resolve_device(config.device).startswith("cuda")
     try:
         return _Run(config, resume=resume, progress=progress).run(on_eval)
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous[0])
+        torch.backends.cudnn.benchmark = previous[1]
 
 
 def lr_at(schedule: ScheduleConfig, base_lr: float, iteration: int, total: int) -> float:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from search_space.errors import InputError
 from tests.conftest import FIXTURES
+from trainers import data
 from trainers.data import (
     BUNDLED,
     PatchDataset,
@@ -21,6 +22,12 @@ from trainers.data import (
     validation_pairs,
 )
 from trainers.degrade import bicubic_downsample
+
+
+@pytest.fixture(autouse=True)
+def _private_disk_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path / "cache"))
+    data._cache.clear()
 
 
 def _write(folder, name, hw=(40, 52), seed=0):
@@ -153,3 +160,17 @@ def test_validation_pairs_modcrop_and_cache(tmp_path):
     first = validation_pairs(folder, 2)
     _write(folder, "zz.png", hw=(20, 20))
     assert len(validation_pairs(folder, 2)) == len(first) + 1  # a changed folder is re-read
+
+
+def test_lr_disk_cache_is_shared_and_follows_file_changes(tmp_path):
+    folder = tmp_path / "imgs"
+    img = _write(folder, "a.png", hw=(40, 40))
+    first = _cached_image(folder / "a.png", scale=2)
+    assert np.array_equal(first, bicubic_downsample(img, 2))
+    data._cache.clear()  # as in another process: only the disk cache is left
+    again = _cached_image(folder / "a.png", scale=2)
+    assert isinstance(again, np.memmap) and np.array_equal(again, first)
+    assert len(list((tmp_path / "cache" / "lr").glob("*.npy"))) == 1
+    _write(folder, "a.png", hw=(40, 40), seed=1)  # new content: a new entry, not the stale one
+    data._cache.clear()
+    assert not np.array_equal(_cached_image(folder / "a.png", scale=2), first)

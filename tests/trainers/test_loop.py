@@ -14,12 +14,19 @@ from nas.cli import main
 from search_space.spec import ArchSpec
 from trainers.config import ScheduleConfig, TrainConfig
 from trainers.evaluate import evaluate, model_from_checkpoint
-from trainers.loop import NonFiniteLossError, lr_at, train, use_channels_last
+from trainers.loop import NonFiniteLossError, TrainResult, lr_at, train, use_channels_last
 from trainers.losses import Teacher, TrainingLoss
 
 # Re-parameterisable (RRRB + BatchNorm) so that resume also covers BN statistics.
 REPARAM_SPEC = {"scale": 2, "channels": 8, "name": "tiny_reparam",
                 "body": [{"block": "erb"}, {"block": "hfab", "args": {"mid_channels": 4}}]}
+
+
+@pytest.fixture(autouse=True)
+def _private_disk_cache(tmp_path_factory, monkeypatch):
+    from trainers import data
+
+    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path_factory.getbasetemp() / "lr_cache"))
 
 
 @pytest.fixture
@@ -245,3 +252,37 @@ def test_cli_bad_input_one_line_exit_2_nothing_written(case, message, tmp_path, 
         assert not (tmp_path / "out").exists()
     else:
         assert not (tmp_path / "out" / "checkpoint.pth").exists()
+
+
+# ---------------------------------------------------------------------------- proxy (slow)
+def _bicubic_psnr(dataset: str, scale: int) -> float:
+    from trainers import metrics
+    from trainers.data import validation_pairs
+    from trainers.degrade import imresize
+
+    return float(np.mean([metrics.psnr_y(imresize(lr, scale, output_hw=hr.shape[:2]), hr, scale)
+                          for _, lr, hr in validation_pairs(dataset, scale)]))
+
+
+def _proxy(tmp_path, arch: str, **changes) -> TrainResult:
+    from trainers.presets import PRESETS
+
+    data = {**PRESETS["cpu"], "arch": arch, "out_dir": str(tmp_path / arch), "seed": 0,
+            "threads": 2, **changes}
+    return train(TrainConfig.from_dict(data))
+
+
+@pytest.mark.slow
+def test_cpu_preset_fmen_s_beats_bicubic_by_half_a_db(tmp_path):
+    bicubic = _bicubic_psnr("Set5", 4)
+    assert bicubic == pytest.approx(28.42, abs=0.01)  # MATLAB bicubic x4 on Set5 (pilot)
+    result = _proxy(tmp_path, "fmen_s")
+    assert result.metrics["Set5"]["psnr_y"] >= bicubic + 0.5
+
+
+@pytest.mark.slow
+def test_distillation_from_rlfn_changes_the_proxy(tmp_path):
+    plain = _proxy(tmp_path / "plain", "srn_s_ntire23")
+    kd = _proxy(tmp_path / "kd", "srn_s_ntire23", distill={"teacher": "rlfn", "weight": 1.0})
+    delta = kd.metrics["Set5"]["psnr_y"] - plain.metrics["Set5"]["psnr_y"]
+    assert abs(delta) >= 0.02, delta
