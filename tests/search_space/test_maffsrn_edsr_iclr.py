@@ -67,6 +67,13 @@ def test_mab_forward_matches_its_definition():
         torch.testing.assert_close(mab(x), f * gate * cea, rtol=0, atol=0)
 
 
+def test_mab_rejects_inputs_below_its_minimum_size():
+    mab = MAB(8)
+    assert mab(torch.rand(1, 8, 13, 13)).shape == (1, 8, 13, 13)
+    with pytest.raises(InputError, match=r"MAB input.*>= 13.*got 12x20"):
+        mab(torch.rand(1, 8, 12, 20))
+
+
 def test_ffg_mbff_structure_and_initial_scalars():
     ffg = FFG(32)
     reductions = list(ffg.fusion.reduce)
