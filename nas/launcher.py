@@ -47,8 +47,10 @@ from search_space.errors import InputError
 
 __all__ = ["launch", "LaunchSummary", "default_run_dir"]
 
-# Quiet, low-overhead Ray: no new-style console tables, no per-trial result loggers.
+# Quiet, low-overhead Ray: no new-style console tables, no per-trial result loggers. Infeasible
+# and failed trials report no PSNR by design (Tune would otherwise reject their results).
 _RAY_ENV = {
+    "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "RAY_DEDUP_LOGS": "0",
@@ -256,6 +258,9 @@ def _search(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, 
                 name=f"session-{session}", storage_path=str(run.tune_dir), verbose=0,
                 callbacks=[recorder], failure_config=tune.FailureConfig(max_failures=0)),
         )
+        # A failed trial is recorded with its reason (trials.csv, train.log, tune/.../error.txt)
+        # and listed at the end; Tune's own error lines would break the progress line.
+        logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
         tuner.fit()
     prog.close()
 
@@ -555,10 +560,12 @@ def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[
 
 def _error_reason(trial: Any) -> str:
     """Last line of the trial's error trace (e.g. a worker killed by the OOM killer)."""
-    try:
-        text = trial.get_error()
-    except Exception:  # noqa: BLE001
-        text = None
+    text = None
+    try:  # the driver-local copy (written by Tune before this callback); else from storage
+        local = trial.error_file
+        text = Path(local).read_text() if local and Path(local).is_file() else trial.get_error()
+    except Exception:  # noqa: BLE001  (no reason is better than a crashed driver)
+        pass
     lines = [ln.strip() for ln in str(text or "").splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "the trial's worker failed"
 
@@ -582,6 +589,12 @@ def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
         lines.append(f"best sampled psnr {top['psnr']:.3f} dB (trial {top['number']}, "
                      f"arch {top['arch_id']}, {top.get('params')} params, "
                      f"{top.get('runtime_ms') or float('nan'):.1f} ms)")
+    failed = [r for r in summary.rows if r.get("status") == "failed"]
+    for r in failed[:5]:
+        lines.append(f"trial {r['number']} failed: {r.get('reason') or '?'} "
+                     f"(see trials/{r['trial_id']}/train.log)")
+    if len(failed) > 5:
+        lines.append(f"... and {len(failed) - 5} more failed trials (trials.csv)")
     tau, n = summary.anchor_tau()
     if n >= 2 and tau is not None:
         lines.append(f"proxy fidelity: Kendall tau {tau:+.2f} between anchors' proxy psnr and "

@@ -81,12 +81,19 @@ class Progress:
         self.deadline = deadline
         self.concurrency = max(1, concurrency)
         self.objectives = dict(objectives)
-        self.stream = stream or sys.stderr
+        self.stream = stream  # None: sys.stderr at the time of writing
         self.enabled = enabled
         self.durations: list[float] = []
         self.started = time.monotonic()
-        self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._tty = bool(getattr(self._out(), "isatty", lambda: False)())
         self._last = ""
+
+    def _out(self) -> TextIO:
+        return self.stream or sys.stderr
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the experiment (callbacks included); streams do not pickle
+        return {**self.__dict__, "stream": None}
 
     def trial_done(self, seconds: float | None) -> None:
         if seconds is not None:
@@ -126,13 +133,11 @@ class Progress:
         if text == self._last:
             return
         self._last = text
-        if self._tty:
-            self.stream.write("\r\033[K" + text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        out = self._out()
+        out.write("\r\033[K" + text if self._tty else text + "\n")
+        out.flush()
 
     def close(self) -> None:
         if self.enabled and self._tty and self._last:
-            self.stream.write("\n")
-            self.stream.flush()
+            self._out().write("\n")
+            self._out().flush()

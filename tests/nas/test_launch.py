@@ -106,7 +106,7 @@ def test_failures_end_with_their_reason_and_the_search_reaches_its_budget(ray_lo
     assert list(df["status"]) == ["completed", "failed", "failed", "infeasible", "completed"]
     assert "RuntimeError: injected failure in trial 1" in df.loc[1, "reason"]
     assert df.loc[2, "reason"].startswith("nan/inf loss at iteration ")
-    assert df.loc[3, "reason"] == f"params {df.loc[3, 'params']} > 10"
+    assert df.loc[3, "reason"] == f"params {int(df.loc[3, 'params'])} > 10"
     assert pd.isna(df.loc[3, "psnr"]) and df.loc[3, "macs_g"] > 0  # costs kept, never trained
     states = {t.number: t.state.name for t in _study(tmp_path / "r").trials}
     expected = {"completed": "COMPLETE", "failed": "FAIL", "infeasible": "PRUNED"}
