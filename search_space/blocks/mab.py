@@ -42,8 +42,10 @@ class _SpatialGate(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         if not torch.jit.is_tracing() and (height < MAB_MIN_SIZE or width < MAB_MIN_SIZE):
-            raise InputError(f"MAB input: height and width >= {MAB_MIN_SIZE} must hold (stride-2 "
-                             f"conv then 7x7 max-pool), got {height}x{width}")
+            raise InputError(
+                f"MAB input: height and width >= {MAB_MIN_SIZE} must hold (stride-2 "
+                f"conv then 7x7 max-pool), got {height}x{width}"
+            )
         rc = self.reduce_channels(x)
         pooled = F.max_pool2d(self.reduce_size(rc), kernel_size=7, stride=3)
         multi_scale = self.act(self.conv_d2(pooled)) + self.act(self.conv_d1(pooled))
@@ -64,8 +66,15 @@ class _CEA(nn.Module):
         return torch.sigmoid(self.depthwise(self.pointwise(x)))
 
 
-@register_block("mab", choices={"act": ACTIVATIONS, "esa": (True, False),
-                                "cea": (True, False), "reduction": (2, 4, 8)})
+@register_block(
+    "mab",
+    choices={
+        "act": ACTIVATIONS,
+        "esa": (True, False),
+        "cea": (True, False),
+        "reduction": (2, 4, 8),
+    },
+)
 class MAB(nn.Module):
     """Multi-attention block: two 3x3 convs, then an ESA-like spatial gate and CEA; no skip.
 
@@ -87,11 +96,19 @@ class MAB(nn.Module):
         cea: Use the cost-efficient attention (default True; the paper's Table 1 ablates it).
     """
 
-    def __init__(self, channels: int, *, reduction: int = 4, act: str = "lrelu0.05",
-                 esa: bool = True, cea: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        reduction: int = 4,
+        act: str = "lrelu0.05",
+        esa: bool = True,
+        cea: bool = True,
+    ) -> None:
         super().__init__()
-        self.body = nn.Sequential(conv3x3(channels, channels), make_act(act),
-                                  conv3x3(channels, channels))
+        self.body = nn.Sequential(
+            conv3x3(channels, channels), make_act(act), conv3x3(channels, channels)
+        )
         self.gate = _SpatialGate(channels, channels // reduction, act) if esa else None
         self.cea = _CEA(channels) if cea else None
 
@@ -99,8 +116,10 @@ class MAB(nn.Module):
     def check_options(channels: int, *, reduction: int = 4, **_: object) -> list[str]:
         if reduction >= 1 and channels // reduction >= 1:
             return []
-        return [f"`channels // reduction >= 1` must hold, got channels={channels}, "
-                f"reduction={reduction}"]
+        return [
+            f"`channels // reduction >= 1` must hold, got channels={channels}, "
+            f"reduction={reduction}"
+        ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.body(x)
@@ -112,9 +131,17 @@ class MAB(nn.Module):
         return out
 
 
-@register_block("ffg", choices={"num_mabs": (2, 3, 4, 5, 6), "fusion": ("mbff", "bff", "hff"),
-                                "act": ACTIVATIONS, "esa": (True, False), "cea": (True, False),
-                                "weight_norm": (True, False)})
+@register_block(
+    "ffg",
+    choices={
+        "num_mabs": (2, 3, 4, 5, 6),
+        "fusion": ("mbff", "bff", "hff"),
+        "act": ACTIVATIONS,
+        "esa": (True, False),
+        "cea": (True, False),
+        "weight_norm": (True, False),
+    },
+)
 class FFG(nn.Module):
     """Feature fusion group: MABs fused by M-BFF, ``lambda_res * fused + lambda_x * x``.
 
@@ -137,12 +164,19 @@ class FFG(nn.Module):
             folded into plain convs at deploy).
     """
 
-    def __init__(self, channels: int, *, num_mabs: int = 4, fusion: str = "mbff",
-                 act: str = "lrelu0.05", esa: bool = True, cea: bool = True,
-                 weight_norm: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        num_mabs: int = 4,
+        fusion: str = "mbff",
+        act: str = "lrelu0.05",
+        esa: bool = True,
+        cea: bool = True,
+        weight_norm: bool = True,
+    ) -> None:
         super().__init__()
-        self.mabs = nn.ModuleList(MAB(channels, act=act, esa=esa, cea=cea)
-                                  for _ in range(num_mabs))
+        self.mabs = nn.ModuleList(MAB(channels, act=act, esa=esa, cea=cea) for _ in range(num_mabs))
         self.fusion = build_fusion(fusion, channels, num_mabs, weight_norm=weight_norm)
         self.lambda_res = nn.Parameter(torch.ones(1))
         self.lambda_x = nn.Parameter(torch.ones(1))

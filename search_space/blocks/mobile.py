@@ -27,15 +27,23 @@ from search_space.errors import InputError
 from search_space.layers import conv, conv1x1
 from search_space.registry import register_conv_unit
 
-__all__ = ["Bottleneck", "DepthwiseSeparable", "FactorisedDepthwise", "InvertedResidual",
-           "check_divisible", "inner_width"]
+__all__ = [
+    "Bottleneck",
+    "DepthwiseSeparable",
+    "FactorisedDepthwise",
+    "InvertedResidual",
+    "check_divisible",
+    "inner_width",
+]
 
 
 def inner_width(unit: str, out_channels: int, ratio: int) -> int:
     """``out_channels // ratio``; raises :class:`InputError` when that leaves no channel."""
     if ratio < 1 or out_channels // ratio < 1:
-        raise InputError(f"conv unit {unit!r}: `out_channels // ratio >= 1` must hold, got "
-                         f"out_channels={out_channels}, ratio={ratio}")
+        raise InputError(
+            f"conv unit {unit!r}: `out_channels // ratio >= 1` must hold, got "
+            f"out_channels={out_channels}, ratio={ratio}"
+        )
     return out_channels // ratio
 
 
@@ -43,8 +51,10 @@ def check_divisible(unit: str, groups: int, **widths: int) -> None:
     """Raise :class:`InputError` unless every width is divisible by ``groups``."""
     for name, width in widths.items():
         if groups < 1 or width % groups:
-            raise InputError(f"conv unit {unit!r}: `{name} % groups == 0` must hold, got "
-                             f"{name}={width}, groups={groups}")
+            raise InputError(
+                f"conv unit {unit!r}: `{name} % groups == 0` must hold, got "
+                f"{name}={width}, groups={groups}"
+            )
 
 
 class Bottleneck(nn.Module):
@@ -57,16 +67,19 @@ class Bottleneck(nn.Module):
         groups: Groups of the inner 3x3 conv (1: ResNet, > 1: ResNeXt).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, ratio: int = 2,
-                 groups: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, ratio: int = 2, groups: int = 1
+    ) -> None:
         super().__init__()
         unit = "resnext" if groups > 1 else "bottleneck"
         mid = inner_width(unit, out_channels, ratio)
         check_divisible(unit, groups, inner_width=mid)
         self.residual = in_channels == out_channels
         self.body = nn.Sequential(
-            conv1x1(in_channels, mid), nn.ReLU(inplace=True),
-            conv(mid, mid, 3, groups=groups), nn.ReLU(inplace=True),
+            conv1x1(in_channels, mid),
+            nn.ReLU(inplace=True),
+            conv(mid, mid, 3, groups=groups),
+            nn.ReLU(inplace=True),
             conv1x1(mid, out_channels),
         )
 
@@ -109,9 +122,11 @@ class FactorisedDepthwise(nn.Module):
         super().__init__()
         mid = inner_width("effnet", out_channels, ratio)
         self.body = nn.Sequential(
-            conv1x1(in_channels, mid), nn.ReLU(inplace=True),
+            conv1x1(in_channels, mid),
+            nn.ReLU(inplace=True),
             nn.Conv2d(mid, mid, (1, 3), padding=(0, 1), groups=mid),
-            nn.Conv2d(mid, mid, (3, 1), padding=(1, 0), groups=mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, (3, 1), padding=(1, 0), groups=mid),
+            nn.ReLU(inplace=True),
             conv1x1(mid, out_channels),
         )
 
@@ -131,13 +146,16 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, expansion: int = 2) -> None:
         super().__init__()
         if expansion < 1:
-            raise InputError(f"conv unit 'mobilenet_v2': `expansion >= 1` must hold, got "
-                             f"expansion={expansion}")
+            raise InputError(
+                f"conv unit 'mobilenet_v2': `expansion >= 1` must hold, got expansion={expansion}"
+            )
         hidden = in_channels * expansion
         self.residual = in_channels == out_channels
         self.body = nn.Sequential(
-            conv1x1(in_channels, hidden), nn.ReLU(inplace=True),
-            conv(hidden, hidden, 3, groups=hidden), nn.ReLU(inplace=True),
+            conv1x1(in_channels, hidden),
+            nn.ReLU(inplace=True),
+            conv(hidden, hidden, 3, groups=hidden),
+            nn.ReLU(inplace=True),
             conv1x1(hidden, out_channels),
         )
 
@@ -153,8 +171,9 @@ def bottleneck_unit(in_channels: int, out_channels: int, *, ratio: int = 2) -> n
 
 
 @register_conv_unit("resnext", choices={"ratio": (2, 4), "groups": (2, 4, 8)})
-def resnext_unit(in_channels: int, out_channels: int, *, ratio: int = 2,
-                 groups: int = 4) -> nn.Module:
+def resnext_unit(
+    in_channels: int, out_channels: int, *, ratio: int = 2, groups: int = 4
+) -> nn.Module:
     """ResNeXt bottleneck (``blrxn(r)``): the bottleneck with a grouped 3x3 (4 groups)."""
     return Bottleneck(in_channels, out_channels, ratio=ratio, groups=groups)
 

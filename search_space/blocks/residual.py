@@ -35,12 +35,21 @@ class RB(nn.Module):
         conv: Conv unit of both 3x3 convs, a name or ``{type: name, ...}`` (default plain).
     """
 
-    def __init__(self, channels: int, *, res_scale: float = 1.0, act: str = "relu",
-                 conv: str | dict | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        res_scale: float = 1.0,
+        act: str = "relu",
+        conv: str | dict | None = None,
+    ) -> None:
         super().__init__()
         self.res_scale = res_scale
-        self.body = nn.Sequential(build_conv(conv, channels, channels), make_act(act),
-                                  build_conv(conv, channels, channels))
+        self.body = nn.Sequential(
+            build_conv(conv, channels, channels),
+            make_act(act),
+            build_conv(conv, channels, channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.res_scale * self.body(x)
@@ -60,11 +69,13 @@ class PB(nn.Module):
         conv: Conv unit of both 3x3 convs, a name or ``{type: name, ...}`` (default plain).
     """
 
-    def __init__(self, channels: int, *, act: str = "relu",
-                 conv: str | dict | None = None) -> None:
+    def __init__(self, channels: int, *, act: str = "relu", conv: str | dict | None = None) -> None:
         super().__init__()
-        self.body = nn.Sequential(build_conv(conv, channels, channels), make_act(act),
-                                  build_conv(conv, channels, channels))
+        self.body = nn.Sequential(
+            build_conv(conv, channels, channels),
+            make_act(act),
+            build_conv(conv, channels, channels),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -89,8 +100,9 @@ class ChannelAttention(nn.Module):
 def _check_reduction(channels: int, reduction: int) -> list[str]:
     if reduction >= 1 and channels // reduction >= 1:
         return []
-    return [f"`channels // reduction >= 1` must hold, got channels={channels}, "
-            f"reduction={reduction}"]
+    return [
+        f"`channels // reduction >= 1` must hold, got channels={channels}, reduction={reduction}"
+    ]
 
 
 @register_block("rcab", choices={"act": ACTIVATIONS, "reduction": (4, 8, 16)})
@@ -111,13 +123,23 @@ class RCAB(nn.Module):
             ICLR'19 study's units replace these).
     """
 
-    def __init__(self, channels: int, *, reduction: int = 16, res_scale: float = 1.0,
-                 act: str = "relu", conv: str | dict | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        reduction: int = 16,
+        res_scale: float = 1.0,
+        act: str = "relu",
+        conv: str | dict | None = None,
+    ) -> None:
         super().__init__()
         self.res_scale = res_scale
-        self.body = nn.Sequential(build_conv(conv, channels, channels), make_act(act),
-                                  build_conv(conv, channels, channels),
-                                  ChannelAttention(channels, reduction))
+        self.body = nn.Sequential(
+            build_conv(conv, channels, channels),
+            make_act(act),
+            build_conv(conv, channels, channels),
+            ChannelAttention(channels, reduction),
+        )
 
     @staticmethod
     def check_options(channels: int, *, reduction: int = 16, **_: object) -> list[str]:
@@ -145,8 +167,15 @@ class RG(nn.Module):
             trailing conv), a name or ``{type: name, ...}`` (default plain).
     """
 
-    def __init__(self, channels: int, *, num_blocks: int = 5, reduction: int = 16,
-                 act: str = "relu", conv: str | dict | None = None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        *,
+        num_blocks: int = 5,
+        reduction: int = 16,
+        act: str = "relu",
+        conv: str | dict | None = None,
+    ) -> None:
         super().__init__()
         self.body = nn.Sequential(
             *(RCAB(channels, reduction=reduction, act=act, conv=conv) for _ in range(num_blocks)),
@@ -154,8 +183,9 @@ class RG(nn.Module):
         )
 
     @staticmethod
-    def check_options(channels: int, *, num_blocks: int = 5, reduction: int = 16,
-                      **_: object) -> list[str]:
+    def check_options(
+        channels: int, *, num_blocks: int = 5, reduction: int = 16, **_: object
+    ) -> list[str]:
         problems = _check_reduction(channels, reduction)
         if num_blocks < 1:
             problems.append(f"`num_blocks >= 1` must hold, got num_blocks={num_blocks}")

@@ -30,15 +30,22 @@ class ShuffleUnit(nn.Module):
         groups: Groups g of both 1x1 convs (and of the shuffle).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, ratio: int = 2,
-                 groups: int = 4) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, ratio: int = 2, groups: int = 4
+    ) -> None:
         super().__init__()
         mid = inner_width("shufflenet_v1", out_channels, ratio)
-        check_divisible("shufflenet_v1", groups, in_channels=in_channels, inner_width=mid,
-                        out_channels=out_channels)
+        check_divisible(
+            "shufflenet_v1",
+            groups,
+            in_channels=in_channels,
+            inner_width=mid,
+            out_channels=out_channels,
+        )
         self.residual = in_channels == out_channels
         self.body = nn.Sequential(
-            conv1x1(in_channels, mid, groups=groups), nn.ReLU(inplace=True),
+            conv1x1(in_channels, mid, groups=groups),
+            nn.ReLU(inplace=True),
             ChannelShuffle(groups),
             # ShuffleNet puts no activation after the depthwise conv.
             conv(mid, mid, 3, groups=mid),
@@ -53,9 +60,11 @@ class ShuffleUnit(nn.Module):
 def _shuffle_v2_branch(in_channels: int, out_channels: int) -> nn.Sequential:
     # 1x1, ReLU, depthwise 3x3, 1x1, ReLU: the main branch of ShuffleNet v2.
     return nn.Sequential(
-        conv1x1(in_channels, out_channels), nn.ReLU(inplace=True),
+        conv1x1(in_channels, out_channels),
+        nn.ReLU(inplace=True),
         conv(out_channels, out_channels, 3, groups=out_channels),
-        conv1x1(out_channels, out_channels), nn.ReLU(inplace=True),
+        conv1x1(out_channels, out_channels),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -83,7 +92,8 @@ class ShuffleV2Unit(nn.Module):
         else:
             self.passthrough = nn.Sequential(
                 conv(in_channels, in_channels, 3, groups=in_channels),
-                conv1x1(in_channels, half), nn.ReLU(inplace=True),
+                conv1x1(in_channels, half),
+                nn.ReLU(inplace=True),
             )
             self.branch = _shuffle_v2_branch(in_channels, half)
 
@@ -114,13 +124,16 @@ class CLCBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, *, group_size: int = 2) -> None:
         super().__init__()
         if group_size < 1 or in_channels % group_size:
-            raise InputError(f"conv unit 'clcnet': `in_channels % group_size == 0` must hold, got "
-                             f"in_channels={in_channels}, group_size={group_size}")
+            raise InputError(
+                f"conv unit 'clcnet': `in_channels % group_size == 0` must hold, got "
+                f"in_channels={in_channels}, group_size={group_size}"
+            )
         groups_3x3 = in_channels // group_size
         # 1x1 groups of groups_3x3 channels each -> group_size groups.
         check_divisible("clcnet", group_size, out_channels=out_channels)
         self.body = nn.Sequential(
-            conv(in_channels, in_channels, 3, groups=groups_3x3), nn.ReLU(inplace=True),
+            conv(in_channels, in_channels, 3, groups=groups_3x3),
+            nn.ReLU(inplace=True),
             ChannelShuffle(groups_3x3),
             conv1x1(in_channels, out_channels, groups=group_size),
         )
@@ -130,8 +143,9 @@ class CLCBlock(nn.Module):
 
 
 @register_conv_unit("shufflenet_v1", choices={"ratio": (2, 4), "groups": (2, 4, 8)})
-def shufflenet_v1_unit(in_channels: int, out_channels: int, *, ratio: int = 2,
-                       groups: int = 4) -> nn.Module:
+def shufflenet_v1_unit(
+    in_channels: int, out_channels: int, *, ratio: int = 2, groups: int = 4
+) -> nn.Module:
     """ShuffleNet v1 unit (the study's ``bls1(r, g)``; r=2, g=4)."""
     return ShuffleUnit(in_channels, out_channels, ratio=ratio, groups=groups)
 

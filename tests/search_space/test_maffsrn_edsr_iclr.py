@@ -29,8 +29,9 @@ def _count(module: torch.nn.Module) -> int:
 
 
 def _conv(x: torch.Tensor, conv: torch.nn.Conv2d) -> torch.Tensor:
-    return F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation,
-                    conv.groups)
+    return F.conv2d(
+        x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups
+    )
 
 
 # ---------------------------------------------------------------------------- MAFFSRN
@@ -41,8 +42,11 @@ def _conv_params(cin: int, cout: int, k: int, groups: int = 1) -> int:
 def test_mab_parameter_count_by_hand():
     c, r = 32, 8
     body = 2 * _conv_params(c, c, 3)
-    gate = (_conv_params(c, r, 1) + 3 * _conv_params(r, r, 3)  # stride-2, d=1 and d=2 convs
-            + _conv_params(r, c, 1))
+    gate = (
+        _conv_params(c, r, 1)
+        + 3 * _conv_params(r, r, 3)  # stride-2, d=1 and d=2 convs
+        + _conv_params(r, c, 1)
+    )
     cea = _conv_params(c, c, 1) + _conv_params(c, c, 5, groups=c)
     assert _count(MAB(c)) == body + gate + cea == 22688
     assert _count(MAB(c, cea=False)) == body + gate
@@ -59,8 +63,9 @@ def test_mab_forward_matches_its_definition():
         pooled = F.max_pool2d(_conv(rc, g.reduce_size), 7, 3)
         assert g.reduce_size.stride == (2, 2) and g.reduce_size.padding == (1, 1)
         assert g.conv_d2.dilation == (2, 2) and g.conv_d2.padding == (2, 2)
-        both = (F.leaky_relu(_conv(pooled, g.conv_d1), 0.05)
-                + F.leaky_relu(_conv(pooled, g.conv_d2), 0.05))
+        both = F.leaky_relu(_conv(pooled, g.conv_d1), 0.05) + F.leaky_relu(
+            _conv(pooled, g.conv_d2), 0.05
+        )
         up = F.interpolate(both, size=rc.shape[-2:], mode="nearest") + rc
         gate = torch.sigmoid(F.relu(_conv(up, g.increase_channels)))  # official: ReLU, sigmoid
         cea = torch.sigmoid(_conv(_conv(f, mab.cea.pointwise), mab.cea.depthwise))
@@ -159,8 +164,7 @@ def test_rb_and_rcab_follow_their_definitions():
         torch.testing.assert_close(rb(x), x + 0.1 * body, rtol=0, atol=1e-7)
         f = _conv(F.relu(_conv(x, rcab.body[0])), rcab.body[2])
         ca = rcab.body[3]
-        w = torch.sigmoid(_conv(F.relu(_conv(f.mean((2, 3), keepdim=True), ca.squeeze)),
-                                ca.excite))
+        w = torch.sigmoid(_conv(F.relu(_conv(f.mean((2, 3), keepdim=True), ca.squeeze)), ca.excite))
         torch.testing.assert_close(rcab(x), x + f * w, rtol=0, atol=1e-6)
 
 
@@ -188,25 +192,33 @@ def test_staged_tail_is_edsr_upsampler(scale, stages):
 C = 16  # hand-computed counts below are for 16 -> 16 channels
 
 
-@pytest.mark.parametrize("unit, expected", [
-    # 1x1 16->8, 3x3 8->8, 1x1 8->16
-    ({"type": "bottleneck", "ratio": 2}, (16 * 8 + 8) + (8 * 8 * 9 + 8) + (8 * 16 + 16)),
-    # as above with the 3x3 in 4 groups of 2 channels
-    ({"type": "resnext", "ratio": 2, "groups": 4}, (16 * 8 + 8) + (2 * 8 * 9 + 8) + (8 * 16 + 16)),
-    # depthwise 3x3, pointwise 1x1
-    ("mobilenet_v1", (16 * 9 + 16) + (16 * 16 + 16)),
-    # 1x1 16->8, depthwise 1x3 and 3x1 on 8, 1x1 8->16
-    ({"type": "effnet", "ratio": 2}, (16 * 8 + 8) + 2 * (8 * 3 + 8) + (8 * 16 + 16)),
-    # grouped (g=4) 1x1 16->8, depthwise 3x3 on 8, grouped 1x1 8->16
-    ({"type": "shufflenet_v1", "ratio": 2, "groups": 4},
-     (4 * 8 + 8) + (8 * 9 + 8) + (2 * 16 + 16)),
-    # one half (8 channels): 1x1, depthwise 3x3, 1x1
-    ("shufflenet_v2", (8 * 8 + 8) + (8 * 9 + 8) + (8 * 8 + 8)),
-    # 3x3 in 8 groups of 2, 1x1 in 2 groups of 8
-    ({"type": "clcnet", "group_size": 2}, (2 * 16 * 9 + 16) + (8 * 16 + 16)),
-    # 1x1 16->32, depthwise 3x3 on 32, 1x1 32->16
-    ({"type": "mobilenet_v2", "expansion": 2}, (16 * 32 + 32) + (32 * 9 + 32) + (32 * 16 + 16)),
-])
+@pytest.mark.parametrize(
+    "unit, expected",
+    [
+        # 1x1 16->8, 3x3 8->8, 1x1 8->16
+        ({"type": "bottleneck", "ratio": 2}, (16 * 8 + 8) + (8 * 8 * 9 + 8) + (8 * 16 + 16)),
+        # as above with the 3x3 in 4 groups of 2 channels
+        (
+            {"type": "resnext", "ratio": 2, "groups": 4},
+            (16 * 8 + 8) + (2 * 8 * 9 + 8) + (8 * 16 + 16),
+        ),
+        # depthwise 3x3, pointwise 1x1
+        ("mobilenet_v1", (16 * 9 + 16) + (16 * 16 + 16)),
+        # 1x1 16->8, depthwise 1x3 and 3x1 on 8, 1x1 8->16
+        ({"type": "effnet", "ratio": 2}, (16 * 8 + 8) + 2 * (8 * 3 + 8) + (8 * 16 + 16)),
+        # grouped (g=4) 1x1 16->8, depthwise 3x3 on 8, grouped 1x1 8->16
+        (
+            {"type": "shufflenet_v1", "ratio": 2, "groups": 4},
+            (4 * 8 + 8) + (8 * 9 + 8) + (2 * 16 + 16),
+        ),
+        # one half (8 channels): 1x1, depthwise 3x3, 1x1
+        ("shufflenet_v2", (8 * 8 + 8) + (8 * 9 + 8) + (8 * 8 + 8)),
+        # 3x3 in 8 groups of 2, 1x1 in 2 groups of 8
+        ({"type": "clcnet", "group_size": 2}, (2 * 16 * 9 + 16) + (8 * 16 + 16)),
+        # 1x1 16->32, depthwise 3x3 on 32, 1x1 32->16
+        ({"type": "mobilenet_v2", "expansion": 2}, (16 * 32 + 32) + (32 * 9 + 32) + (32 * 16 + 16)),
+    ],
+)
 def test_unit_parameter_count_by_hand(unit, expected):
     module = build_conv(unit, C, C)
     assert _count(module) == expected
@@ -244,8 +256,19 @@ def test_clcnet_every_output_sees_every_input(group_size):
         assert (grad.abs().sum(dim=(0, 2, 3)) > 0).all(), f"output {channel}"
 
 
-@pytest.mark.parametrize("unit", ["bottleneck", "resnext", "mobilenet_v1", "effnet",
-                                  "shufflenet_v1", "shufflenet_v2", "clcnet", "mobilenet_v2"])
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "bottleneck",
+        "resnext",
+        "mobilenet_v1",
+        "effnet",
+        "shufflenet_v1",
+        "shufflenet_v2",
+        "clcnet",
+        "mobilenet_v2",
+    ],
+)
 def test_units_change_width(unit):
     module = build_conv(unit, 16, 24)
     assert module(torch.rand(1, 16, 7, 6)).shape == (1, 24, 7, 6)
@@ -259,8 +282,19 @@ def test_unit_width_errors_name_the_rule():
 
 
 # ---------------------------------------------------------------------------- ICLR'19 anchors
-VARIANTS = ["rcan_lite", "blrn_r2", "blrn_r4", "blrxn", "blm1", "bleff", "bls1", "bls2", "blclc",
-            "blm2_e2", "blm2_e3"]
+VARIANTS = [
+    "rcan_lite",
+    "blrn_r2",
+    "blrn_r4",
+    "blrxn",
+    "blm1",
+    "bleff",
+    "bls1",
+    "bls2",
+    "blclc",
+    "blm2_e2",
+    "blm2_e3",
+]
 
 
 def _macs(model: torch.nn.Module, h: int, w: int) -> float:
@@ -286,10 +320,14 @@ def test_iclr_variant_matches_published_x2_figures(name):
 
 def test_iclr_variants_replace_the_23_body_convs():
     base = build_model(get_anchor("rcan_lite").spec.with_scale(2))
-    plain = sum(1 for m in base.body.modules()
-                if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    plain = sum(
+        1 for m in base.body.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)
+    )
     assert plain + 1 == 23  # 2 groups x (5 RCABs x 2 + 1), plus rcan_lite's last_conv
     variant = build_model(get_anchor("blm1").spec.with_scale(2))
-    dense = [m for m in variant.modules() if isinstance(m, torch.nn.Conv2d)
-             and m.kernel_size == (3, 3) and m.groups == 1]
+    dense = [
+        m
+        for m in variant.modules()
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.groups == 1
+    ]
     assert len(dense) == 1 + 1 + 1  # head, upsampler stage, last conv 64->3
