@@ -72,10 +72,14 @@ class RFDB(nn.Module):
         return problems
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        chunks = []
-        for distill, refine in zip(self.distill, self.refine, strict=True):
-            chunks.append(self.act(distill(x)))
-            x = self.act(refine(x) + x)
-        chunks.append(self.act(self.last(x)))
-        # (B, 4d, H, W) -> (B, C, H, W)
-        return self.esa(self.fuse(torch.cat(chunks, dim=1)))
+        # Written out step by step as the official code, whose intermediates all stay alive until
+        # the block returns: the peak live memory then equals the official E-RFDN's.
+        distilled1 = self.act(self.distill[0](x))
+        refined1 = self.act(self.refine[0](x) + x)
+        distilled2 = self.act(self.distill[1](refined1))
+        refined2 = self.act(self.refine[1](refined1) + refined1)
+        distilled3 = self.act(self.distill[2](refined2))
+        refined3 = self.act(self.refine[2](refined2) + refined2)
+        last = self.act(self.last(refined3))
+        concat = torch.cat([distilled1, distilled2, distilled3, last], dim=1)  # (B, 4d, H, W)
+        return self.esa(self.fuse(concat))

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from search_space.anchors import load
+from search_space.anchors import get_anchor, load
 from search_space.blocks.cca import CCA, contrast_plus_mean
 from search_space.blocks.imdb import IMDB
 from search_space.blocks.rfdb import RFDB
@@ -16,6 +16,7 @@ from search_space.errors import SpecError
 from search_space.reparam import is_deploy_form, reparameterize_model
 from search_space.spec import ArchSpec
 from tests.conftest import FIXTURES, randomize_
+from trainers.memory import track_peak_live_bytes
 
 
 @pytest.mark.parametrize("anchor, fixture", [("e_rfdn", "erfdn"), ("imdn_ntire", "imdn_baseline")])
@@ -33,6 +34,23 @@ def test_official_weights_reproduce_official_outputs(anchor, fixture):
         return (t.clamp(0, r) / r * 255).round()
 
     assert (to_uint8(out) == to_uint8(expected)).float().mean().item() >= 0.999
+
+
+# e_rfdn guards the step-by-step RFDB forward; the IMDN forms are exact too but slow-marked
+# to keep the default suite short (each is a full 256x256 forward under the tracker).
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        "e_rfdn",
+        pytest.param("imdn", marks=pytest.mark.slow),
+        pytest.param("imdn_ntire", marks=pytest.mark.slow),
+    ],
+)
+def test_peak_live_memory_matches_the_official_code(anchor):
+    """Tensor lifetimes as in the official forwards (anchors.json, 1x3x256x256, CPU)."""
+    expected = get_anchor(anchor).reference["peak_live_bytes_256"]
+    peak, _ = track_peak_live_bytes(load(anchor, scale=4), (256, 256))
+    assert abs(peak - expected) <= 0.001 * expected
 
 
 def _count(module: torch.nn.Module) -> int:
