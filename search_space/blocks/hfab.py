@@ -94,8 +94,10 @@ class HFAB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.deploy:
-            attn = self.excitate(self.act(self.convs(self.act(self.squeeze(x)))))
-            return torch.sigmoid(attn) * x
+            # One expression: no intermediate outlives its consumer, so the peak (input, trunk
+            # skip, excitate output, sigmoid map) is the official deploy code's.
+            attn = torch.sigmoid(self.excitate(self.act(self.convs(self.act(self.squeeze(x))))))
+            return attn * x
         a = self.bn1(x)
         a = self.act(self.squeeze(pad_with_values(a, _bn_scale_shift(self.bn1)[1])))
         a = self.bn2(self.act(self.convs(a)))

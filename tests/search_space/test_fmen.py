@@ -198,6 +198,19 @@ def test_deploy_form_has_only_plain_convs_in_erb_and_hfab(name, num_conv):
     assert get_anchor(name).reference["num_conv"] == num_conv
 
 
+def test_fmen_s_deploy_peak_memory_matches_the_official_code():
+    """anchors.json: the official deploy form peaks at the HFAB sigmoid with the input image and
+    four C-wide maps live (53,215,232 bytes at 256x256 = 4 * (3 + 4 * 50) * 256 * 256)."""
+    from trainers.profiling import measure_peak_memory
+
+    model = build_model("fmen_s", deploy=True)
+    assert get_anchor("fmen_s").reference["peak_live_bytes_256"] == 4 * (3 + 4 * 50) * 256 * 256
+    peak_live = 4 * (3 + 4 * 50) * 64 * 64
+    param_bytes = 4 * sum(p.numel() for p in model.parameters())
+    got = measure_peak_memory(model, input_hw=(64, 64), device="cpu")
+    assert got == pytest.approx((param_bytes + peak_live) / 2**20, abs=1e-9)
+
+
 # ------------------------------------------------------------------------------ official weights
 def test_fmen_s_official_weights_match_the_official_output():
     model = load("fmen_s", weights="official")
