@@ -164,11 +164,23 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
     return run, config, budget, run.read_state()
 
 
+def rdb_url(url: str) -> str:
+    """``postgresql://`` with the installed driver: SQLAlchemy 2.1 defaults to psycopg (3);
+    use psycopg2 when only that one is installed (the ``test`` extra ships psycopg2-binary)."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2{sep}{rest}"
+    return url
+
+
 def _check_storage(url: str) -> None:
     import optuna
 
     try:
-        optuna.storages.RDBStorage(url)
+        optuna.storages.RDBStorage(rdb_url(url))
     except Exception as e:  # noqa: BLE001  (SQLAlchemy/driver errors of many kinds)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"--storage: cannot open {url!r} ({first})") from None
@@ -182,10 +194,23 @@ def _init_ray(address: str | None) -> bool:
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False,
                                   logging_level=logging.ERROR, configure_logging=True)
     if address:
-        ray.init(address=address, **kwargs)
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError) as e:
+            raise InputError(f"--address: cannot connect to the Ray cluster at {address!r} "
+                             f"({_connection_problem(e)})") from None
     else:
         ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
     return True
+
+
+def _connection_problem(e: Exception) -> str:
+    text = str(e)
+    if "InvalidAuthToken" in text or "Authentication token" in text:
+        return ("the cluster uses token authentication: set RAY_AUTH_MODE=token and its token "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(e).__name__
 
 
 # ---------------------------------------------------------------------------- the session
@@ -216,7 +241,7 @@ def _search(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, 
         shutil.rmtree(run.trial_dir(tid), ignore_errors=True)
     _remove_orphan_folders(run, table)
     table.write()
-    storage_url = state.get("storage") or run.sqlite_url
+    storage_url = rdb_url(state.get("storage") or run.sqlite_url)
     session = len(state.get("sessions", []))
     study = optuna.create_study(study_name=state["study_name"], storage=storage_url,
                                 directions=[_direction(m) for m in config.modes],
@@ -303,11 +328,10 @@ def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int,
     validations per trial (ASHA's max time) and the validation sets."""
     import tempfile
 
-    from trainers.presets import PRESETS
-
     from search_space.anchors import get_anchor
     from search_space.space import spec_from_params, suggest_arch
     from trainers.config import TrainConfig
+    from trainers.presets import PRESETS
 
     preset = config.proxy.resolved_preset(gpus)
     if preset not in PRESETS:
@@ -547,6 +571,7 @@ def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[
                 why = (f"stopped early by ASHA after validation {last.get('eval_round', '?')}"
                        if asha else "stopped before the end of its schedule")
                 row.update(status="pruned", reason=why, finished_at=now_iso())
+                _mark_record(run, row)
                 self._save()
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
@@ -556,6 +581,18 @@ def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[
                 self._save()
 
     return _Recorder()
+
+
+def _mark_record(run: RunDir, row: Mapping[str, Any]) -> None:
+    """Bring a stopped trial's own metrics.json in line with its row (it could not say so)."""
+    path = run.trial_dir(row["trial_id"]) / "metrics.json"
+    try:
+        record = read_json(path)
+    except (OSError, ValueError):
+        return
+    record["row"] = {**record.get("row", {}), **{k: row.get(k) for k in (
+        "status", "reason", "finished_at")}}
+    write_json(path, record)
 
 
 def _error_reason(trial: Any) -> str:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from nas.launcher import rdb_url
 from tests.nas.conftest import tiny_config
 
 pytestmark = pytest.mark.slow
@@ -36,15 +37,16 @@ def _env(tmp_path: Path) -> dict:
     return {**os.environ, "ESRNAS_LOCK_DIR": str(tmp_path / "locks"), "PYTHONUNBUFFERED": "1"}
 
 
-def _nas(args: list[str], tmp_path: Path, **kw) -> subprocess.CompletedProcess:
+def _nas(args: list[str], tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "nas.cli", "launch", "--quiet", *args],
-                          cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
-                          timeout=600, **kw)
+                          cwd=tmp_path, env=env or _env(tmp_path), capture_output=True, text=True,
+                          timeout=600)
 
 
 def _config_file(tmp_path: Path, **overrides) -> Path:
     path = tmp_path / "search.yaml"
-    path.write_text(yaml.safe_dump(tiny_config(objectives=DETERMINISTIC, **overrides)))
+    path.write_text(yaml.safe_dump(tiny_config(objectives=DETERMINISTIC, **overrides),
+                                   sort_keys=False))
     return path
 
 
@@ -112,14 +114,16 @@ def test_search_on_an_existing_ray_cluster(tmp_path):
     ray_bin = Path(sys.executable).parent / "ray"
     # --block keeps `ray start` in the foreground: stopping that process stops this cluster
     # (and only it; `ray stop` would stop every Ray instance of the machine).
+    # a loopback test cluster: no token authentication (head and client agree on it)
+    env = {**_env(tmp_path), "RAY_AUTH_MODE": "disabled"}
     head = subprocess.Popen(
         [str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2",
          "--include-dashboard=false", f"--temp-dir={temp_dir}", "--block"],
-        env=_env(tmp_path), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         address = f"127.0.0.1:{port}"
         out = _nas(["--config", str(_config_file(tmp_path)), "--budget", "2", "--out", "run",
-                    "--address", address], tmp_path)
+                    "--address", address], tmp_path, env=env)
         assert out.returncode == 0, out.stderr[-3000:]
         df = pd.read_csv(tmp_path / "run" / "trials.csv")
         assert list(df["status"]) == ["completed", "completed"]
@@ -170,7 +174,8 @@ def test_search_with_a_postgresql_study(tmp_path):
                     "--storage", url], tmp_path)
         assert out.returncode == 0, out.stderr[-3000:]
         assert not (tmp_path / "run" / "study.db").exists()
-        study = _study(tmp_path / "run", storage=url)  # readable by optuna.load_study
+        # readable by optuna.load_study (with the installed PostgreSQL driver in the URL)
+        study = _study(tmp_path / "run", storage=rdb_url(url))
         assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
         df = pd.read_csv(tmp_path / "run" / "trials.csv")
         assert sorted(t.values[0] for t in study.trials) == pytest.approx(sorted(df["psnr"]))
