@@ -77,7 +77,17 @@ DEFAULT_INPUT_HW = (256, 256)
 
 @dataclass(frozen=True)
 class Profile:
-    """Costs of one model in deploy form; ``None`` where a figure could not be measured."""
+    """Costs of one model in deploy form; ``None`` where a figure was not measured.
+
+    Attributes:
+        params: Parameters. macs_g: multiply-accumulates [G]. activations_m: Conv2d output
+            elements [M]. num_conv: Conv2d calls.
+        runtime_ms, runtime_iqr_ms: Median and inter-quartile range of the timed forwards [ms].
+        peak_memory_mb: Measured peak [MiB], weights included. peak_memory_est_mb: the static
+            estimate [MiB], weights included.
+        device: Where runtime and peak memory were measured. input_hw: LR input (H, W).
+        threads: CPU threads used for the timing (None on CUDA unless set).
+    """
 
     params: int
     macs_g: float
