@@ -182,3 +182,20 @@ def test_search_with_a_postgresql_study(tmp_path):
     finally:
         _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "stop"])
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_wall_clock_budget_stops_the_search_and_settles_running_trials(tmp_path):
+    t0 = time.monotonic()
+    out = _nas(["--config", str(_config_file(tmp_path)), "--budget", "30s", "--out", "run"],
+               tmp_path)
+    wall = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "budget 30 s wall clock" in out.stdout
+    df = pd.read_csv(tmp_path / "run" / "trials.csv")
+    assert (df["status"] == "completed").sum() >= 1 and "running" not in set(df["status"])
+    stopped = df[df["status"] == "pruned"]
+    assert all(stopped["reason"] == "stopped: wall-clock budget reached")
+    assert wall < 30 + 60  # Ray start-up and shutdown on top of the budget
+    states = [t.state.name for t in _study(tmp_path / "run").trials]
+    assert "RUNNING" not in states and states.count("COMPLETE") == (df["status"] ==
+                                                                   "completed").sum()
