@@ -117,19 +117,35 @@ def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Pat
         progress: Print the live progress line on stderr.
         trainable: Trial function ``fn(config, settings)`` (default :func:`ray_trainable`).
     """
+    import optuna
+
     t_start = time.monotonic()
     run, config, budget, state = _open_run(config, budget, out, resume, storage)
-    for key, value in _RAY_ENV.items():
-        os.environ.setdefault(key, value)
-    import ray
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    table = _settle_table(run)
+    study = optuna.create_study(study_name=state["study_name"], storage=_storage_url(run, state),
+                                directions=[_direction(m) for m in config.modes],
+                                load_if_exists=True)
+    reconcile_study(study, table, config)
+    work = _Work.left(config, budget, state, table)
+    elapsed_before = float(state.get("elapsed_s", 0.0))
+    state.setdefault("sessions", []).append({"started_at": now_iso(), "resumed": bool(resume)})
+    run.write_state(state)
+    session = _Session(run, config, budget, state, table, work, t_start, elapsed_before,
+                       progress=progress, trainable=trainable or ray_trainable)
+    if not work.nothing:
+        for key, value in _RAY_ENV.items():
+            os.environ.setdefault(key, value)
+        import ray
 
-    started_ray = _init_ray(address)
-    try:
-        return _search(run, config, budget, state, t_start, progress,
-                       trainable or ray_trainable, resumed=resume is not None)
-    finally:
-        if started_ray:
-            ray.shutdown()
+        started_ray = _init_ray(address)
+        try:
+            session.run()
+        finally:
+            if started_ray:
+                ray.shutdown()
+    return session.finish(study, resumed=resume is not None)
 
 
 def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Path | None,
@@ -214,98 +230,137 @@ def _connection_problem(e: Exception) -> str:
 
 
 # ---------------------------------------------------------------------------- the session
-def _search(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, Any],
-            t_start: float, show_progress: bool, trainable: Callable[..., None], *,
-            resumed: bool) -> LaunchSummary:
-    import optuna
-    import ray
-    from ray import tune
+def _storage_url(run: RunDir, state: Mapping[str, Any]) -> str:
+    return rdb_url(state.get("storage") or run.sqlite_url)
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    concurrency = config.resources.max_concurrent
-    cpus, gpus = _trial_resources(config, ray.cluster_resources())
-    train_base, n_evals, val_sets = _train_base(config, gpus)
-    settings = TrialSettings(
-        run_dir=str(run.path), scale=config.scale, train_base=train_base,
-        profile={"input_hw": list(config.profile.resolved_input_hw(gpus)),
-                 "warmup": config.profile.warmup,
-                 "repeats": config.profile.repeats, "runtime": config.profile.runtime,
-                 "memory": config.profile.memory},
-        constraints=config.constraints, references={}, seed=config.seed,
-        threads=max(1, int(cpus)), objectives=tuple(config.objectives), val_sets=tuple(val_sets))
-    settings = _with_references(settings, run, config, cpus, gpus)
 
+def _settle_table(run: RunDir) -> TrialsTable:
+    """The table of finished trials; trials that never finished (killed) are forgotten with their
+    partial folders, so that they are run again."""
     table = TrialsTable.load(run)
     for tid in table.drop_unfinished():
         shutil.rmtree(run.trial_dir(tid), ignore_errors=True)
     _remove_orphan_folders(run, table)
     table.write()
-    storage_url = rdb_url(state.get("storage") or run.sqlite_url)
-    session = len(state.get("sessions", []))
-    study = optuna.create_study(study_name=state["study_name"], storage=storage_url,
-                                directions=[_direction(m) for m in config.modes],
-                                load_if_exists=True)
-    reconcile_study(study, table, config)
+    return table
 
-    anchors_left = [a for a in config.anchors if not any(
-        r.get("anchor") == a for r in table.finished())]
-    sampled_done = table.count(anchors=False)
-    sampled_left = None if budget.trials is None else max(0, budget.trials - sampled_done)
-    seconds_left = None
-    if budget.seconds is not None:
-        seconds_left = max(0.0, budget.seconds - float(state.get("elapsed_s", 0.0)))
-    elapsed_before = float(state.get("elapsed_s", 0.0))
-    state.setdefault("sessions", []).append({"started_at": now_iso(), "resumed": resumed})
-    run.write_state(state)
 
-    total = None if budget.trials is None else budget.trials + len(config.anchors)
-    prog = Progress(total=total, deadline=None if seconds_left is None
-                    else time.monotonic() + seconds_left, concurrency=concurrency,
-                    objectives=config.objectives, enabled=show_progress)
-    nothing_left = (sampled_left == 0 and not anchors_left) or seconds_left == 0
-    session_rows: set[str] = set()
-    if not nothing_left:
-        searcher = _make_searcher(config, study, storage_url, state["study_name"],
-                                  anchors_left, sampled_left, table.next_number(), session)
-        recorder = _make_recorder(table, prog, run, state, elapsed_before, t_start,
-                                  session_rows, asha=config.scheduler.type == "asha")
-        num_samples = -1 if sampled_left is None else sampled_left + len(anchors_left)
-        fn = tune.with_parameters(trainable, settings=settings)
+@dataclass(frozen=True)
+class _Work:
+    """What this session still has to do."""
+
+    anchors: tuple[str, ...]
+    sampled: int | None  # None: as many as the wall clock allows
+    seconds: float | None
+
+    @classmethod
+    def left(cls, config: SearchConfig, budget: Budget, state: Mapping[str, Any],
+             table: TrialsTable) -> _Work:
+        done = {r.get("anchor") for r in table.finished() if r.get("is_anchor")}
+        sampled = None if budget.trials is None else max(
+            0, budget.trials - table.count(anchors=False))
+        seconds = None if budget.seconds is None else max(
+            0.0, budget.seconds - float(state.get("elapsed_s", 0.0)))
+        return cls(tuple(a for a in config.anchors if a not in done), sampled, seconds)
+
+    @property
+    def nothing(self) -> bool:
+        return (self.sampled == 0 and not self.anchors) or self.seconds == 0
+
+    @property
+    def num_samples(self) -> int:
+        return -1 if self.sampled is None else self.sampled + len(self.anchors)
+
+
+class _Session:
+    """One ``nas launch`` process working on a run: the Tuner, then the bookkeeping."""
+
+    def __init__(self, run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, Any],
+                 table: TrialsTable, work: _Work, t_start: float, elapsed_before: float, *,
+                 progress: bool, trainable: Callable[..., None]) -> None:
+        self.run_dir, self.config, self.budget, self.state = run, config, budget, state
+        self.table, self.work, self.t_start = table, work, t_start
+        self.elapsed_before = elapsed_before
+        self.trainable = trainable
+        self.rows: set[str] = set()  # trials started in this session
+        total = None if budget.trials is None else budget.trials + len(config.anchors)
+        deadline = None if work.seconds is None else time.monotonic() + work.seconds
+        self.progress = Progress(total=total, deadline=deadline,
+                                 concurrency=config.resources.max_concurrent,
+                                 objectives=config.objectives, enabled=progress)
+
+    def run(self) -> None:
+        import ray
+        from ray import tune
+
+        config, work = self.config, self.work
+        cpus, gpus = _trial_resources(config, ray.cluster_resources())
+        settings, n_evals = _trial_settings(self.run_dir, config, cpus, gpus)
+        searcher = _make_searcher(config, _storage_url(self.run_dir, self.state),
+                                  self.state["study_name"], list(work.anchors), work.sampled,
+                                  self.table.next_number(), len(self.state["sessions"]) - 1)
+        recorder = _make_recorder(self, asha=config.scheduler.type == "asha")
         tuner = tune.Tuner(
-            tune.with_resources(fn, {"cpu": cpus, "gpu": gpus}),
+            tune.with_resources(tune.with_parameters(self.trainable, settings=settings),
+                                {"cpu": cpus, "gpu": gpus}),
             tune_config=tune.TuneConfig(
                 search_alg=searcher, scheduler=_scheduler(config, n_evals),
-                num_samples=num_samples, max_concurrent_trials=concurrency,
-                time_budget_s=seconds_left, reuse_actors=True,
+                num_samples=work.num_samples, max_concurrent_trials=config.resources.max_concurrent,
+                time_budget_s=work.seconds, reuse_actors=True,
                 trial_dirname_creator=lambda trial: trial.trial_id),
             run_config=tune.RunConfig(
-                name=f"session-{session}", storage_path=str(run.tune_dir), verbose=0,
-                callbacks=[recorder], failure_config=tune.FailureConfig(max_failures=0)),
+                name=f"session-{len(self.state['sessions']) - 1}",
+                storage_path=str(self.run_dir.tune_dir), verbose=0, callbacks=[recorder],
+                failure_config=tune.FailureConfig(max_failures=0)),
         )
         # A failed trial is recorded with its reason (trials.csv, train.log, tune/.../error.txt)
         # and listed at the end; Tune's own error lines would break the progress line.
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
         tuner.fit()
-    prog.close()
 
-    for row in table.rows.values():
-        if row.get("status") == "running":  # still running when the wall-clock budget ended
-            row.update(status="pruned", reason="stopped: wall-clock budget reached",
-                       finished_at=now_iso())
-    table.write()
-    reconcile_study(study, table, config)
-    wall = time.monotonic() - t_start
-    state["elapsed_s"] = elapsed_before + wall
-    state["sessions"][-1].update(ended_at=now_iso(), wall_s=round(wall, 3))
-    run.write_state(state)
-    rows = table.sorted_rows()
-    trial_seconds = sum(float(r.get("trial_seconds") or 0.0) for r in rows
-                        if r["trial_id"] in session_rows)
-    summary = LaunchSummary(run.path, rows, wall, trial_seconds, concurrency, budget,
-                            resumed=resumed)
-    summary.lines = summary_lines(summary, config)
-    return summary
+    def save(self) -> None:
+        """trials.csv, the elapsed time in state.json (a wall-clock budget survives kill -9) and
+        the progress line."""
+        self.table.write()
+        self.state["elapsed_s"] = self.elapsed_before + time.monotonic() - self.t_start
+        self.run_dir.write_state(self.state)
+        self.progress.update(self.table.sorted_rows())
+
+    def finish(self, study: Any, *, resumed: bool) -> LaunchSummary:
+        self.progress.close()
+        for row in self.table.rows.values():
+            if row.get("status") == "running":  # still running when the wall clock ran out
+                row.update(status="pruned", reason="stopped: wall-clock budget reached",
+                           finished_at=now_iso())
+                _mark_record(self.run_dir, row)
+        self.table.write()
+        reconcile_study(study, self.table, self.config)
+        wall = time.monotonic() - self.t_start
+        self.state["elapsed_s"] = self.elapsed_before + wall
+        self.state["sessions"][-1].update(ended_at=now_iso(), wall_s=round(wall, 3))
+        self.run_dir.write_state(self.state)
+        rows = self.table.sorted_rows()
+        trial_seconds = sum(float(r.get("trial_seconds") or 0.0) for r in rows
+                            if r["trial_id"] in self.rows)
+        summary = LaunchSummary(self.run_dir.path, rows, wall, trial_seconds,
+                                self.config.resources.max_concurrent, self.budget,
+                                resumed=resumed)
+        summary.lines = summary_lines(summary, self.config)
+        return summary
+
+
+def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
+                    gpus: float) -> tuple[TrialSettings, int]:
+    """The settings every trial gets, and the number of validations per trial."""
+    train_base, n_evals, val_sets = _train_base(config, gpus)
+    p = config.profile
+    settings = TrialSettings(
+        run_dir=str(run.path), scale=config.scale, train_base=train_base,
+        profile={"input_hw": list(p.resolved_input_hw(gpus)), "warmup": p.warmup,
+                 "repeats": p.repeats, "runtime": p.runtime, "memory": p.memory},
+        constraints=config.constraints, seed=config.seed, threads=max(1, int(cpus)),
+        objectives=tuple(config.objectives), val_sets=tuple(val_sets))
+    return _with_references(settings, run, config, cpus, gpus), n_evals
 
 
 def _direction(mode: str) -> str:
@@ -441,9 +496,8 @@ def reconcile_study(study: Any, table: TrialsTable, config: SearchConfig) -> Non
         study.tell(trial.number, values, state=state, skip_if_finished=True)
 
 
-def _make_searcher(config: SearchConfig, study: Any, storage_url: str, study_name: str,
-                   anchors: list[str], sampled_left: int | None, first_number: int,
-                   session: int):
+def _make_searcher(config: SearchConfig, storage_url: str, study_name: str, anchors: list[str],
+                   sampled_left: int | None, first_number: int, session: int):
     import optuna
     from ray.tune.search import Searcher
     from ray.tune.search.optuna import OptunaSearch
@@ -507,7 +561,6 @@ def _make_searcher(config: SearchConfig, study: Any, storage_url: str, study_nam
         def restore(self, checkpoint_path: str) -> None:
             pass
 
-    del study
     return _AnchorsFirst()
 
 
@@ -534,19 +587,13 @@ def _tell(optuna_search: Any, trial_id: str, result: dict | None, error: bool,
 
 
 # ---------------------------------------------------------------------------- driver callback
-def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[str, Any],
-                   elapsed_before: float, t_start: float, session_rows: set[str], *,
-                   asha: bool):
+def _make_recorder(session: _Session, *, asha: bool):
     from ray import tune
+
+    table = session.table
 
     class _Recorder(tune.Callback):
         """Keeps trials.csv current: a row when a trial starts, its final values when it ends."""
-
-        def _save(self) -> None:
-            table.write()
-            state["elapsed_s"] = elapsed_before + time.monotonic() - t_start
-            run.write_state(state)
-            prog.update(table.sorted_rows())
 
         def on_trial_start(self, iteration, trials, trial, **info) -> None:
             meta = trial.config.get(META_KEY) or {}
@@ -555,14 +602,14 @@ def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[
                           "status": "running", "reason": "", "is_anchor": anchor is not None,
                           "anchor": anchor or "", "optuna_number": meta.get("optuna_number"),
                           "started_at": now_iso()})
-            session_rows.add(trial.trial_id)
-            self._save()
+            session.rows.add(trial.trial_id)
+            session.save()
 
         def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
             if result.get("final"):
                 table.upsert({k: v for k, v in result.items() if k != "final"})
-                prog.trial_done(result.get("trial_seconds"))
-                self._save()
+                session.progress.trial_done(result.get("trial_seconds"))
+                session.save()
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             row = table.rows.get(trial.trial_id)
@@ -571,14 +618,14 @@ def _make_recorder(table: TrialsTable, prog: Progress, run: RunDir, state: dict[
                 why = (f"stopped early by ASHA after validation {last.get('eval_round', '?')}"
                        if asha else "stopped before the end of its schedule")
                 row.update(status="pruned", reason=why, finished_at=now_iso())
-                _mark_record(run, row)
-                self._save()
+                _mark_record(session.run_dir, row)
+                session.save()
 
         def on_trial_error(self, iteration, trials, trial, **info) -> None:
             row = table.upsert({"trial_id": trial.trial_id})
             if row.get("status") in (None, "running"):
                 row.update(status="failed", reason=_error_reason(trial), finished_at=now_iso())
-                self._save()
+                session.save()
 
     return _Recorder()
 

@@ -86,6 +86,11 @@ def test_search_runs_anchors_and_sampled_params_and_repeats_with_the_same_seed(
     assert first.counts()["completed"] == 4 and first.wall_seconds > first.trial_seconds > 0
     assert any("harness overhead" in line for line in first.lines)
 
+    # resuming a finished run has nothing to do (and starts no Ray)
+    done = launch(None, budget=None, resume=tmp_path / "a", progress=False)
+    assert done.trial_seconds == 0 and done.wall_seconds < 10 and done.counts() == first.counts()
+    assert pd.read_csv(tmp_path / "a" / "trials.csv").equals(df)
+
     # same seed, same budget: the same sampled sequence (anchors do not touch the sampler)
     _launch(tmp_path / "b", 3, objectives=DETERMINISTIC)
     again = _sampled(pd.read_csv(tmp_path / "b" / "trials.csv"))
