@@ -23,6 +23,15 @@ Design:
   drops unfinished trials, marks their Optuna trials FAIL, reuses the study (the sampler is
   re-seeded with ``seed + session``, so that its random start-up draws do not repeat the first
   session's), and runs only the anchors and the number of sampled trials still missing.
+- Reproducibility: the sampler is seeded, trials are numbered in suggestion order and every trial
+  uses the same training seed. With ``max_concurrent: 1`` the same seed and budget give the same
+  sequence of parameter sets as long as the objectives the sampler sees are deterministic (PSNR on
+  CPU, params, MACs...). A measured runtime is timing noise: TPE's model-based suggestions (after
+  ``n_startup_trials``) can then differ between two runs; the start-up samples cannot.
+- Clusters (``--address``): trials run on the cluster's nodes, which need esrnas installed and the
+  run directory on a shared filesystem (trial folders are written by the trials); relative-
+  constraint references are profiled as a Ray task with a trial's resources. A cluster with Ray's
+  token authentication needs ``RAY_AUTH_MODE=token`` and its token in the launching shell.
 """
 
 from __future__ import annotations

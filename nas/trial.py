@@ -122,7 +122,7 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     folder = Path(settings.run_dir) / "trials" / trial_id
     folder.mkdir(parents=True, exist_ok=True)
     log = _Log(folder / "train.log")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     row: dict[str, Any] = {
         "trial_id": trial_id, "number": meta.get("number"), "status": "running", "reason": "",
         "is_anchor": anchor is not None, "anchor": anchor or "",
@@ -142,6 +142,9 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
         log(f"failed: {row['reason']}\n{traceback.format_exc()}")
     row["finished_at"] = now_iso()
     row["trial_seconds"] = round(time.perf_counter() - t0, 3)
+    # CPU time of all threads: on a shared machine, cpu_seconds / threads estimates the wall
+    # time the trial would take alone
+    extra["cpu_seconds"] = round(time.process_time() - cpu0, 3)
     _write_record(folder, row, extra)
     report(_present({**row, "final": True, "eval_round": extra.get("eval_rounds", 0) + 1}))
     return row
@@ -272,9 +275,8 @@ def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSet
 
 def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folder: Path,
            row: dict[str, Any], extra: dict[str, Any], log: _Log, report: Report):
-    from trainers.loop import train
-
     from trainers.config import TrainConfig
+    from trainers.loop import train
 
     cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, settings, folder),
                                 source=f"trial {row['trial_id']} training config")
