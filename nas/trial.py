@@ -161,9 +161,6 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
               report: Report) -> None:
     import torch
 
-    from search_space.builder import build_model
-    from trainers.profiling import profile_model
-
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
     spec, hparams = _resolve_spec(params, anchor, settings, row)
@@ -173,31 +170,8 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
                hparams=json.dumps(hparams, sort_keys=True))
     log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
 
-    torch.manual_seed(settings.seed)
-    model = build_model(spec)
-    row["params_train"] = sum(p.numel() for p in model.parameters())
     device = _device(settings.train_base.get("device", "auto"))
-    prof = dict(settings.profile)
-    common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
-                  threads=settings.threads, lock_dir=settings.lock_dir)
-    cheap = profile_model(model, runtime=False, memory=False, **common)
-    _update_costs(row, cheap.to_dict())
-    log(f"cheap costs: params {cheap.params}, macs {cheap.macs_g:.3f} G, "
-        f"est. peak {cheap.peak_memory_est_mb:.1f} MiB")
-    if anchor is None:
-        _check_constraints(settings, row, cheap=True)
-    measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
-                             memory=bool(prof.get("memory", True)),
-                             warmup=int(prof.get("warmup", 5)),
-                             repeats=int(prof.get("repeats", 20)), **common)
-    _update_costs(row, measured.to_dict())
-    extra["profile"] = measured.to_dict()
-    log(f"measured: runtime {measured.runtime_ms} ms (IQR {measured.runtime_iqr_ms}), "
-        f"peak memory {measured.peak_memory_mb} MiB on {measured.device}")
-    if anchor is None:
-        _check_constraints(settings, row, cheap=False)
-    del model
-
+    _profile(spec, device, anchor is None, settings, row, extra, log)
     result = _train(spec, hparams, settings, folder, row, extra, log, report)
     _update_metrics(row, result.metrics)
     row.update(iterations=result.iterations, train_seconds=round(result.train_seconds, 3))
@@ -210,6 +184,43 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     if anchor is not None:
         row["psnr_official"] = _official_psnr(anchor, settings, device, log)
     (folder / "checkpoint.pth").unlink(missing_ok=True)  # optimizer state: not needed any more
+
+
+def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
+             row: dict[str, Any], extra: dict[str, Any], log: _Log) -> None:
+    """Counted costs, then cheap constraints, then measured costs, then measured constraints:
+    an infeasible sample stops at the first failing stage (costs so far are kept in ``row``)."""
+    import torch
+
+    from search_space.builder import build_model
+    from trainers.profiling import profile_model
+
+    torch.manual_seed(settings.seed)
+    model = build_model(spec)
+    row["params_train"] = sum(p.numel() for p in model.parameters())
+    prof = dict(settings.profile)
+    common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
+                  threads=settings.threads, lock_dir=settings.lock_dir)
+    cheap = profile_model(model, runtime=False, memory=False, **common)
+    _update_costs(row, cheap.to_dict())
+    log(f"counted: params {cheap.params}, macs {cheap.macs_g:.3f} G, "
+        f"estimated peak memory {cheap.peak_memory_est_mb:.1f} MiB at {common['input_hw']}")
+    if constrained:
+        _check_constraints(settings, row, cheap=True)
+    measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
+                             memory=bool(prof.get("memory", True)),
+                             warmup=int(prof.get("warmup", 5)),
+                             repeats=int(prof.get("repeats", 20)), **common)
+    _update_costs(row, measured.to_dict())
+    extra["profile"] = measured.to_dict()
+    log(f"measured on {measured.device}: runtime {_fmt(measured.runtime_ms)} ms "
+        f"(IQR {_fmt(measured.runtime_iqr_ms)}), peak memory {_fmt(measured.peak_memory_mb)} MiB")
+    if constrained:
+        _check_constraints(settings, row, cheap=False)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSettings,
