@@ -65,7 +65,7 @@ METRIC_LABELS = {
     "peak_memory_est_mb": "estimated peak memory [MiB]",
     "params": "parameters (deploy form)",
     "params_train": "parameters (training form)",
-    "macs_g": "MACs [G] (3x256x256 input)",
+    "macs_g": "MACs [G]",
     "activations_m": "activations [M]",
     "num_conv": "convolutions",
     "train_seconds": "proxy training time [s]",
@@ -74,6 +74,11 @@ METRIC_LABELS = {
 # (file stem, x column): the PSNR-vs-cost views written by the report.
 COST_VIEWS = (("runtime", "runtime_ms"), ("memory", "peak_memory_mb"), ("macs", "macs_g"),
               ("params", "params"))
+# the input size of the anchors' reference MACs (NTIRE protocol)
+REFERENCE_INPUT_HW = (256, 256)
+# costs that depend on the profiled input size (named in their axis titles)
+_PER_INPUT = ("macs_g", "activations_m", "runtime_ms", "runtime_iqr_ms", "peak_memory_mb",
+              "peak_memory_est_mb")
 # a cost axis spanning more than this ratio is drawn on a log scale
 LOG_AXIS_RATIO = 30.0
 
@@ -244,6 +249,7 @@ def scatter_info(
     *,
     y: str = "psnr",
     scale: int | None = None,
+    input_hw: tuple[int, int] = REFERENCE_INPUT_HW,
     anchor_lookup: Callable[[str], Any] | None = None,
 ) -> ScatterInfo:
     """The PSNR-vs-``x`` view.
@@ -254,6 +260,8 @@ def scatter_info(
         objectives: The run's objectives; the highlighted front is theirs.
         y: Quality column on the y axis.
         scale: The run's scale (selects the anchors' reference figures).
+        input_hw: LR input size the run counted MACs/activations at; published MACs are drawn
+            only when it is the reference 256x256.
         anchor_lookup: ``name -> Anchor`` (default ``search_space.anchors.get_anchor``).
     """
     directions = {x: pareto.direction_of(x), y: pareto.direction_of(y)}
@@ -273,7 +281,9 @@ def scatter_info(
     official = _official_layer(plotted[is_anchor], x, y)
     if official is not None:
         layers.append(official)
-    published = _published_layer(plotted[is_anchor], plotted[y], x, scale, anchor_lookup)
+    published = None
+    if x == "params" or tuple(input_hw) == REFERENCE_INPUT_HW:
+        published = _published_layer(plotted[is_anchor], plotted[y], x, scale, anchor_lookup)
     if published is not None:
         layers.append(published)
     note = ""
@@ -282,8 +292,11 @@ def scatter_info(
                 "they are listed in the report, not drawn.")
     xs = pd.to_numeric(plotted[x], errors="coerce")
     log_x = bool(len(xs) and xs.min() > 0 and xs.max() / xs.min() > LOG_AXIS_RATIO)
+    x_label = _label(x)
+    if x in _PER_INPUT:
+        x_label += f" (3x{input_hw[0]}x{input_hw[1]} input)"
     return ScatterInfo(
-        x=x, y=y, x_label=_label(x) + (" (log scale)" if log_x else ""), y_label=_label(y),
+        x=x, y=y, x_label=x_label + (" (log scale)" if log_x else ""), y_label=_label(y),
         layers=layers, front_line=_front_line(plotted, x, y, directions),
         title=f"{_label(y)} vs {_label(x)}", note=note, log_x=log_x,
     )
@@ -429,9 +442,14 @@ def _spec_features(spec: Any) -> dict[str, Any]:
         return {}
     body = [{"block": s} if isinstance(s, str) else s for s in data.get("body") or []]
     blocks = [str(s.get("block")) for s in body for _ in range(int(s.get("repeat", 1) or 1))]
+    conv = data.get("conv")
     return {"spec.channels": data.get("channels"), "spec.blocks": len(blocks),
             "spec.block_types": "+".join(sorted(set(blocks))),
-            "spec.fusion": data.get("fusion"), "spec.upsampler": data.get("upsampler")}
+            "spec.fusion": data.get("fusion"), "spec.global_residual": data.get("global_residual"),
+            "spec.last_conv": data.get("last_conv"),
+            "spec.activation": data.get("activation") or "default",
+            "spec.conv": (conv.get("type") if isinstance(conv, Mapping) else conv) or "plain",
+            "spec.upsampler": data.get("upsampler"), "spec.input_skip": data.get("input_skip")}
 
 
 def parallel_info(df: pd.DataFrame, *, color: str = "psnr",

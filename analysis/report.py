@@ -71,6 +71,12 @@ class Run:
         return self.path.resolve().name
 
     @property
+    def input_hw(self) -> tuple[int, int]:
+        """LR input size of the run's profiling (MACs, activations, runtime, memory)."""
+        hw = _section(self.search, "profile").get("input_hw")
+        return (int(hw[0]), int(hw[1])) if isinstance(hw, list) and len(hw) == 2 else (256, 256)
+
+    @property
     def scale(self) -> int | None:
         found = _lookup(self.search, ("scale",))
         if isinstance(found, int):
@@ -254,7 +260,8 @@ def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
     quality = next((k for k, v in objectives.items() if v == "maximize"), "psnr")
     for stem, x in plots.COST_VIEWS:
         if _has_values(df, x) and _has_values(df, quality):
-            info = plots.scatter_info(df, x, objectives, y=quality, scale=run.scale)
+            info = plots.scatter_info(df, x, objectives, y=quality, scale=run.scale,
+                                      input_hw=run.input_hw)
             figures[f"pareto_{stem}"] = plots.plot_scatter(info)
     axes = (tuple(objectives) if len(objectives) == 3
             else ("runtime_ms", "peak_memory_mb", quality))

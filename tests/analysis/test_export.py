@@ -157,18 +157,6 @@ def test_onnx_parity_is_relative_to_the_input_range(tmp_path):
     assert export_onnx(model, tmp_path / "m.onnx") <= 1e-4
 
 
-def test_exported_weights_evaluate_with_nas_eval(run_dir, capsys):
-    pytest.importorskip("nas.commands.evaluate")
-    result = export(capsys, run_dir, "--pick", "fastest", "--no-onnx")
-    scores = []
-    for checkpoint in (f"{result['directory']}/model_deploy.pth",
-                       f"{run_dir}/trials/{result['trial_id']}/model_deploy.pth"):
-        assert main(["eval", checkpoint, "--data", "Set5", "--json"]) == 0
-        scores.append(json.loads(capsys.readouterr().out)["Set5"])
-    assert scores[0]["images"] == 5 and math.isfinite(scores[0]["psnr_y"])
-    assert scores[0] == scores[1]  # the exported weights are the trial's
-
-
 def test_export_train_eval_round_trip(run_dir, tmp_path, capsys, monkeypatch):
     pytest.importorskip("nas.commands.train")
     result = export(capsys, run_dir, "--pick", "knee", "--no-onnx")

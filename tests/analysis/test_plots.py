@@ -80,8 +80,14 @@ def test_published_layer_only_for_comparable_axes(trials):
     at_x4 = plots.scatter_info(trials, "macs_g", OBJECTIVES, scale=4, anchor_lookup=lookup)
     assert [x for x in next(la for la in at_x4.layers if la.kind == "published").x
             if not math.isnan(x)] == [7.5] * 4
+    assert at_x4.x_label.startswith("MACs [G] (3x256x256 input)")
     x2_macs = plots.scatter_info(trials, "macs_g", OBJECTIVES, scale=2, anchor_lookup=lookup)
     assert all(layer.kind != "published" for layer in x2_macs.layers)
+    # MACs counted at another input size are not comparable with the reference's
+    small = plots.scatter_info(trials, "macs_g", OBJECTIVES, scale=4, input_hw=(64, 64),
+                               anchor_lookup=lookup)
+    assert all(layer.kind != "published" for layer in small.layers)
+    assert small.x_label.startswith("MACs [G] (3x64x64 input)")
     assert plots.published_figure(SimpleNamespace(reference={}, published={"params_k": 120}),
                                   "params", 4) == (120_000.0, "paper (K, x4)")
     assert plots.published_figure(fake, "runtime_ms", 4) is None
