@@ -51,8 +51,10 @@ DEFAULT_ACTIVATION = "default"
 DEFAULT_SPACE: dict[str, Any] = {
     "scale": 4,
     "input_range": 255.0,
-    "channels": {"low": 16, "high": 64, "step": 8},
-    "depth": {"low": 2, "high": 8},
+    # Sized for the CPU default run (nas launch --budget 8 in < 10 min on 2 cores): mean training
+    # cost of a sample ~ the anchors'; widen both for GPU searches.
+    "channels": {"low": 16, "high": 48, "step": 8},
+    "depth": {"low": 2, "high": 6},
     # Block families (registry names); per family, dimensions for its options. Options with
     # registry ``choices`` are searched over all of them unless narrowed here; other options
     # (e.g. ``mid_channels``) keep the block default unless given a dimension here.
