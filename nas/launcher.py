@@ -10,7 +10,7 @@ Design:
 - Anchors are *not* ``points_to_evaluate``. The paper models are fixed specs that the space
   cannot express exactly (FMEN's warm-up conv and mixed ERB/HFAB body, RFDN's aggregation...), and
   Ray's define-by-run OptunaSearch merges the function's returned constants over enqueued points
-  (so a forced point can silently run something else). Instead a thin searcher
+  (ray-project/ray#35319: a forced point can silently run something else). Instead a thin searcher
   (:class:`_AnchorsFirst`) hands out ``{"_meta": {"anchor": name}}`` configs before delegating to
   OptunaSearch; the same trial function builds the anchor's own spec. Anchor trials never enter
   the Optuna study (their parameters are not in its space), and trials.csv records which spec
@@ -517,7 +517,7 @@ def _make_searcher(config: SearchConfig, storage_url: str, study_name: str, anch
 
     def define_by_run(trial: Any) -> None:
         suggest_arch(trial, space)
-        return None  # no constants: they would override enqueued values (Ray issue)
+        return None  # no constants: they would override enqueued values (ray#35319)
 
     optuna_search = OptunaSearch(
         space=define_by_run, metric=config.metric_names, mode=config.modes,
