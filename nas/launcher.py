@@ -43,7 +43,8 @@ import shutil
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,10 +127,36 @@ def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Pat
         progress: Print the live progress line on stderr.
         trainable: Trial function ``fn(config, settings)`` (default :func:`ray_trainable`).
     """
-    import optuna
-
     t_start = time.monotonic()
     run, config, budget, state = _open_run(config, budget, out, resume, storage)
+    with _exclusive(run):
+        return _launch(run, config, budget, state, t_start, resumed=resume is not None,
+                       address=address, progress=progress,
+                       trainable=trainable or ray_trainable)
+
+
+@contextmanager
+def _exclusive(run: RunDir) -> Iterator[None]:
+    """One ``nas launch`` per run directory (an OS lock: released even on kill -9)."""
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(run.path / ".launch.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise InputError(f"{run.path}: another `nas launch` is working on this run; let it "
+                         f"finish or stop it first") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _launch(run: RunDir, config: SearchConfig, budget: Budget, state: dict[str, Any],
+            t_start: float, *, resumed: bool, address: str | None, progress: bool,
+            trainable: Callable[..., None]) -> LaunchSummary:
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     table = _settle_table(run)
@@ -139,10 +166,10 @@ def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Pat
     reconcile_study(study, table, config)
     work = _Work.left(config, budget, state, table)
     elapsed_before = float(state.get("elapsed_s", 0.0))
-    state.setdefault("sessions", []).append({"started_at": now_iso(), "resumed": bool(resume)})
+    state.setdefault("sessions", []).append({"started_at": now_iso(), "resumed": resumed})
     run.write_state(state)
     session = _Session(run, config, budget, state, table, work, t_start, elapsed_before,
-                       progress=progress, trainable=trainable or ray_trainable)
+                       progress=progress, trainable=trainable)
     if not work.nothing:
         for key, value in _RAY_ENV.items():
             os.environ.setdefault(key, value)
@@ -154,7 +181,7 @@ def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Pat
         finally:
             if started_ray:
                 ray.shutdown()
-    return session.finish(study, resumed=resume is not None)
+    return session.finish(study, resumed=resumed)
 
 
 def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Path | None,

@@ -17,6 +17,7 @@ from nas.cli import main
 from nas.config import Budget, SearchConfig
 from nas.launcher import launch
 from search_space.anchors import get_anchor
+from search_space.errors import InputError
 from search_space.space import spec_from_params
 from tests.nas import faults
 from tests.nas.conftest import TINY_TRAIN, tiny_config
@@ -164,3 +165,16 @@ def test_bad_input_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, message)
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("nas launch: error: ") and message in err
     assert not (tmp_path / "runs").exists()  # nothing was started
+
+
+def test_one_launch_per_run_directory(tmp_path):
+    from filelock import FileLock
+
+    from nas.runs import RunDir
+
+    cfg = SearchConfig.from_dict(tiny_config())
+    run = RunDir.create(tmp_path / "r", config_yaml=cfg.to_yaml(),
+                        state={"study_name": "s", "budget": {"trials": 1}, "sessions": []})
+    with FileLock(str(run.path / ".launch.lock")):  # as if another `nas launch` held it
+        with pytest.raises(InputError, match=r"another `nas launch` is working on this run"):
+            launch(None, budget=None, resume=run.path, progress=False)
