@@ -24,12 +24,12 @@ class Command:
         parser.add_argument("--out", metavar="DIR",
                             help="run directory (default: runs/search-<date>-<time>)")
         parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR")
-        parser.add_argument("--seed", type=int, help="override the config's seed")
-        parser.add_argument("--max-concurrent", type=int, help="trials at a time")
-        parser.add_argument("--cpus-per-trial", type=float, help="CPUs per trial")
-        parser.add_argument("--gpus-per-trial", type=float,
+        parser.add_argument("--seed", type=int, metavar="S", help="override the config's seed")
+        parser.add_argument("--max-concurrent", type=int, metavar="N", help="trials at a time")
+        parser.add_argument("--cpus-per-trial", type=float, metavar="N", help="CPUs per trial")
+        parser.add_argument("--gpus-per-trial", type=float, metavar="G",
                             help="GPUs per trial (fractions allowed, e.g. 0.25)")
-        parser.add_argument("--address", help="address of an existing Ray cluster (e.g. auto)")
+        parser.add_argument("--address", metavar="ADDR", help="address of an existing Ray cluster (e.g. auto)")
         parser.add_argument("--storage", metavar="URL",
                             help="Optuna RDB storage URL (default: sqlite in the run dir)")
         parser.add_argument("--quiet", action="store_true", help="no live progress line")
