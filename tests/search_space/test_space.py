@@ -36,10 +36,12 @@ def _samples(n: int, sampler: optuna.samplers.BaseSampler, space=None) -> list[d
     return out
 
 
-@pytest.mark.parametrize("sampler", ["random", "tpe"])
+@pytest.mark.parametrize("sampler", ["random", "tpe", "nsga2"])
 def test_every_sample_is_a_valid_spec(sampler):
-    s = (optuna.samplers.RandomSampler(seed=3) if sampler == "random" else
-         optuna.samplers.TPESampler(seed=3, n_startup_trials=20, multivariate=True, group=True))
+    s = {"random": lambda: optuna.samplers.RandomSampler(seed=3),
+         "tpe": lambda: optuna.samplers.TPESampler(seed=3, n_startup_trials=20, multivariate=True,
+                                                   group=True),
+         "nsga2": lambda: optuna.samplers.NSGAIISampler(population_size=16, seed=3)}[sampler]()
     samples = _samples(300 if sampler == "random" else 120, s)
     arch_ids = set()
     for params in samples:
