@@ -105,8 +105,8 @@ def select_trial(
 
     Args:
         df: Trials table.
-        pick: ``knee``, ``max-psnr``, ``fastest``, ``smallest-memory``, or a trial id (an
-            arch_id is accepted too).
+        pick: ``knee``, ``max-psnr``, ``fastest``, ``smallest-memory``, a trial id, an arch_id
+            or an anchor name (then its best completed trial).
         objectives: Objectives of the knee's front.
         where: Conditions the trial must satisfy (``analysis.pareto.filter_where``).
     """
@@ -149,13 +149,14 @@ def _select_named(candidates: pd.DataFrame, pick: str, objectives: Mapping[str, 
 def _select_by_id(df: pd.DataFrame, candidates: pd.DataFrame, pick: str,
                   where: str | None) -> tuple[Any, str]:
     matches = df[df["trial_id"] == pick]
-    if matches.empty and "arch_id" in df.columns:
-        matches = df[(df["arch_id"] == pick) & (df["status"] == pareto.ELIGIBLE_STATUS)]
-        matches = matches.sort_values("psnr", ascending=False) if "psnr" in df else matches
+    for column in ("arch_id", "anchor"):  # the same architecture may have run more than once
+        if matches.empty and column in df.columns:
+            matches = df[(df[column] == pick) & (df["status"] == pareto.ELIGIBLE_STATUS)]
+            matches = matches.sort_values("psnr", ascending=False) if "psnr" in df else matches
     if matches.empty:
-        ids = list(df["trial_id"])
-        raise InputError(f"--pick: {pick!r} is neither one of {', '.join(PICKS)} nor a trial id "
-                         f"of this run{did_you_mean(pick, ids + list(PICKS))}")
+        names = list(df["trial_id"]) + [a for a in df.get("anchor", []) if a] + list(PICKS)
+        raise InputError(f"--pick: {pick!r} is neither one of {', '.join(PICKS)} nor a trial "
+                         f"id, arch id or anchor of this run{did_you_mean(pick, names)}")
     label = matches.index[0]
     row = df.loc[label]
     if row["status"] != pareto.ELIGIBLE_STATUS:

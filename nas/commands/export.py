@@ -17,8 +17,8 @@ class Command:
     def add_arguments(parser) -> None:
         parser.add_argument("run", help="run directory (runs/<name>)")
         parser.add_argument("--pick", default="knee",
-                            help="knee | max-psnr | fastest | smallest-memory | <trial id> "
-                                 "(default: knee)")
+                            help="knee | max-psnr | fastest | smallest-memory | <trial id> | "
+                                 "<arch id> | <anchor> (default: knee)")
         parser.add_argument("--where", default=None,
                             help="conditions on trials.csv columns, e.g. \"runtime_ms<=30, "
                                  "params<400000\"")

@@ -48,6 +48,7 @@ def test_picks(run_dir):
     assert select_trial(df, "00005", OBJECTIVES)[0] == 5
     arch = df.loc[7, "arch_id"]
     assert df.loc[select_trial(df, arch, OBJECTIVES)[0], "arch_id"] == arch
+    assert df.loc[select_trial(df, "rlfn", OBJECTIVES)[0], "anchor"] == "rlfn"
 
 
 def test_export_writes_round_tripping_files(run_dir, capsys):
