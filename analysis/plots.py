@@ -135,6 +135,8 @@ def format_value(value: Any) -> str:
     """A metric for people: 4 significant digits, thousands separators, ``-`` when missing."""
     if value is None:
         return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
     if isinstance(value, (float, np.floating)):
         if math.isnan(value):
             return "-"
@@ -443,13 +445,21 @@ def _spec_features(spec: Any) -> dict[str, Any]:
     body = [{"block": s} if isinstance(s, str) else s for s in data.get("body") or []]
     blocks = [str(s.get("block")) for s in body for _ in range(int(s.get("repeat", 1) or 1))]
     conv = data.get("conv")
-    return {"spec.channels": data.get("channels"), "spec.blocks": len(blocks),
-            "spec.block_types": "+".join(sorted(set(blocks))),
-            "spec.fusion": data.get("fusion"), "spec.global_residual": data.get("global_residual"),
-            "spec.last_conv": data.get("last_conv"),
-            "spec.activation": data.get("activation") or "default",
-            "spec.conv": (conv.get("type") if isinstance(conv, Mapping) else conv) or "plain",
-            "spec.upsampler": data.get("upsampler"), "spec.input_skip": data.get("input_skip")}
+    return {"channels": data.get("channels"), "blocks": len(blocks),
+            "block types": "+".join(sorted(set(blocks))),
+            "fusion": data.get("fusion"), "global residual": data.get("global_residual"),
+            "last conv": data.get("last_conv"),
+            "activation": data.get("activation") or "default",
+            "conv unit": (conv.get("type") if isinstance(conv, Mapping) else conv) or "plain",
+            "upsampler": data.get("upsampler"), "input skip": data.get("input_skip")}
+
+
+def _trial_features(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec features, then training hyperparameters (``hparams.<key>`` where names clash)."""
+    features = _spec_features(row.get("spec"))
+    for key, value in _flatten(parse_json(row.get("hparams")) or {}).items():
+        features[f"hparams.{key}" if key in features else key] = value
+    return features
 
 
 def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
@@ -462,10 +472,7 @@ def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
     """
     done = df[(df["status"].astype(str) == pareto.ELIGIBLE_STATUS) & ~_anchor_rows(df)
               & np.isfinite(pd.to_numeric(df[color], errors="coerce").astype(float))]
-    table = pd.DataFrame([
-        {**_flatten(parse_json(r.get("hparams")) or {}), **_spec_features(r.get("spec"))}
-        for r in _rows(done)
-    ], index=done.index)
+    table = pd.DataFrame([_trial_features(r) for r in _rows(done)], index=done.index)
     dimensions = []
     for column in table.columns:
         values = table[column]
@@ -601,7 +608,8 @@ def plot_parallel(info: ParallelInfo):
     fig = go.Figure(go.Parcoords(
         line=dict(color=info.color, colorscale="Viridis", showscale=True,
                   colorbar=dict(title=info.color_label)),
-        dimensions=dimensions))
+        dimensions=dimensions, labelangle=-25, labelside="top",
+        labelfont=dict(size=11), tickfont=dict(size=10)))
     _layout(fig, "Hyperparameters and architecture of completed trials")
     fig.update_layout(margin=dict(l=80, r=80, t=110, b=40))
     return fig

@@ -37,6 +37,13 @@ def tiny_spec_dict(channels: int, repeat: int, act: str = "lrelu0.1", scale: int
             "body": [{"block": "conv", "repeat": repeat, "args": {"post_act": act}}]}
 
 
+def hparams(rng: np.random.Generator) -> dict:
+    """Training hyperparameters as nas.trial records them (lr, batch size, distillation)."""
+    distill = rng.choice([None, {"teacher": "rlfn", "weight": float(rng.choice([0.5, 1.0]))}])
+    return {"lr": float(rng.choice([3e-4, 5e-4, 1e-3])), "batch_size": int(rng.choice([8, 16])),
+            "distill": distill}
+
+
 def _save_weights(trial_dir: Path, spec) -> int:
     from search_space.builder import build_model
 
@@ -62,9 +69,7 @@ def build_run(root: Path, *, n_searched: int = 10, seed: int = 0, weights: bool 
         row = {c: None for c in COLUMNS}
         row.update(trial_id=trial_id, number=number, status=status, reason="", is_anchor=False,
                    anchor="", arch_id=spec.arch_id(), spec=json.dumps(spec.to_dict()),
-                   hparams=json.dumps({"lr": float(rng.choice([3e-4, 5e-4, 1e-3])),
-                                       "channels": spec.channels,
-                                       "act": spec.body[0].args.get("post_act", "-")}),
+                   hparams=json.dumps(hparams(rng)),
                    seed=0, iterations=600, started_at="2026-01-01T00:00:00",
                    finished_at="2026-01-01T00:01:00")
         row.update(metrics)

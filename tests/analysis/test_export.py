@@ -102,6 +102,14 @@ def test_export_writes_round_tripping_files(run_dir, capsys):
     assert result["onnx_max_abs_diff"] <= 1e-4
 
 
+def test_export_carries_the_trials_distillation(run_dir, capsys):
+    df = load_run(run_dir).trials
+    for _, row in df[(df["status"] == "completed") & ~df["is_anchor"]].iterrows():
+        result = export(capsys, run_dir, "--pick", row["trial_id"], "--no-onnx")
+        config = yaml.safe_load(open(f"{result['directory']}/train.yaml"))
+        assert config["distill"] == json.loads(row["hparams"])["distill"]
+
+
 def test_export_srn_recipe_and_missing_weights(tmp_path, capsys):
     run_dir = build_run(tmp_path, n_searched=3, weights=False)
     result = export(capsys, run_dir, "--pick", "max-psnr", "--recipe", "srn", "--iterations",
@@ -160,7 +168,11 @@ def test_onnx_parity_is_relative_to_the_input_range(tmp_path):
 
 def test_export_train_eval_round_trip(run_dir, tmp_path, capsys, monkeypatch):
     pytest.importorskip("nas.commands.train")
-    result = export(capsys, run_dir, "--pick", "knee", "--no-onnx")
+    df = load_run(run_dir).trials
+    # a trial without distillation: the fixture's teacher (rlfn) has official weights at x4 only
+    plain = df[(df["status"] == "completed") & ~df["is_anchor"]
+               & df["hparams"].map(lambda h: json.loads(h).get("distill") is None)]
+    result = export(capsys, run_dir, "--pick", plain["trial_id"].iloc[0], "--no-onnx")
     monkeypatch.chdir(tmp_path)  # train.yaml's out_dir is relative: runs/train/<run>_<arch>
     assert main(["train", f"{result['directory']}/train.yaml", "--iters", "5"]) == 0
     capsys.readouterr()

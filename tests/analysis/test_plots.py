@@ -117,14 +117,26 @@ def test_parallel_info_drops_constants_and_codes_text(trials):
     assert info.trial_ids == list(searched["trial_id"])
     labels = [d.label for d in info.dimensions]
     assert labels[-1] == plots.METRIC_LABELS["psnr"]
-    assert "spec.fusion" not in labels  # the same in every searched trial
-    act = next(d for d in info.dimensions if d.label == "act")
-    assert act.ticktext == ["lrelu0.1", "relu"]
-    expected = [act.ticktext.index(json.loads(h)["act"]) for h in searched["hparams"]]
-    assert act.values == expected
-    channels = next(d for d in info.dimensions if d.label == "spec.channels")
+    assert "fusion" not in labels  # the same in every searched trial
+    teacher = next(d for d in info.dimensions if d.label == "distill.teacher")
+    assert teacher.ticktext == ["-", "rlfn"]  # missing (no distillation) first
+    expected = [1.0 if json.loads(h)["distill"] else 0.0 for h in searched["hparams"]]
+    assert teacher.values == expected
+    # a numeric dimension with gaps (no distillation -> no weight) is coded in numeric order
+    weight = next(d for d in info.dimensions if d.label == "distill.weight")
+    assert weight.ticktext == ["-", "0.5", "1"]
+    assert "activation" not in labels and "distill" not in labels  # constant: "default", "-"
+    channels = next(d for d in info.dimensions if d.label == "channels")
     assert channels.ticktext is None
     assert channels.values == [float(json.loads(s)["channels"]) for s in searched["spec"]]
+
+
+def test_hyperparameters_never_hide_spec_features():
+    row = {"spec": json.dumps({"scale": 2, "channels": 8, "body": ["conv"]}),
+           "hparams": json.dumps({"channels": 99, "lr": 1e-3})}
+    features = plots._trial_features(row)
+    assert features["channels"] == 8 and features["hparams.channels"] == 99
+    assert features["lr"] == 1e-3
 
 
 def test_figure_builders(trials):
