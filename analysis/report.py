@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_OBJECTIVES",
     "load_run",
     "default_objectives",
+    "check_objectives",
     "status_counts",
     "protocol",
     "proxy_train",
