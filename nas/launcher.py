@@ -80,6 +80,7 @@ class LaunchSummary:
     concurrency: int
     budget: Budget
     resumed: bool = False
+    interrupted: bool = False  # stopped (Ctrl-C) before the budget was spent
     lines: list[str] = field(default_factory=list)
 
     @property
@@ -364,14 +365,19 @@ class _Session:
 
     def finish(self, study: Any, *, resumed: bool) -> LaunchSummary:
         self.progress.close()
-        for row in self.table.rows.values():
-            if row.get("status") == "running":  # still running when the wall clock ran out
+        wall = time.monotonic() - self.t_start
+        interrupted = not self._budget_spent(self.elapsed_before + wall)
+        for row in list(self.table.rows.values()):
+            if row.get("status") != "running":
+                continue
+            if interrupted:  # unfinished: forgotten here, run again by --resume
+                del self.table.rows[row["trial_id"]]
+            else:  # still running when the wall clock ran out
                 row.update(status="pruned", reason="stopped: wall-clock budget reached",
                            finished_at=now_iso())
                 _mark_record(self.run_dir, row)
         self.table.write()
         reconcile_study(study, self.table, self.config)
-        wall = time.monotonic() - self.t_start
         self.state["elapsed_s"] = self.elapsed_before + wall
         self.state["sessions"][-1].update(ended_at=now_iso(), wall_s=round(wall, 3))
         self.run_dir.write_state(self.state)
@@ -380,9 +386,16 @@ class _Session:
                             if r["trial_id"] in self.rows)
         summary = LaunchSummary(self.run_dir.path, rows, wall, trial_seconds,
                                 self.config.resources.max_concurrent, self.budget,
-                                resumed=resumed)
+                                resumed=resumed, interrupted=interrupted)
         summary.lines = summary_lines(summary, self.config)
         return summary
+
+    def _budget_spent(self, elapsed: float) -> bool:
+        """Every anchor and the budget's trials finished, or the wall clock ran out."""
+        if self.budget.seconds is not None and elapsed >= self.budget.seconds - 1.0:
+            return True
+        left = _Work.left(self.config, self.budget, self.state, self.table)
+        return left.sampled == 0 and not left.anchors
 
 
 def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
@@ -722,5 +735,9 @@ def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
     else:
         lines.append(f"proxy fidelity: not computed ({n} anchors with official weights completed;"
                      f" needs >= 2)")
-    lines.append(f"next: nas pareto {summary.run_dir}")
+    if summary.interrupted:
+        lines.append(f"interrupted before the budget was spent; continue with "
+                     f"`nas launch --resume {summary.run_dir}`")
+    else:
+        lines.append(f"next: nas pareto {summary.run_dir}")
     return lines

@@ -29,7 +29,8 @@ class Command:
         parser.add_argument("--cpus-per-trial", type=float, metavar="N", help="CPUs per trial")
         parser.add_argument("--gpus-per-trial", type=float, metavar="G",
                             help="GPUs per trial (fractions allowed, e.g. 0.25)")
-        parser.add_argument("--address", metavar="ADDR", help="address of an existing Ray cluster (e.g. auto)")
+        parser.add_argument("--address", metavar="ADDR",
+                            help="address of an existing Ray cluster (e.g. auto)")
         parser.add_argument("--storage", metavar="URL",
                             help="Optuna RDB storage URL (default: sqlite in the run dir)")
         parser.add_argument("--quiet", action="store_true", help="no live progress line")
@@ -81,4 +82,4 @@ class Command:
             return 1
         for line in summary.lines:
             print(line)
-        return 0
+        return 130 if summary.interrupted else 0
