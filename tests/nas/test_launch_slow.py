@@ -63,15 +63,16 @@ def _finished(run: Path) -> pd.DataFrame:
     return df[df["status"] != "running"]
 
 
-def test_kill_9_then_resume_keeps_every_completed_trial(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_stop_then_resume_keeps_every_completed_trial(tmp_path, sig):
     cfg = _config_file(tmp_path, anchors=["srn_s_ntire23"])
     run = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nas.cli", "launch", "--quiet", "--config", str(cfg),
          "--budget", "5", "--out", str(run)], cwd=tmp_path, env=_env(tmp_path),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     deadline = time.monotonic() + 400
-    try:  # kill the driver while a trial is running, after at least 2 finished
+    try:  # stop the driver while a trial is running, after at least 2 finished
         while time.monotonic() < deadline:
             df = pd.read_csv(run / "trials.csv") if (run / "trials.csv").is_file() else None
             if df is not None and (df["status"] != "running").sum() >= 2 and \
@@ -79,11 +80,15 @@ def test_kill_9_then_resume_keeps_every_completed_trial(tmp_path):
                 break
             assert proc.poll() is None, "the search ended before it could be killed"
             time.sleep(0.2)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        os.kill(proc.pid, sig)
+        stdout, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
+    if sig == signal.SIGINT:  # a clean stop: the unfinished trial is not kept as a result
+        assert proc.returncode == 130
+        assert f"continue with `nas launch --resume {run}`" in stdout
+        assert "running" not in set(pd.read_csv(run / "trials.csv")["status"])
     before = _finished(run).set_index("trial_id")
     assert len(before) >= 2
 
