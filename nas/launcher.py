@@ -22,7 +22,9 @@ Design:
 - Resume: ``trials.csv`` (+ each trial's ``metrics.json``) is the record. A resumed session
   drops unfinished trials, marks their Optuna trials FAIL, reuses the study (the sampler is
   re-seeded with ``seed + session``, so that its random start-up draws do not repeat the first
-  session's), and runs only the anchors and the number of sampled trials still missing.
+  session's), and runs only the anchors and the number of sampled trials still missing. One
+  process per run directory (an OS file lock). Ctrl-C ends the session cleanly (exit 130): the
+  trials it cut short are not kept as results.
 - Reproducibility: the sampler is seeded, trials are numbered in suggestion order and every trial
   uses the same training seed. With ``max_concurrent: 1`` the same seed and budget give the same
   sequence of parameter sets as long as the objectives the sampler sees are deterministic (PSNR on
@@ -55,7 +57,8 @@ from nas.runs import FINISHED, RunDir, TrialsTable, now_iso, read_json, write_js
 from nas.trial import META_KEY, TrialSettings, deep_merge, ray_trainable
 from search_space.errors import InputError
 
-__all__ = ["launch", "LaunchSummary", "default_run_dir"]
+__all__ = ["launch", "LaunchSummary", "default_run_dir", "reconcile_study", "rdb_url",
+           "summary_lines"]
 
 # Quiet, low-overhead Ray: no new-style console tables, no per-trial result loggers. Infeasible
 # and failed trials report no PSNR by design (Tune would otherwise reject their results).
