@@ -662,6 +662,8 @@ def _make_recorder(session: _Session, *, asha: bool):
                 table.upsert({k: v for k, v in result.items() if k != "final"})
                 session.progress.trial_done(result.get("trial_seconds"))
                 session.save()
+            elif "iterations" in result:  # how far it got, should it be stopped here
+                table.upsert({"trial_id": trial.trial_id, "iterations": result["iterations"]})
 
         def on_trial_complete(self, iteration, trials, trial, **info) -> None:
             row = table.rows.get(trial.trial_id)

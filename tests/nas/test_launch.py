@@ -130,7 +130,8 @@ def test_asha_stops_trials_as_pruned(ray_local, tmp_path):
     pruned = df[df["status"] == "pruned"]
     assert len(pruned) >= 1 and (df["status"] == "completed").sum() >= 1
     assert all(r.startswith("stopped early by ASHA") for r in pruned["reason"])
-    assert (pruned["iterations"].fillna(0) < 4).all()  # stopped before the end of the schedule
+    # stopped before the end of the schedule, without a half-trained PSNR in the table
+    assert pruned["iterations"].between(1, 3).all() and pruned["psnr"].isna().all()
     states = {t.number: t for t in _study(tmp_path / "r").trials}
     for _, row in df.iterrows():
         trial = states[int(row["optuna_number"])]
