@@ -9,6 +9,10 @@ Randomness: item ``i`` of a :class:`PatchDataset` is drawn from a generator seed
 ``(seed, i)`` only. The data stream is therefore identical for every model trained with the same
 seed, independent of DataLoader workers, and a resumed run continues it exactly by starting at
 the next index.
+
+Cost: each image is decoded and downscaled once per process (LRU cache, ``ESRNAS_IMAGE_CACHE_MB``)
+and its LR also kept on disk (``ESRNAS_CACHE_DIR``, default ``~/.cache/esrnas``; ``off``
+disables it), after which a training patch is a plain crop.
 """
 
 from __future__ import annotations

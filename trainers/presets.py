@@ -20,12 +20,12 @@ __all__ = ["PRESETS"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
-        "data": {"train": "SunHays80", "val": ["Set5"], "lr_patch": 24, "batch_size": 8,
+        "data": {"train": "SunHays80", "val": ["Set5"], "lr_patch": 16, "batch_size": 8,
                  "workers": 0, "augment": True},
         "optim": {"lr": 1.0e-3},
         "schedule": {"type": "cosine", "eta_min": 1.0e-7, "warmup_iters": 10},
-        "iterations": 300,
-        "eval_every": 100,
+        "iterations": 1000,
+        "eval_every": 250,
         "checkpoint_every": 0,
         "loss": "l1",
         "device": "auto",
