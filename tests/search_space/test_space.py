@@ -161,6 +161,8 @@ def test_default_yaml_documents_the_default_space():
     ({"conv": {"type": ["rrrb"], "rrrb": {"expand_ratio": [7]}}},
      r"space\.conv\.rrrb\.expand_ratio: 7 not allowed"),
     ({"train": {"teacher": ["srn"]}}, r"space\.train\.teacher: 'srn' not allowed"),
+    ({"scale": 2, "train": {"distill": [True, False]}},
+     r"space\.train\.teacher: teacher 'rlfn' has official weights only at x4"),
     ({"train": {"lr_pach": 24}}, r"space\.train\.lr_pach: unknown key.*did you mean 'lr_patch'"),
     ({"widths": [16]}, r"space\.widths: unknown key"),
 ])
