@@ -122,3 +122,19 @@ def test_anchor_trial_runs_the_anchors_spec_and_its_official_weights(tmp_path):
     official = anchor.reference["metrics_x4"]["Set5"]["psnr_y"]
     assert row["psnr_official"] == pytest.approx(official, abs=0.01)
     assert yaml.safe_load((tmp_path / "trials" / "t0" / "spec.yaml").read_text())["name"] == "rlfn"
+
+
+def test_training_config_carries_the_trials_hyperparameters(tmp_path):
+    from nas.trial import trial_train_config
+    from trainers.config import TrainConfig
+
+    spec, hparams = spec_from_params(_params(**{
+        "train.lr": 2e-3, "train.batch_size": 4, "train.lr_patch": 20, "train.distill": True,
+        "train.distill.teacher": "rlfn", "train.distill.weight": 0.5}))
+    cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, _settings(tmp_path),
+                                                   tmp_path / "trials" / "t0"))
+    assert cfg.spec.arch_id() == spec.arch_id() and cfg.seed == 0 and cfg.threads == 1
+    assert cfg.optim.lr == 2e-3 and cfg.data.batch_size == 4 and cfg.data.lr_patch == 20
+    assert cfg.distill.teacher == "rlfn" and cfg.distill.weight == 0.5
+    assert cfg.out_dir == str(tmp_path / "trials" / "t0")
+    assert cfg.iterations == TINY_TRAIN["iterations"] and list(cfg.data.val) == ["Set5"]
