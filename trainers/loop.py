@@ -150,14 +150,14 @@ def resolve_device(choice: str) -> str:
 def use_channels_last(model: nn.Module, device: str) -> bool:
     """The ``channels_last: auto`` decision for a training-form model on ``device``: NHWC.
 
-    CUDA: cuDNN's NHWC kernels (tensor cores under AMP). CPU, measured here (one training step,
-    Adam, batch 8, 24x24 LR, x4, best of 4-5 alternating runs; ``benchmarks/train_throughput.py``
-    and the table in its docstring): NHWC was faster for every architecture tried, the five
-    default anchors (RLFN 1.12-1.23x, E-RFDN 1.12-1.19x, SRN-S 1.08-1.46x, IMDN 1.12x, FMEN-S
-    training form with RRRB + BatchNorm 1.16-1.52x) and four search-space samples (16-64
-    channels; 1.05-1.30x). An earlier 2-thread measurement of the *official* FMEN-S training
-    code found it 2.5x slower in NHWC; this project's FMEN-S blocks did not reproduce that.
-    ``model`` is the hook for an exception that a future measurement may find.
+    CUDA: cuDNN's NHWC kernels (tensor cores under AMP). CPU, measured on 2 cores (training
+    steps, Adam, x4; best of 3-5 alternating runs; ``benchmarks/train_throughput.py``): NHWC was
+    faster for every architecture tried. Batch 16 x 32x32 LR, 2 threads: RLFN 1.26x, SRN-S
+    1.13x, E-RFDN 1.46x, FMEN-S training form (RRRB + BatchNorm) 1.28x; 1 thread, batch 4-16:
+    also IMDN 1.09-1.12x and four search-space samples (16-64 channels) 1.05-1.30x. An earlier
+    measurement of the *official* FMEN-S training code found it 2.5x slower in NHWC; this
+    project's FMEN-S blocks do not behave so. ``model`` is the hook for an exception that a
+    future measurement may find.
     """
     del model, device  # every measured case prefers NHWC
     return True

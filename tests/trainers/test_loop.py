@@ -271,8 +271,9 @@ def _bicubic_psnr(dataset: str, scale: int) -> float:
 def _proxy(tmp_path, arch: str, **changes) -> TrainResult:
     from trainers.presets import PRESETS
 
+    # threads 1: the figures recorded in trainers/presets.py were measured so (bit-reproducible)
     data = {**PRESETS["cpu"], "arch": arch, "out_dir": str(tmp_path / arch), "seed": 0,
-            "threads": 2, **changes}
+            "threads": 1, **changes}
     return train(TrainConfig.from_dict(data))
 
 
@@ -282,6 +283,7 @@ def test_cpu_preset_fmen_s_beats_bicubic_by_half_a_db(tmp_path):
     assert bicubic == pytest.approx(28.42, abs=0.01)  # MATLAB bicubic x4 on Set5 (pilot)
     result = _proxy(tmp_path, "fmen_s")
     assert result.metrics["Set5"]["psnr_y"] >= bicubic + 0.5
+    assert result.metrics["Set5"]["psnr_y"] == pytest.approx(29.136, abs=0.002)  # presets.py
 
 
 @pytest.mark.slow
@@ -289,4 +291,4 @@ def test_distillation_from_rlfn_changes_the_proxy(tmp_path):
     plain = _proxy(tmp_path / "plain", "srn_s_ntire23")
     kd = _proxy(tmp_path / "kd", "srn_s_ntire23", distill={"teacher": "rlfn", "weight": 1.0})
     delta = kd.metrics["Set5"]["psnr_y"] - plain.metrics["Set5"]["psnr_y"]
-    assert abs(delta) >= 0.02, delta
+    assert abs(delta) >= 0.02, delta  # recorded in presets.py: 28.934 -> 29.040
