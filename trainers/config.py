@@ -145,7 +145,8 @@ def _mapping(value: Any) -> tuple[Any, str | None]:
     return (dict(value) if ok else value), None if ok else f"expected a mapping, got {value!r}"
 
 
-def _spec(check: Check) -> Any:
+def _checked(check: Check) -> Any:
+    """Field metadata: how :meth:`TrainConfig.from_dict` validates and converts the field."""
     return {"check": check}
 
 
@@ -164,23 +165,23 @@ class DataConfig:
         lr_dir: Optional folder of pre-made LR images (``<name>x<scale>.png``).
     """
 
-    train: str = field(default="SunHays80", metadata=_spec(_text))
-    val: tuple[str, ...] = field(default=("Set5", "Set14"), metadata=_spec(_string_list))
-    lr_patch: int = field(default=24, metadata=_spec(_integer(2)))
-    batch_size: int = field(default=8, metadata=_spec(_integer(1)))
-    workers: int = field(default=0, metadata=_spec(_integer(0)))
-    augment: bool = field(default=True, metadata=_spec(_boolean))
-    lr_dir: str | None = field(default=None, metadata=_spec(_optional(_text)))
+    train: str = field(default="SunHays80", metadata=_checked(_text))
+    val: tuple[str, ...] = field(default=("Set5", "Set14"), metadata=_checked(_string_list))
+    lr_patch: int = field(default=24, metadata=_checked(_integer(2)))
+    batch_size: int = field(default=8, metadata=_checked(_integer(1)))
+    workers: int = field(default=0, metadata=_checked(_integer(0)))
+    augment: bool = field(default=True, metadata=_checked(_boolean))
+    lr_dir: str | None = field(default=None, metadata=_checked(_optional(_text)))
 
 
 @dataclass(frozen=True)
 class OptimConfig:
     """Adam settings."""
 
-    lr: float = field(default=5.0e-4, metadata=_spec(_number(0.0, strict_low=True)))
-    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=_spec(_betas))
-    eps: float = field(default=1.0e-8, metadata=_spec(_number(0.0, strict_low=True)))
-    weight_decay: float = field(default=0.0, metadata=_spec(_number(0.0)))
+    lr: float = field(default=5.0e-4, metadata=_checked(_number(0.0, strict_low=True)))
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=_checked(_betas))
+    eps: float = field(default=1.0e-8, metadata=_checked(_number(0.0, strict_low=True)))
+    weight_decay: float = field(default=0.0, metadata=_checked(_number(0.0)))
 
 
 @dataclass(frozen=True)
@@ -196,11 +197,11 @@ class ScheduleConfig:
         warmup_iters: Linear warm-up from 0 over this many iterations (all schedules).
     """
 
-    type: str = field(default="cosine", metadata=_spec(_one_of(SCHEDULES)))
-    eta_min: float = field(default=1.0e-7, metadata=_spec(_number(0.0)))
-    step_iters: int = field(default=200000, metadata=_spec(_integer(1)))
-    gamma: float = field(default=0.5, metadata=_spec(_number(0.0, strict_low=True, high=1.0)))
-    warmup_iters: int = field(default=0, metadata=_spec(_integer(0)))
+    type: str = field(default="cosine", metadata=_checked(_one_of(SCHEDULES)))
+    eta_min: float = field(default=1.0e-7, metadata=_checked(_number(0.0)))
+    step_iters: int = field(default=200000, metadata=_checked(_integer(1)))
+    gamma: float = field(default=0.5, metadata=_checked(_number(0.0, strict_low=True, high=1.0)))
+    warmup_iters: int = field(default=0, metadata=_checked(_integer(0)))
 
 
 @dataclass(frozen=True)
@@ -213,9 +214,9 @@ class DistillConfig:
         pixel_weight: Weight of the ground-truth term.
     """
 
-    teacher: str = field(default="", metadata=_spec(_text))
-    weight: float = field(default=1.0, metadata=_spec(_number(0.0)))
-    pixel_weight: float = field(default=1.0, metadata=_spec(_number(0.0)))
+    teacher: str = field(default="", metadata=_checked(_text))
+    weight: float = field(default=1.0, metadata=_checked(_number(0.0)))
+    pixel_weight: float = field(default=1.0, metadata=_checked(_number(0.0)))
 
 
 _SECTIONS = {"data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
@@ -227,23 +228,23 @@ class TrainConfig:
     """A complete training run (see the module docstring for the YAML form)."""
 
     arch: ArchSpec
-    scale: int | None = field(default=None, metadata=_spec(_optional(_one_of((2, 3, 4)))))
+    scale: int | None = field(default=None, metadata=_checked(_optional(_one_of((2, 3, 4)))))
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    iterations: int = field(default=600, metadata=_spec(_integer(1)))
-    eval_every: int = field(default=200, metadata=_spec(_integer(0)))
-    checkpoint_every: int = field(default=200, metadata=_spec(_integer(0)))
-    loss: str = field(default="l1", metadata=_spec(_one_of(LOSSES)))
+    iterations: int = field(default=600, metadata=_checked(_integer(1)))
+    eval_every: int = field(default=200, metadata=_checked(_integer(0)))
+    checkpoint_every: int = field(default=200, metadata=_checked(_integer(0)))
+    loss: str = field(default="l1", metadata=_checked(_one_of(LOSSES)))
     distill: DistillConfig | None = None
-    seed: int = field(default=0, metadata=_spec(_integer(0)))
-    device: str = field(default="auto", metadata=_spec(_device))
-    amp: bool = field(default=False, metadata=_spec(_boolean))
-    channels_last: str | bool = field(default="auto", metadata=_spec(_channels_last))
-    threads: int | None = field(default=None, metadata=_spec(_optional(_integer(1))))
-    init: str | None = field(default=None, metadata=_spec(_optional(_text)))
-    out_dir: str = field(default="", metadata=_spec(_text))
-    picked: Mapping[str, Any] = field(default_factory=dict, metadata=_spec(_mapping))
+    seed: int = field(default=0, metadata=_checked(_integer(0)))
+    device: str = field(default="auto", metadata=_checked(_device))
+    amp: bool = field(default=False, metadata=_checked(_boolean))
+    channels_last: str | bool = field(default="auto", metadata=_checked(_channels_last))
+    threads: int | None = field(default=None, metadata=_checked(_optional(_integer(1))))
+    init: str | None = field(default=None, metadata=_checked(_optional(_text)))
+    out_dir: str = field(default="", metadata=_checked(_text))
+    picked: Mapping[str, Any] = field(default_factory=dict, metadata=_checked(_mapping))
 
     @property
     def spec(self) -> ArchSpec:
