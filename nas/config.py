@@ -157,18 +157,9 @@ class SearchConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            reason = getattr(e, "strerror", None) or type(e).__name__
-            raise InputError(f"{path}: cannot read search config ({reason})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: not valid YAML ({first})") from None
-        return cls.from_dict(data, source=str(path))
+        from search_space.errors import read_yaml_file
+
+        return cls.from_dict(read_yaml_file(path, "search config"), source=str(path))
 
     @classmethod
     def defaults(cls) -> SearchConfig:

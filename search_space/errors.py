@@ -39,3 +39,27 @@ def not_allowed(path: str, value: object, allowed: Iterable[object]) -> str:
     allowed = list(allowed)
     names = ", ".join(str(a) for a in allowed)
     return f"{path}: {value!r} not allowed; allowed: {names}{did_you_mean(value, map(str, allowed))}"
+
+
+def read_yaml_file(path, what: str):
+    """Parse a YAML file; unreadable or malformed input raises one-line :class:`InputError`.
+
+    Args:
+        path: The file.
+        what: What the file is, for the message (``"spec file"``, ``"training config"``).
+    """
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or type(e).__name__
+        raise InputError(f"{path}: cannot read {what} ({reason})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{path}: not valid YAML ({first})") from None

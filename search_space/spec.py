@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from search_space import choices as C
-from search_space.errors import InputError, SpecError, did_you_mean, not_allowed
+from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
 
 __all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION"]
 
@@ -137,12 +137,10 @@ class ArchSpec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ArchSpec:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise InputError(f"{path}: cannot read spec file ({e.strerror})") from None
-        return cls.from_yaml(text, source=str(path))
+        data = read_yaml_file(path, "spec file")
+        if isinstance(data, dict) and "spec" in data and "body" not in data:
+            data = data["spec"]  # an anchor file or an exported arch.yaml wrapper
+        return cls.from_dict(data, what=f"ArchSpec in {path}")
 
 
 # ---------------------------------------------------------------------------- validation

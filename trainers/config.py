@@ -294,16 +294,10 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
+        from search_space.errors import read_yaml_file
+
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise InputError(f"{path}: cannot read training config ({e.strerror})") from None
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            first = str(e).strip().splitlines()[0]
-            raise InputError(f"{path}: not valid YAML ({first})") from None
+        data = read_yaml_file(path, "training config")
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
 
     def to_dict(self) -> dict[str, Any]:
