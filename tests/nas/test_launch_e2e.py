@@ -1,5 +1,6 @@
 """`nas launch` as a user runs it (subprocesses): kill -9 then --resume; an existing Ray cluster
-(--address); a PostgreSQL study (--storage). Slow: select with ``-m slow`` (markers ray/postgres).
+(--address); a PostgreSQL study (--storage); a wall-clock budget. About a minute each; part of
+the default run because they are what the launcher promises (markers ray/postgres select parts).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import yaml
 from nas.launcher import rdb_url
 from tests.nas.conftest import tiny_config
 
-pytestmark = pytest.mark.slow
 DETERMINISTIC = {"psnr": "max", "params": "min"}
 
 
