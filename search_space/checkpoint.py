@@ -32,7 +32,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file)
-        raise InputError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
+        raise InputError(
+            f"{path}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
     return data
@@ -45,7 +46,7 @@ def spec_of_checkpoint(ckpt: dict[str, Any], path: str | Path) -> ArchSpec | Non
 
 
 def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:
-    """Load ``path`` onto ``model`` (deploy or train form); clear error on an architecture mismatch."""
+    """Load ``path`` onto ``model`` (deploy or train form); one clear error on a mismatch."""
     ckpt = read_checkpoint(path)
     spec = spec_of_checkpoint(ckpt, path)
     model_spec = getattr(model, "spec", None)

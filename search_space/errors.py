@@ -38,7 +38,8 @@ def not_allowed(path: str, value: object, allowed: Iterable[object]) -> str:
     """One problem line: ``path: 'value' not allowed; allowed: a, b (did you mean 'a'?)``."""
     allowed = list(allowed)
     names = ", ".join(str(a) for a in allowed)
-    return f"{path}: {value!r} not allowed; allowed: {names}{did_you_mean(value, map(str, allowed))}"
+    hint = did_you_mean(value, map(str, allowed))
+    return f"{path}: {value!r} not allowed; allowed: {names}{hint}"
 
 
 def read_yaml_file(path, what: str):

@@ -66,7 +66,10 @@ class BinarizedFusion(nn.Module):
         for i, block in enumerate(blocks):
             y = block(x)
             x = y + x if self.modified and 0 < i < n - 1 else y
-            res = x if res is None else self.reduce[i - 1](channel_shuffle(torch.cat([res, x], 1), 2))
+            if res is None:
+                res = x
+            else:
+                res = self.reduce[i - 1](channel_shuffle(torch.cat([res, x], 1), 2))
         return res
 
 

@@ -112,7 +112,7 @@ class ArchSpec:
     # ---------------------------------------------------------------- I/O
     @classmethod
     def from_dict(cls, data: Any, *, what: str = "ArchSpec") -> ArchSpec:
-        """Validate user data and build a spec; raises one :class:`SpecError` listing all problems."""
+        """Validate user data and build a spec; one :class:`SpecError` lists all problems."""
         problems = _validate(data)
         if problems:
             raise SpecError(problems, what)

@@ -27,7 +27,7 @@ def tiny_spec():
 
 
 def randomize_(model: torch.nn.Module) -> torch.nn.Module:
-    """Non-trivial weights and BN statistics, so that a reparam bug cannot hide behind identity BN."""
+    """Non-trivial weights and BN statistics: a reparam bug cannot hide behind identity BN."""
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in model.modules():

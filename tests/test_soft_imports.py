@@ -1,4 +1,5 @@
-"""Layering: search_space pulls in neither ray, optuna nor plotly; `nas --help` needs no torch/ray."""
+"""Layering: search_space pulls in neither ray, optuna nor plotly; `nas --help` needs no torch,
+no ray."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import sys
 
 
 def _modules_after(code: str) -> set[str]:
-    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
-                         capture_output=True, text=True, check=True).stdout
+    code += "\nimport sys; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     return set(out.split())
 
 

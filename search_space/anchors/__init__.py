@@ -17,7 +17,8 @@ Each anchor is one YAML file beside this module::
       source: {repo: ..., commit: ..., file: ..., license: ...}
     notes: [...]
 
-``load(name, scale=4, weights="official")`` returns a ready model whose ``input_range`` tells callers
+``load(name, scale=4, weights="official")`` returns a ready model whose ``input_range`` tells
+callers
 how to scale inputs, so nobody has to remember that FMEN-S works in 0..255 and IMDN in 0..1.
 """
 

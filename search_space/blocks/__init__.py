@@ -3,8 +3,10 @@
 Explicit imports (no folder scan) so that a broken module fails loudly and import order is clear.
 """
 
-from search_space.blocks import basic, esa  # noqa: F401
+# grouped by paper family, not sorted
+from search_space.blocks import basic, esa  # noqa: F401, I001
 from search_space.blocks import rrrb, hfab  # noqa: F401  (FMEN)
 from search_space.blocks import nrb, rlfb  # noqa: F401  (SRN, RLFN)
 from search_space.blocks import cca, imdb, rfdb  # noqa: F401  (IMDN's CCA, IMDN, RFDN)
-from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401  (MAFFSRN, EDSR/RCAN, ICLR'19)
+# MAFFSRN; EDSR/RCAN; the ICLR'19 efficient units
+from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401

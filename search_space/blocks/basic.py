@@ -23,7 +23,8 @@ class ConvBlock(nn.Module):
             the spec-wide ``activation``).
     """
 
-    def __init__(self, channels: int, *, conv: str | dict | None = None, post_act: str = "none") -> None:
+    def __init__(self, channels: int, *, conv: str | dict | None = None,
+                 post_act: str = "none") -> None:
         super().__init__()
         self.conv = build_conv(conv, channels, channels)
         self.act = nn.Identity() if post_act == "none" else make_act(post_act)

@@ -60,7 +60,8 @@ def test_block_contract(name):
     assert doc and "Args:" in doc, f"{name}: docstring with Args missing"
     params = list(inspect.signature(entry.cls).parameters.values())
     assert params[0].name == "channels"
-    assert all(p.kind == p.KEYWORD_ONLY for p in params[1:]), f"{name}: options must be keyword-only"
+    assert all(p.kind == p.KEYWORD_ONLY for p in params[1:]), \
+        f"{name}: options must be keyword-only"
     for option, allowed in entry.choices.items():
         default = entry.options()[option].default
         assert default in allowed, f"{name}.{option}: default {default!r} not in choices"

@@ -46,7 +46,7 @@ def test_mbff_matches_its_definition():
     x2 = blocks[2](x1) + x1
     x3 = blocks[3](x2)
     res = x0
-    for conv, xi in zip(fusion.reduce, (x1, x2, x3)):
+    for conv, xi in zip(fusion.reduce, (x1, x2, x3), strict=True):
         res = conv(channel_shuffle(torch.cat([res, xi], 1), 2))
     assert torch.allclose(fusion(x, blocks), res)
 
