@@ -528,6 +528,15 @@ def _layout(fig, title: str, note: str = "") -> None:
                       width=1000, height=640)
 
 
+def _alternating_positions(xs) -> list[str]:
+    """Labels above and below in turn along x, so neighbouring anchors' names do not overlap."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    positions = [""] * len(xs)
+    for rank, i in enumerate(order):
+        positions[i] = "bottom center" if rank % 2 else "top center"
+    return positions
+
+
 def plot_scatter(info: ScatterInfo):
     """plotly figure of a :class:`ScatterInfo`."""
     import plotly.graph_objects as go
@@ -552,7 +561,8 @@ def plot_scatter(info: ScatterInfo):
             x=layer.x, y=layer.y, mode="markers+text" if with_text else "markers",
             name=layer.name, marker=_MARKERS[layer.kind], hovertext=layer.hover,
             hoverinfo="text", text=layer.labels if with_text else None,
-            textposition="top center", visible=True if layer.visible else "legendonly"))
+            textposition=_alternating_positions(layer.x),
+            visible=True if layer.visible else "legendonly"))
     fig.update_xaxes(title=info.x_label, type="log" if info.log_x else "linear")
     fig.update_yaxes(title=info.y_label)
     _layout(fig, info.title, info.note)

@@ -147,6 +147,10 @@ def test_figure_builders(trials):
     official = next(t for t in scatter.data if t.name.startswith("anchors, official"))
     assert official.visible == "legendonly"
     assert scatter.layout.xaxis.type == "linear"
+    anchors = next(t for t in scatter.data if t.name == "anchors (this run's protocol)")
+    along_x = [anchors.textposition[i] for i in sorted(range(len(anchors.x)),
+                                                        key=lambda i: anchors.x[i])]
+    assert len(along_x) >= 2 and all(a != b for a, b in zip(along_x[:-1], along_x[1:], strict=True))
     fig3d = plots.plot_scatter3d(plots.scatter3d_info(trials, OBJECTIVES))
     assert len(fig3d.data) == 3
     parallel = plots.plot_parallel(plots.parallel_info(trials))
