@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from nas.objectives import OBJECTIVES, Constraint, check_direction, parse_constraint
-from search_space.errors import InputError, did_you_mean, not_allowed
+from search_space.errors import InputError, did_you_mean, not_allowed, read_yaml_file
 
 __all__ = [
     "SearchConfig",
@@ -157,8 +157,6 @@ class SearchConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:
-        from search_space.errors import read_yaml_file
-
         return cls.from_dict(read_yaml_file(path, "search config"), source=str(path))
 
     @classmethod

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from search_space.errors import InputError, SpecError, did_you_mean, not_allowed
+from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
 from search_space.spec import ArchSpec
 
 __all__ = ["TrainConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "DistillConfig",
@@ -294,8 +294,6 @@ class TrainConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
-        from search_space.errors import read_yaml_file
-
         path = Path(path)
         data = read_yaml_file(path, "training config")
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
