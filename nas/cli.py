@@ -23,6 +23,7 @@ _COMMANDS = {
     "launch": "launch",
     "pareto": "pareto",
     "export": "export",
+    "fidelity": "fidelity",
 }
 
 

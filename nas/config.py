@@ -43,10 +43,13 @@ _MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space")
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    """Proxy training: ``preset`` of ``trainers.presets.PRESETS`` plus a partial TrainConfig."""
+    """Proxy training: ``preset`` of ``trainers.presets.PRESETS`` plus a partial TrainConfig,
+    and the PSNR predictor that calibrates it (``auto``: the one shipped for this exact proxy,
+    ``none``, or a path to a ``nas fidelity --fit`` predictor.json)."""
 
     preset: str = "auto"
     train: Mapping[str, Any] = field(default_factory=dict)
+    predictor: str = "auto"
 
     def resolved_preset(self, gpus_per_trial: float) -> str:
         if self.preset != "auto":
@@ -169,7 +172,8 @@ class SearchConfig:
             "objectives": dict(self.objectives),
             "anchors": list(self.anchors),
             "constraints": dict(self.constraints_text),
-            "proxy": {"preset": self.proxy.preset, "train": copy.deepcopy(dict(self.proxy.train))},
+            "proxy": {"preset": self.proxy.preset, "train": copy.deepcopy(dict(self.proxy.train)),
+                      "predictor": self.proxy.predictor},
             "profile": {**_fields(self.profile), "input_hw": "auto" if self.profile.input_hw
                         is None else list(self.profile.input_hw)},
             "sampler": _fields(self.sampler),
@@ -337,8 +341,12 @@ def _proxy(data: Any) -> ProxyConfig:
     for key in ("arch", "out_dir", "seed", "init"):
         if key in train:
             raise InputError(f"proxy.train.{key}: set by the search for every trial; remove it")
+    predictor = data.get("predictor", "auto")
+    if not isinstance(predictor, str) or not predictor:
+        raise InputError(f"proxy.predictor: expected auto, none or a predictor.json path, "
+                         f"got {predictor!r}")
     return ProxyConfig(preset=_choice("proxy.preset", data.get("preset"), PRESETS),
-                       train=dict(train))
+                       train=dict(train), predictor=predictor)
 
 
 def _profile(data: Any) -> ProfileConfig:

@@ -53,8 +53,9 @@ from typing import Any
 
 from nas.config import Budget, SearchConfig
 from nas.progress import Progress, format_duration, kendall_tau
+from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.runs import FINISHED, RunDir, TrialsTable, now_iso, read_json, write_json
-from nas.trial import META_KEY, TrialSettings, deep_merge, ray_trainable
+from nas.trial import META_KEY, TrialSettings, ray_trainable
 from search_space.errors import InputError
 
 __all__ = ["launch", "LaunchSummary", "default_run_dir", "reconcile_study", "rdb_url",
@@ -97,9 +98,9 @@ class LaunchSummary:
 
     def anchor_tau(self) -> tuple[float | None, int]:
         """Kendall tau between anchors' proxy PSNR and official-weight PSNR, and n."""
-        pairs = [(r["psnr"], r["psnr_official"]) for r in self.rows
+        pairs = [(r["psnr_proxy"], r["psnr_official"]) for r in self.rows
                  if r.get("is_anchor") and r.get("status") == "completed"
-                 and r.get("psnr") is not None and r.get("psnr_official") is not None]
+                 and r.get("psnr_proxy") is not None and r.get("psnr_official") is not None]
         return kendall_tau([p for p, _ in pairs], [o for _, o in pairs]), len(pairs)
 
     def counts(self) -> dict[str, int]:
@@ -404,15 +405,31 @@ class _Session:
 def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
                     gpus: float) -> tuple[TrialSettings, int]:
     """The settings every trial gets, and the number of validations per trial."""
-    train_base, n_evals, val_sets = _train_base(config, gpus)
+    train_base, n_evals, val_sets = proxy_train_base(config, gpus)
+    predictor = _calibration(run, config, train_base, gpus)
     p = config.profile
     settings = TrialSettings(
         run_dir=str(run.path), scale=config.scale, train_base=train_base,
         profile={"input_hw": list(p.resolved_input_hw(gpus)), "warmup": p.warmup,
                  "repeats": p.repeats, "runtime": p.runtime, "memory": p.memory},
         constraints=config.constraints, seed=config.seed, threads=max(1, int(cpus)),
-        objectives=tuple(config.objectives), val_sets=tuple(val_sets))
+        objectives=tuple(config.objectives), val_sets=tuple(val_sets),
+        predictor=None if predictor is None else predictor.to_dict())
     return _with_references(settings, run, config, cpus, gpus), n_evals
+
+
+def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], gpus: float):
+    """The PSNR predictor of this run; what it is (and how faithful) goes to calibration.json."""
+    from nas.fidelity import shipped_fidelity
+
+    predictor, why = resolve_predictor(config, train_base, gpus)
+    record: dict[str, Any] = {"calibrated": predictor is not None, "predictor": why}
+    if predictor is not None and config.proxy.predictor == "auto":
+        doc = shipped_fidelity(proxy_preset(config, gpus))
+        record["fidelity"] = {k: doc[k] for k in ("preset", "n", "pairs", "min_gap_db",
+                                                   "predictor_beats_baselines", "scores")}
+    write_json(run.calibration_json, record)
+    return predictor
 
 
 def _direction(mode: str) -> str:
@@ -428,45 +445,6 @@ def _trial_resources(config: SearchConfig, cluster: Mapping[str, float]) -> tupl
         raise InputError(f"--gpus-per-trial: {res.gpus_per_trial:g} requested, but the Ray "
                          f"cluster has {cluster.get('GPU', 0):g} GPUs")
     return float(cpus), float(res.gpus_per_trial)
-
-
-def _train_base(config: SearchConfig, gpus: float) -> tuple[dict[str, Any], int, list[str]]:
-    """The proxy's partial TrainConfig, validated once here (not in every trial), the number of
-    validations per trial (ASHA's max time) and the validation sets."""
-    import tempfile
-
-    from search_space.anchors import get_anchor
-    from search_space.space import spec_from_params, suggest_arch
-    from trainers.config import TrainConfig
-    from trainers.presets import PRESETS
-
-    preset = config.proxy.resolved_preset(gpus)
-    if preset not in PRESETS:
-        raise InputError(f"proxy.preset: {preset!r} not allowed; allowed: {', '.join(PRESETS)}")
-    base = deep_merge(PRESETS[preset], config.proxy.train)
-    if config.anchors:
-        probe = get_anchor(config.anchors[0]).spec.with_scale(config.scale)
-    else:
-        probe, _ = spec_from_params(suggest_arch(_FirstChoice(), config.space))
-    with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig.from_dict(deep_merge(base, {"arch": probe.to_dict(), "out_dir": tmp}),
-                                    source="proxy.train")
-    n_evals = 1 if cfg.eval_every == 0 else math.ceil(cfg.iterations / cfg.eval_every)
-    return base, n_evals, [str(v) for v in cfg.data.val]
-
-
-class _FirstChoice:
-    """A trial stand-in that takes the first value of every dimension (config validation)."""
-
-    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
-        return choices[0]
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        return low
-
-    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
-                      log: bool = False) -> float:
-        return low
 
 
 def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
@@ -709,6 +687,22 @@ def _error_reason(trial: Any) -> str:
 
 
 # ---------------------------------------------------------------------------- summary
+def _calibration_line(run_dir: Path) -> str:
+    try:
+        record = read_json(RunDir(run_dir).calibration_json)
+    except (OSError, ValueError):
+        return "psnr: raw proxy PSNR (no calibration record)"
+    if not record.get("calibrated"):
+        return f"psnr: raw proxy PSNR; {record.get('predictor')}"
+    fid = record.get("fidelity")
+    if not fid:
+        return f"psnr: predicted converged PSNR ({record['predictor']})"
+    p = fid["scores"]["predictor"]
+    return (f"psnr: predicted converged PSNR ({record['predictor']}; leave-one-out over "
+            f"{fid['n']} references: Kendall tau {p['kendall_tau']:+.2f}, pairwise accuracy "
+            f"{p['pairwise_accuracy']:.2f}; `nas fidelity --shipped`)")
+
+
 def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
     c = summary.counts()
     lines = [
@@ -733,6 +727,7 @@ def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
                      f"(see trials/{r['trial_id']}/train.log)")
     if len(failed) > 5:
         lines.append(f"... and {len(failed) - 5} more failed trials (trials.csv)")
+    lines.append(_calibration_line(summary.run_dir))
     tau, n = summary.anchor_tau()
     if n >= 2 and tau is not None:
         lines.append(f"proxy fidelity: Kendall tau {tau:+.2f} between anchors' proxy psnr and "

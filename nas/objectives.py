@@ -50,6 +50,7 @@ class Objective:
 
 OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("psnr", True, "dB", "trained"),
+    Objective("psnr_proxy", True, "dB", "trained"),
     Objective("ssim", True, "", "trained"),
     Objective("psnr_set5", True, "dB", "trained"),
     Objective("psnr_set14", True, "dB", "trained"),

@@ -6,6 +6,7 @@
       search.yaml        resolved SearchConfig
       state.json         budget, study name and storage, sessions (what --resume needs)
       references.json    anchors' profiled costs for relative constraints (measured once per run)
+      calibration.json   what `psnr` is: the PSNR predictor used (and its fidelity), or why none
       study.db           Optuna study (SQLite; absent with --storage)
       tune/              Ray Tune experiments, one per session
       trials.csv         one row per trial, anchors included; rewritten atomically after each trial
@@ -45,9 +46,9 @@ __all__ = [
 
 COLUMNS = (
     "trial_id", "number", "status", "reason", "is_anchor", "anchor", "arch_id", "spec", "hparams",
-    "psnr", "ssim", "psnr_set5", "psnr_set14", "runtime_ms", "runtime_iqr_ms", "peak_memory_mb",
-    "peak_memory_est_mb", "params", "params_train", "macs_g", "activations_m", "num_conv",
-    "train_seconds", "iterations", "seed", "started_at", "finished_at",
+    "psnr", "psnr_proxy", "ssim", "psnr_set5", "psnr_set14", "runtime_ms", "runtime_iqr_ms",
+    "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g", "activations_m",
+    "num_conv", "train_seconds", "iterations", "seed", "started_at", "finished_at",
     # extras: official-weight PSNR of anchors, the Optuna trial number, the trial's wall time
     "psnr_official", "optuna_number", "trial_seconds",
 )
@@ -112,6 +113,7 @@ class RunDir:
     search_yaml = property(lambda self: self.path / "search.yaml")
     state_json = property(lambda self: self.path / "state.json")
     references_json = property(lambda self: self.path / "references.json")
+    calibration_json = property(lambda self: self.path / "calibration.json")
     study_db = property(lambda self: self.path / "study.db")
     tune_dir = property(lambda self: self.path / "tune")
     trials_csv = property(lambda self: self.path / "trials.csv")

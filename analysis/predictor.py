@@ -1,0 +1,160 @@
+"""A calibrated prediction of converged PSNR from what a short proxy training observed.
+
+Short training favours small networks that converge fast, so raw proxy PSNR inverts the capacity
+ranking. The predictor combines the proxy's end-of-schedule PSNR with features it saw on the way
+(how fast validation PSNR still rose, the final training loss) and cheap size features (log
+params, log MACs), in a ridge regression on standardised features, fitted on a reference set of
+networks with known converged PSNR (``nas fidelity --fit``). It is judged leave-one-out only:
+:func:`leave_one_out` never lets a network's own reference PSNR into the fit that scores it.
+
+A fitted predictor is a small JSON document (features, their means and scales, coefficients),
+shipped per proxy preset in ``analysis/predictors/<preset>.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_space.errors import InputError
+
+__all__ = ["FEATURES", "SIZE_FEATURES", "Predictor", "features_of", "leave_one_out",
+           "shipped_predictor", "PREDICTOR_DIR"]
+
+PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
+
+# Features of one proxy-trained network (all computed by :func:`features_of`).
+FEATURES = ("psnr_proxy", "psnr_rise", "loss_tail", "log_params", "log_macs")
+# The "bigger is better" predictor that the calibrated one must beat.
+SIZE_FEATURES = ("log_params", "log_macs")
+DEFAULT_ALPHA = 1.0
+
+
+def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
+    """Predictor features of a proxy record.
+
+    ``record`` holds ``psnr_proxy`` (end of schedule), ``params`` (deploy form), ``macs_g`` and
+    ``history`` (the training loop's history: loss per log step, validation summaries).
+    ``psnr_rise``: PSNR gained over the last validation interval (dB); ``loss_tail``: mean
+    training loss over the last tenth of the schedule, in units of the input range.
+    """
+    history = list(record.get("history") or [])
+    psnr = _val_psnr(history)
+    rise = psnr[-1] - psnr[-2] if len(psnr) >= 2 else None
+    losses = [h["loss"] for h in history if h.get("loss") is not None]
+    tail = losses[-max(1, len(losses) // 10):] if losses else []
+    scale = float(record.get("input_range") or 1.0)
+    params, macs = record.get("params"), record.get("macs_g")
+    return {
+        "psnr_proxy": _float(record.get("psnr_proxy")),
+        "psnr_rise": rise,
+        "loss_tail": float(np.mean(tail)) / scale if tail else None,
+        "log_params": math.log10(params) if params else None,
+        "log_macs": math.log10(macs) if macs else None,
+    }
+
+
+def _val_psnr(history: Sequence[Mapping[str, Any]]) -> list[float]:
+    """Mean validation PSNR-Y over the val sets at each validation, in order."""
+    out = []
+    for h in history:
+        metrics = h.get("metrics")
+        if metrics:
+            values = [m["psnr_y"] for m in metrics.values() if m.get("psnr_y") is not None]
+            if values:
+                out.append(float(np.mean(values)))
+    return out
+
+
+def _float(v: Any) -> float | None:
+    return None if v is None else float(v)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """Ridge regression on standardised features: ``psnr = intercept + coef . (x - mean) / std``.
+
+    Args:
+        features: Feature names (keys of :func:`features_of`).
+        mean, std: Standardisation fitted on the training references.
+        coef, intercept: The fitted model (intercept = mean target).
+        alpha: Ridge penalty on the standardised coefficients.
+        meta: Where it came from (preset, reference count, command).
+    """
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    alpha: float = DEFAULT_ALPHA
+    meta: Mapping[str, Any] | None = None
+
+    @classmethod
+    def fit(cls, rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
+            features: Sequence[str] = FEATURES, alpha: float = DEFAULT_ALPHA,
+            meta: Mapping[str, Any] | None = None) -> Predictor:
+        x = _matrix(rows, features)
+        y = np.asarray(targets, float)
+        mean, std = x.mean(0), x.std(0)
+        std[std == 0] = 1.0
+        z = (x - mean) / std
+        coef = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y.mean()))
+        return cls(tuple(features), tuple(mean.tolist()), tuple(std.tolist()),
+                   tuple(coef.tolist()), float(y.mean()), float(alpha), dict(meta or {}))
+
+    def predict(self, row: Mapping[str, float | None]) -> float | None:
+        """Predicted converged PSNR, or None when a feature is missing."""
+        values = [row.get(f) for f in self.features]
+        if any(v is None or not math.isfinite(float(v)) for v in values):
+            return None
+        z = (np.asarray(values, float) - np.asarray(self.mean)) / np.asarray(self.std)
+        return float(self.intercept + z @ np.asarray(self.coef))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Predictor:
+        return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["std"]), tuple(d["coef"]),
+                   float(d["intercept"]), float(d.get("alpha", DEFAULT_ALPHA)), d.get("meta"))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Predictor:
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{path}: not a predictor file ({type(e).__name__}: {e})") from None
+
+
+def _matrix(rows: Sequence[Mapping[str, float | None]], features: Sequence[str]) -> np.ndarray:
+    x = np.array([[np.nan if r.get(f) is None else float(r[f]) for f in features] for r in rows])
+    if np.isnan(x).any():
+        bad = sorted({features[j] for j in np.where(np.isnan(x))[1]})
+        raise ValueError(f"missing feature values: {', '.join(bad)}")
+    return x
+
+
+def leave_one_out(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
+                  features: Sequence[str] = FEATURES,
+                  alpha: float = DEFAULT_ALPHA) -> list[float]:
+    """Prediction for each reference from a predictor fitted on all the others."""
+    out = []
+    for i in range(len(rows)):
+        keep = [j for j in range(len(rows)) if j != i]
+        model = Predictor.fit([rows[j] for j in keep], [targets[j] for j in keep],
+                              features=features, alpha=alpha)
+        out.append(model.predict(rows[i]))
+    return out
+
+
+def shipped_predictor(preset: str) -> Predictor | None:
+    """The predictor shipped for a proxy preset (None if that preset has none)."""
+    path = PREDICTOR_DIR / f"{preset}.json"
+    return Predictor.load(path) if path.exists() else None

@@ -1,0 +1,326 @@
+"""``nas fidelity``: how far a search's proxy can be trusted, measured on reference networks.
+
+Every reference (a network with a known converged Set5 x4 PSNR-Y) is proxy-trained exactly as a
+trial of the search config would be (:func:`nas.trial.trial_train_config` and the same training
+loop), and scored by rank statistics against its reference PSNR (:mod:`analysis.fidelity`): the
+raw proxy PSNR, the calibrated predictor (:mod:`analysis.predictor`, leave-one-out), and
+training-free baselines (log params, MACs, a size-only regression, two zero-cost proxies).
+
+Results per reference are written to ``<out>/refs/<name>.json`` under a key of the proxy
+configuration, spec and seed, so an interrupted run resumes where it stopped and a finished one
+is re-scored for free; the summary goes to ``<out>/fidelity.json`` and ``fidelity.html/png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from analysis.fidelity import MIN_GAP_DB, count_pairs, score_table
+from analysis.predictor import (
+    FEATURES,
+    PREDICTOR_DIR,
+    SIZE_FEATURES,
+    Predictor,
+    features_of,
+    leave_one_out,
+    shipped_predictor,
+)
+from nas.config import SearchConfig
+from nas.progress import format_duration
+from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base
+from nas.runs import read_json, write_json
+from nas.trial import TrialSettings, trial_train_config
+from search_space.errors import InputError, read_yaml_file
+from search_space.spec import ArchSpec
+
+__all__ = ["Reference", "SHIPPED_REFERENCES", "load_references", "run_fidelity",
+           "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES"]
+
+SHIPPED_REFERENCES = (Path(__file__).resolve().parents[1] / "search_space" / "anchors"
+                      / "references" / "set5_x4.yaml")
+# Training-free baselines: name -> how a reference is scored (higher = better).
+BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
+SCALE = 4  # the reference PSNRs are x4 figures
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str
+    spec: ArchSpec
+    psnr_ref: float
+    source: str = ""
+
+
+# ---------------------------------------------------------------------------- references
+def load_references(path: str | Path | None = None) -> list[Reference]:
+    """The shipped reference set, or a user's YAML list of ``{name, spec, psnr_ref, source}``
+    (``spec``: an anchor name or a spec YAML path relative to the file)."""
+    path = Path(path) if path is not None else SHIPPED_REFERENCES
+    data = read_yaml_file(path, "reference list")
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}: expected a non-empty YAML list of "
+                         "{name, spec, psnr_ref, source} entries")
+    refs, seen = [], set()
+    for i, entry in enumerate(data):
+        ref = _reference(entry, f"{path}: entry {i}", path.parent)
+        if ref.name in seen:
+            raise InputError(f"{path}: entry {i}: name {ref.name!r} is used twice; "
+                             "expected unique names")
+        seen.add(ref.name)
+        refs.append(ref)
+    if len(refs) < 3:
+        raise InputError(f"{path}: {len(refs)} references; rank statistics need at least 3")
+    return refs
+
+
+def _reference(entry: Any, where: str, base: Path) -> Reference:
+    from search_space.anchors import get_anchor, list_anchors
+
+    if not isinstance(entry, Mapping):
+        raise InputError(f"{where}: expected a mapping with name, spec, psnr_ref, source")
+    unknown = set(entry) - {"name", "spec", "psnr_ref", "source"}
+    if unknown:
+        raise InputError(f"{where}: unknown key {sorted(unknown)[0]!r}; "
+                         "allowed: name, spec, psnr_ref, source")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where}.name: expected a non-empty string, got {name!r}")
+    where = f"{where} ({name})"
+    psnr = entry.get("psnr_ref")
+    if isinstance(psnr, bool) or not isinstance(psnr, (int, float)) or not math.isfinite(psnr):
+        raise InputError(f"{where}.psnr_ref: expected a number (dB), got {psnr!r}")
+    target = entry.get("spec")
+    if not isinstance(target, str) or not target:
+        raise InputError(f"{where}.spec: expected an anchor name or a spec YAML path, "
+                         f"got {target!r}")
+    if target in list_anchors():
+        spec = get_anchor(target).spec
+    else:
+        file = (base / target) if not Path(target).is_absolute() else Path(target)
+        if not file.is_file():
+            raise InputError(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
+                             f"({file} not found)")
+        spec = ArchSpec.from_file(file)
+    return Reference(name, spec.with_scale(SCALE), float(psnr), str(entry.get("source") or ""))
+
+
+# ---------------------------------------------------------------------------- proxy runs
+def proxy_key(train_config: Mapping[str, Any], threads: int | None) -> str:
+    """Identity of one proxy training: the resolved config (spec and seed included), minus where
+    it writes, plus the CPU thread count (CPU results are bit-exact per thread count)."""
+    cfg = {k: v for k, v in train_config.items() if k != "out_dir"}
+    text = json.dumps({"config": cfg, "threads": threads}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
+                     train_config: Mapping[str, Any]) -> dict[str, Any]:
+    """Proxy-train one reference like a trial; its costs and zero-cost scores."""
+    import torch
+
+    from search_space.builder import build_model
+    from trainers.config import TrainConfig
+    from trainers.loop import train
+    from trainers.profiling import profile_model
+    from trainers.zero_cost import zero_cost_scores
+
+    if settings.threads:
+        torch.set_num_threads(int(settings.threads))
+    cfg = TrainConfig.from_dict(dict(train_config), source=f"reference {ref.name}")
+    t0 = time.perf_counter()
+    zero = zero_cost_scores(ref.spec, seed=settings.seed, lr_patch=cfg.data.lr_patch,
+                            batch=cfg.data.batch_size, train=str(cfg.data.train))
+    zero_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = train(cfg)
+    proxy_seconds = time.perf_counter() - t0
+    if result.stopped:
+        raise RuntimeError(f"reference {ref.name}: training stopped ({result.stopped})")
+    counted = profile_model(build_model(ref.spec, deploy=True), input_hw=(256, 256),
+                            runtime=False, memory=False).to_dict()
+    psnr = [m["psnr_y"] for m in result.metrics.values()]
+    (folder / "checkpoint.pth").unlink(missing_ok=True)
+    return {
+        "name": ref.name, "arch_id": ref.spec.arch_id(), "psnr_ref": ref.psnr_ref,
+        "psnr_proxy": sum(psnr) / len(psnr),
+        "psnr_sets": {k: m["psnr_y"] for k, m in result.metrics.items()},
+        "params": counted["params"], "macs_g": counted["macs_g"],
+        "params_train": sum(p.numel() for p in build_model(ref.spec).parameters()),
+        "input_range": ref.spec.input_range, "history": result.history,
+        "proxy_seconds": round(proxy_seconds, 2), "zero_cost_seconds": round(zero_seconds, 2),
+        **zero,
+    }
+
+
+def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Path, *,
+                 fit: bool = False, threads: int | None = None, progress: bool = True,
+                 shipped_refs: bool = False) -> dict[str, Any]:
+    """Proxy-train every reference (resuming finished ones), score, write ``fidelity.json``.
+
+    Args:
+        config: The search config whose proxy is measured.
+        refs: The references.
+        out: Output folder (created; finished references in it are reused).
+        fit: Fit the predictor on these references and write ``<out>/predictor.json``.
+        threads: CPU threads per proxy training (None: torch's default, as a trial's).
+        progress: Print a line per reference (done/total, ETA) to stderr.
+        shipped_refs: ``refs`` are the shipped set (the shipped predictor saw them: leave one
+            out instead of applying it).
+    """
+    out = Path(out)
+    base, _, _ = proxy_train_base(config)
+    settings = TrialSettings(run_dir=str(out), scale=SCALE, train_base=base, profile={},
+                             seed=config.seed, threads=threads)
+    records, spent = [], []
+    for i, ref in enumerate(refs, 1):
+        folder = out / "refs" / ref.name
+        train_config = trial_train_config(ref.spec, {}, settings, folder)
+        key = proxy_key(train_config, threads)
+        path = out / "refs" / f"{ref.name}.json"
+        cached = read_json(path) if path.exists() else None
+        was_cached = bool(cached and cached.get("key") == key)
+        if was_cached:
+            record = cached
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            record = {"key": key, **_train_reference(ref, settings, folder, train_config)}
+            write_json(path, record)
+            spent.append(record["proxy_seconds"] + record["zero_cost_seconds"])
+        record = {**record, "psnr_ref": ref.psnr_ref}  # the list's figure, not the cached one
+        records.append(record)
+        if progress:
+            eta = (sum(spent) / len(spent) * (len(refs) - i)) if spent else 0.0
+            print(f"[{i}/{len(refs)}] {ref.name}: proxy {record['psnr_proxy']:.3f} dB "
+                  f"(ref {ref.psnr_ref:.2f}), {record['proxy_seconds']:.0f} s"
+                  f"{' (cached)' if was_cached else ''}; "
+                  f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
+    preset = proxy_preset(config)
+    predictor = None if (fit or shipped_refs) else shipped_predictor(preset)
+    doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
+    if fit:
+        fitted = Predictor.fit([features_of(r) for r in records],
+                               [r["psnr_ref"] for r in records],
+                               meta={"preset": preset, "n": len(records),
+                                     "fingerprint": proxy_fingerprint(base, SCALE),
+                                     "refs": [r["name"] for r in records],
+                                     "command": "nas fidelity --fit"})
+        write_json(out / "predictor.json", fitted.to_dict())
+    write_json(out / "fidelity.json", doc)
+    _write_plot(doc, out)
+    return doc
+
+
+def shipped_fidelity(preset: str) -> dict[str, Any]:
+    """The fidelity document shipped with the predictor of ``preset`` (what fitted it)."""
+    path = PREDICTOR_DIR / f"{preset}.fidelity.json"
+    if not path.exists():
+        shipped = sorted(p.name.split(".")[0] for p in PREDICTOR_DIR.glob("*.fidelity.json"))
+        raise InputError(f"proxy preset {preset!r}: no shipped fidelity figures (shipped: "
+                         f"{', '.join(shipped) or 'none'}); measure them with "
+                         "`nas fidelity --fit`")
+    return read_json(path)
+
+
+# ---------------------------------------------------------------------------- scoring
+def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
+                    predictor: Predictor | None = None, min_gap_db: float = MIN_GAP_DB,
+                    seed: int = 0, n_boot: int = 2000) -> dict[str, Any]:
+    """The fidelity document of proxy records (pure: no training).
+
+    ``psnr_pred`` of a reference never depends on its own ``psnr_ref``: with ``predictor``
+    (fitted elsewhere) it is applied as is; without, each reference is predicted by a
+    predictor fitted on all the other references (leave one out).
+    """
+    feats = [features_of(r) for r in records]
+    ref = [float(r["psnr_ref"]) for r in records]
+    if predictor is not None:
+        pred, mode = [predictor.predict(f) for f in feats], "shipped"
+    else:
+        pred, mode = leave_one_out(feats, ref, features=FEATURES), "leave_one_out"
+    size = leave_one_out(feats, ref, features=SIZE_FEATURES)
+    scores = {
+        "predictor": pred,
+        "proxy": [r["psnr_proxy"] for r in records],
+        "log_params": [f["log_params"] for f in feats],
+        "macs": [r["macs_g"] for r in records],
+        "size_model": size,
+        "grad_norm": [r.get("grad_norm") for r in records],
+        "synflow": [r.get("synflow") for r in records],
+    }
+    usable = {k: v for k, v in scores.items() if all(_finite(x) for x in v)}
+    table = score_table(usable, ref, min_gap_db=min_gap_db, seed=seed, n_boot=n_boot)
+    baselines = [k for k in table if k not in ("predictor", "proxy")]
+    return {
+        "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
+        "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
+        "predictor_beats_baselines": _beats(table, "predictor", baselines),
+        "proxy_beats_baselines": _beats(table, "proxy", baselines),
+        "mean_proxy_seconds": round(sum(r["proxy_seconds"] for r in records) / len(records), 1),
+        "scores": table,
+        "refs": [{"name": r["name"], "psnr_ref": r["psnr_ref"],
+                  "psnr_proxy": round(r["psnr_proxy"], 4),
+                  "psnr_pred": None if p is None else round(p, 4),
+                  "params": r["params"], "macs_g": round(r["macs_g"], 4),
+                  "proxy_seconds": r["proxy_seconds"]}
+                 for r, p in zip(records, pred, strict=True)],
+    }
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+def _beats(table: Mapping[str, Mapping[str, Any]], name: str, baselines: Sequence[str]) -> bool:
+    """Strictly above every baseline on pairwise accuracy and Kendall tau."""
+    if name not in table:
+        return False
+    return all(table[name][k] > table[b][k] for b in baselines
+               for k in ("pairwise_accuracy", "kendall_tau"))
+
+
+# ---------------------------------------------------------------------------- plot
+def _write_plot(doc: Mapping[str, Any], out: Path) -> None:
+    from analysis.plots import write_figures
+
+    for warning in write_figures({"fidelity": fidelity_figure(doc)}, out):
+        print(f"nas fidelity: {warning}", file=sys.stderr)
+
+
+def fidelity_figure(doc: Mapping[str, Any]):
+    """Proxy PSNR and predicted PSNR against reference PSNR, one labelled point per network."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    refs = doc["refs"]
+    s = doc["scores"]
+    titles = [f"raw proxy PSNR (tau {s['proxy']['kendall_tau']:+.2f}, "
+              f"pairwise {s['proxy']['pairwise_accuracy']:.2f})"]
+    if "predictor" in s:
+        titles.append(f"predicted PSNR, {doc['predictor_mode'].replace('_', '-')} (tau "
+                      f"{s['predictor']['kendall_tau']:+.2f}, pairwise "
+                      f"{s['predictor']['pairwise_accuracy']:.2f})")
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
+    x = [r["psnr_ref"] for r in refs]
+    names = [r["name"] for r in refs]
+    for col, key in enumerate(("psnr_proxy", "psnr_pred")[:len(titles)], 1):
+        fig.add_trace(go.Scatter(
+            x=x, y=[r[key] for r in refs], mode="markers+text", text=names,
+            textposition="top center", textfont=dict(size=9), showlegend=False,
+            hovertemplate="%{text}<br>reference %{x:.2f} dB<br>%{y:.3f} dB<extra></extra>"),
+            row=1, col=col)
+        fig.update_xaxes(title_text="reference (converged) Set5 x4 PSNR-Y [dB]", row=1, col=col)
+    fig.update_yaxes(title_text="proxy PSNR-Y [dB]", row=1, col=1)
+    if len(titles) > 1:
+        fig.update_yaxes(title_text="predicted PSNR-Y [dB]", row=1, col=2)
+    fig.update_layout(title=f"Proxy fidelity ({doc['preset']} preset, {doc['n']} references, "
+                            f"{doc['pairs']} pairs >= {doc['min_gap_db']:.2f} dB apart)",
+                      width=1400, height=640, template="plotly_white")
+    return fig

@@ -1,0 +1,102 @@
+"""The proxy training a search config implies: preset + overrides, validated once.
+
+Shared by ``nas launch`` (every trial trains with it) and ``nas fidelity`` (every reference is
+trained with it), so that fidelity is measured on exactly the proxy a search uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nas.config import SearchConfig
+from nas.trial import deep_merge
+from search_space.errors import InputError
+
+__all__ = ["proxy_train_base", "proxy_preset", "proxy_fingerprint", "resolve_predictor"]
+
+
+def proxy_preset(config: SearchConfig, gpus: float = 0.0) -> str:
+    """The preset name the config resolves to (``auto``: gpu with GPUs per trial, else cpu)."""
+    from trainers.presets import PRESETS
+
+    preset = config.proxy.resolved_preset(gpus)
+    if preset not in PRESETS:
+        raise InputError(f"proxy.preset: {preset!r} not allowed; allowed: {', '.join(PRESETS)}")
+    return preset
+
+
+def proxy_train_base(config: SearchConfig, gpus: float = 0.0
+                     ) -> tuple[dict[str, Any], int, list[str]]:
+    """The proxy's partial TrainConfig, validated once here (not in every trial), the number of
+    validations per trial (ASHA's max time) and the validation sets."""
+    from search_space.anchors import get_anchor
+    from search_space.space import spec_from_params, suggest_arch
+    from trainers.config import TrainConfig
+    from trainers.presets import PRESETS
+
+    base = deep_merge(PRESETS[proxy_preset(config, gpus)], config.proxy.train)
+    if config.anchors:
+        probe = get_anchor(config.anchors[0]).spec.with_scale(config.scale)
+    else:
+        probe, _ = spec_from_params(suggest_arch(_FirstChoice(), config.space))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig.from_dict(deep_merge(base, {"arch": probe.to_dict(), "out_dir": tmp}),
+                                    source="proxy.train")
+    n_evals = 1 if cfg.eval_every == 0 else math.ceil(cfg.iterations / cfg.eval_every)
+    return base, n_evals, [str(v) for v in cfg.data.val]
+
+
+def proxy_fingerprint(train_base: dict[str, Any], scale: int) -> str:
+    """Identity of a proxy (its resolved partial TrainConfig and the scale): a predictor fitted
+    for one proxy is only valid for that proxy."""
+    text = json.dumps({"train": train_base, "scale": scale}, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], gpus: float = 0.0):
+    """``(Predictor or None, why)``: the predictor that turns ``psnr_proxy`` into ``psnr``.
+
+    ``auto`` takes the one shipped for the preset only if it was fitted for exactly this proxy
+    (same fingerprint); otherwise ``psnr`` stays the raw proxy PSNR, and ``why`` says so.
+    """
+    from analysis.predictor import Predictor, shipped_predictor
+
+    choice = config.proxy.predictor
+    fingerprint = proxy_fingerprint(train_base, config.scale)
+    if choice == "none":
+        return None, "proxy.predictor: none (psnr is the raw proxy PSNR)"
+    if choice == "auto":
+        preset = proxy_preset(config, gpus)
+        predictor = shipped_predictor(preset)
+        if predictor is None:
+            return None, (f"no predictor shipped for the {preset} preset (psnr is the raw proxy "
+                          "PSNR; fit one with `nas fidelity --fit`)")
+        if (predictor.meta or {}).get("fingerprint") != fingerprint:
+            return None, (f"the shipped {preset} predictor was fitted for the unmodified preset "
+                          "at x4; this proxy differs (psnr is the raw proxy PSNR; fit one with "
+                          "`nas fidelity --config <this config> --fit`)")
+        return predictor, f"shipped {preset} predictor"
+    predictor = Predictor.load(Path(choice))
+    if (predictor.meta or {}).get("fingerprint") not in (None, fingerprint):
+        raise InputError(f"proxy.predictor: {choice} was fitted for another proxy (fingerprint "
+                         f"{predictor.meta.get('fingerprint')}, this proxy {fingerprint})")
+    return predictor, f"predictor {choice}"
+
+
+class _FirstChoice:
+    """A trial stand-in that takes the first value of every dimension (config validation)."""
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, step: float | None = None,
+                      log: bool = False) -> float:
+        return low

@@ -1,0 +1,127 @@
+"""Rank statistics, the PSNR predictor and the leave-one-out protocol (no training)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from analysis.fidelity import (
+    count_pairs,
+    fidelity_scores,
+    kendall_tau,
+    pairwise_accuracy,
+    spearman,
+)
+from analysis.predictor import FEATURES, Predictor, features_of, leave_one_out
+from nas.fidelity import fidelity_report
+
+
+def test_rank_statistics_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x = rng.integers(0, 6, 15).astype(float)  # with ties
+        y = x + rng.normal(0, 2, 15)
+        assert kendall_tau(x, y) == pytest.approx(stats.kendalltau(x, y)[0], abs=1e-12)
+        assert spearman(x, y) == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+
+
+def test_pairwise_accuracy_counts_only_separated_pairs():
+    ref = [30.0, 30.05, 31.0, 32.0]  # (0, 1) is closer than 0.10 dB: not a pair
+    assert count_pairs(ref) == 5
+    assert pairwise_accuracy([1, 2, 3, 4], ref) == 1.0
+    assert pairwise_accuracy([2, 1, 3, 4], ref) == 1.0  # only the noise pair is swapped
+    assert pairwise_accuracy([4, 3, 2, 1], ref) == 0.0
+    assert pairwise_accuracy([1, 1, 1, 1], ref) == 0.5  # ties count half
+    assert pairwise_accuracy([1, 3, 2, 4], ref) == pytest.approx(4 / 5)
+
+
+def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
+    rng = np.random.default_rng(0)
+    ref = np.linspace(30, 32, 25)
+    score = ref + rng.normal(0, 0.4, 25)
+    a = fidelity_scores(score, ref, seed=1)
+    assert a == fidelity_scores(score, ref, seed=1)
+    for key in ("kendall_tau", "spearman", "pairwise_accuracy"):
+        lo, hi = a[f"{key}_ci"]
+        assert lo <= a[key] <= hi and hi - lo > 0.01
+
+
+def _records(n=12, seed=0):
+    """Synthetic proxy records whose reference PSNR depends on size and proxy PSNR."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        params = float(10 ** rng.uniform(4, 6.3))
+        proxy = 28.5 + rng.normal(0, 0.3)
+        history = [{"iteration": 100 * k, "loss": 10.0 - k + rng.normal(0, 0.1), "lr": 1e-3}
+                   for k in range(1, 11)]
+        history[4]["metrics"] = {"Set5": {"psnr_y": proxy - rng.uniform(0.1, 0.6)}}
+        history[9]["metrics"] = {"Set5": {"psnr_y": proxy}}
+        out.append({"name": f"net{i}", "psnr_proxy": proxy, "params": int(params),
+                    "macs_g": params / 15000, "input_range": 255.0, "history": history,
+                    "psnr_ref": 30 + 0.5 * math.log10(params) + 0.8 * (proxy - 28.5)
+                    + rng.normal(0, 0.05), "proxy_seconds": 1.0, "grad_norm": rng.uniform(),
+                    "synflow": rng.uniform()})
+    return out
+
+
+def test_features_read_history_and_normalise_the_loss():
+    rec = _records(1)[0]
+    f = features_of(rec)
+    assert set(f) == set(FEATURES)
+    assert f["psnr_rise"] == pytest.approx(rec["history"][9]["metrics"]["Set5"]["psnr_y"]
+                                           - rec["history"][4]["metrics"]["Set5"]["psnr_y"])
+    assert f["loss_tail"] == pytest.approx(rec["history"][-1]["loss"] / 255.0)
+    assert f["log_params"] == pytest.approx(math.log10(rec["params"]))
+
+
+def test_predictor_fits_a_linear_law_and_round_trips():
+    recs = _records(30)
+    feats = [features_of(r) for r in recs]
+    model = Predictor.fit(feats, [r["psnr_ref"] for r in recs], alpha=1e-3)
+    errors = [abs(model.predict(f) - r["psnr_ref"]) for f, r in zip(feats, recs, strict=True)]
+    assert max(errors) < 0.3
+    again = Predictor.from_dict(copy.deepcopy(model.to_dict()))
+    assert again.predict(feats[0]) == pytest.approx(model.predict(feats[0]), abs=1e-12)
+    assert model.predict({**feats[0], "log_params": None}) is None
+
+
+def test_leave_one_out_prediction_ignores_the_own_reference():
+    """The protocol test: changing reference i's psnr_ref never changes its prediction."""
+    recs = _records(12)
+    before = fidelity_report(recs, preset="cpu", n_boot=50)
+    for i in (0, 5, 11):
+        changed = copy.deepcopy(recs)
+        changed[i]["psnr_ref"] += 3.0
+        after = fidelity_report(changed, preset="cpu", n_boot=50)
+        assert after["refs"][i]["psnr_pred"] == before["refs"][i]["psnr_pred"]
+        # ... while every other reference's prediction does move (the fit saw the change)
+        others = [j for j in range(12) if j != i]
+        assert any(after["refs"][j]["psnr_pred"] != before["refs"][j]["psnr_pred"]
+                   for j in others)
+
+
+def test_leave_one_out_equals_explicit_refits():
+    recs = _records(10)
+    feats = [features_of(r) for r in recs]
+    ref = [r["psnr_ref"] for r in recs]
+    loo = leave_one_out(feats, ref)
+    for i in (0, 9):
+        fit = Predictor.fit(feats[:i] + feats[i + 1:], ref[:i] + ref[i + 1:])
+        assert loo[i] == pytest.approx(fit.predict(feats[i]), abs=1e-12)
+
+
+def test_report_scores_every_baseline_and_says_if_the_predictor_wins():
+    doc = fidelity_report(_records(20), preset="cpu", n_boot=200)
+    assert set(doc["scores"]) == {"predictor", "proxy", "log_params", "macs", "size_model",
+                                  "grad_norm", "synflow"}
+    for s in doc["scores"].values():
+        assert set(s) >= {"kendall_tau", "spearman", "pairwise_accuracy", "kendall_tau_ci"}
+    assert doc["predictor_mode"] == "leave_one_out" and doc["n"] == 20
+    # the synthetic law is linear in the features: the predictor must beat size alone
+    assert doc["scores"]["predictor"]["kendall_tau"] > doc["scores"]["size_model"]["kendall_tau"]
+    assert isinstance(doc["predictor_beats_baselines"], bool)
