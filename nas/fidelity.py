@@ -31,11 +31,10 @@ from analysis.predictor import (
     Predictor,
     features_of,
     leave_one_out,
-    shipped_predictor,
 )
 from nas.config import SearchConfig
 from nas.progress import format_duration
-from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base
+from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
 from nas.runs import read_json, write_json
 from nas.trial import TrialSettings, trial_train_config
 from search_space.errors import InputError, read_yaml_file
@@ -203,7 +202,8 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                   f"{' (cached)' if was_cached else ''}; "
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     preset = proxy_preset(config)
-    predictor = None if (fit or shipped_refs) else shipped_predictor(preset)
+    # a predictor that saw these references (or is being fitted) is judged leave-one-out
+    predictor = None if (fit or shipped_refs) else resolve_predictor(config, base)[0]
     doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
     if fit:
         fitted = Predictor.fit([features_of(r) for r in records],
