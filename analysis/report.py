@@ -64,6 +64,7 @@ class Run:
     trials: pd.DataFrame
     search: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
     preset: str | None = None
     proxy_config: dict[str, Any] | None = None
 
@@ -112,7 +113,8 @@ def load_run(run_dir: str | Path) -> Run:
     if df.empty:
         raise InputError(f"{table}: has no trials")
     return Run(path=path, trials=_normalise_columns(df), search=_read_yaml(path / "search.yaml"),
-               state=_read_yaml(path / "state.json"))
+               state=_read_yaml(path / "state.json"),
+               calibration=_read_yaml(path / "calibration.json"))
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -211,22 +213,22 @@ def status_counts(df: pd.DataFrame) -> dict[str, int]:
 
 
 def proxy_trust(df: pd.DataFrame) -> dict[str, Any] | None:
-    """Kendall tau-b between the anchors' proxy ``psnr`` and ``psnr_official``; None if n < 3."""
+    """Kendall tau-b between the anchors' raw proxy PSNR (``psnr_proxy``; ``psnr`` in runs made
+    before calibration existed) and ``psnr_official``; None if n < 3."""
     if "psnr_official" not in df.columns:
         return None
     anchors = df[df["is_anchor"] & (df["status"] == pareto.ELIGIBLE_STATUS)]
-    proxy = pd.to_numeric(anchors["psnr"], errors="coerce")
+    column = "psnr_proxy" if "psnr_proxy" in df.columns else "psnr"
+    proxy = pd.to_numeric(anchors[column], errors="coerce")
     official = pd.to_numeric(anchors["psnr_official"], errors="coerce")
     ok = proxy.notna() & official.notna()
     if ok.sum() < MIN_TRUST_ANCHORS:
         return None
-    from scipy.stats import kendalltau
+    from analysis.fidelity import kendall_tau
 
-    result = kendalltau(proxy[ok], official[ok])
     return {
         "n": int(ok.sum()),
-        "tau": float(result.statistic),
-        "p_value": float(result.pvalue),
+        "tau": kendall_tau(proxy[ok], official[ok]),
         "anchors": [str(a) for a in anchors.loc[ok, "anchor"]],
     }
 
@@ -434,12 +436,15 @@ def _anchor_section(df: pd.DataFrame) -> str:
     rows = []
     for _, row in anchors.iterrows():
         pub = _published(row["anchor"])
-        rows.append([row["anchor"], row["trial_id"], row["status"], row.get("psnr", math.nan),
-                     row.get("psnr_official", math.nan), row.get("runtime_ms", math.nan),
-                     row.get("peak_memory_mb", math.nan), row.get("params", math.nan),
+        rows.append([row["anchor"], row["trial_id"], row["status"],
+                     row.get("psnr", math.nan), row.get("psnr_proxy", math.nan),
+                     row.get("psnr_official", math.nan),
+                     row.get("runtime_ms", math.nan), row.get("peak_memory_mb", math.nan),
+                     row.get("params", math.nan),
                      pub.get("params_k") or "-", pub.get("runtime_ms") or "-",
                      pub.get("memory_mb") or "-", pub.get("hardware") or "-"])
-    header = ["anchor", "trial", "status", "proxy PSNR", "official-weight PSNR",
+    header = ["anchor", "trial", "status", "psnr (objective)", "proxy PSNR",
+              "official-weight PSNR",
               "runtime ms (this run)", "peak MiB (this run)", "params", "paper params K (x4)",
               "paper runtime ms", "paper memory MB", "paper hardware"]
     return (_table(header, rows) + '<p class="muted">Paper runtimes and memory were measured on '
@@ -447,18 +452,48 @@ def _anchor_section(df: pd.DataFrame) -> str:
             "run's measurements and are not drawn in the plots.</p>")
 
 
-def _trust_section(df: pd.DataFrame) -> str:
+def _trust_section(run: Run) -> str:
+    return _calibration_section(run.calibration) + _anchor_trust(run.trials)
+
+
+def _calibration_section(calibration: Mapping[str, Any]) -> str:
+    """What ``psnr`` is, and the fidelity of the predictor behind it (``nas fidelity``)."""
+    if not calibration.get("calibrated"):
+        why = calibration.get("predictor") or "no calibration record in this run"
+        return (f'<p class="note">The objective <code>psnr</code> is the raw proxy PSNR '
+                f"({_esc(why)}). Short proxies favour small, fast-converging networks; "
+                "the front's PSNR axis may invert the capacity ranking.</p>")
+    text = (f"<p>The objective <code>psnr</code> is a <b>prediction of converged Set5 x4 "
+            f"PSNR-Y</b> ({_esc(calibration['predictor'])}) from what the proxy observed; the "
+            "raw figure is <code>psnr_proxy</code>.</p>")
+    fid = calibration.get("fidelity")
+    if not fid:
+        return text
+    rows = []
+    for name, s in fid["scores"].items():
+        rows.append([name] + [f"{s[k]:+.3f} [{s[k + '_ci'][0]:+.2f}, {s[k + '_ci'][1]:+.2f}]"
+                              for k in ("kendall_tau", "spearman", "pairwise_accuracy")])
+    text += (f"<p>Fidelity of this proxy over {fid['n']} reference networks with known converged "
+             f"PSNR ({fid['pairs']} pairs at least {fid['min_gap_db']:.2f} dB apart; predictor "
+             "figures leave-one-out; 90% bootstrap intervals):</p>"
+             + _table(["score", "Kendall tau", "Spearman", "pairwise accuracy"], rows))
+    if not fid.get("predictor_beats_baselines"):
+        text += ('<p class="note">The predictor does not beat every training-free baseline: '
+                 "this front's PSNR axis is no better than ranking by size.</p>")
+    return text
+
+
+def _anchor_trust(df: pd.DataFrame) -> str:
     trust = proxy_trust(df)
     if trust is None:
-        return (f'<p class="muted">Not available: fewer than {MIN_TRUST_ANCHORS} completed '
+        return (f'<p class="muted">Anchors: fewer than {MIN_TRUST_ANCHORS} completed '
                 "anchors with an official-weight PSNR (<code>psnr_official</code>) in "
                 "trials.csv.</p>")
-    return (f"<p>Kendall tau between the anchors' proxy PSNR and their official-weight PSNR: "
-            f"<b>{trust['tau']:.2f}</b> (n = {trust['n']}: {_esc(', '.join(trust['anchors']))}; "
-            f"two-sided p = {trust['p_value']:.2f}). 1 means the proxy ranks the anchors "
-            "exactly as full training does; 0 means no agreement. With few anchors even "
-            "tau = 0.6 is not significant, so read small PSNR gaps between candidates with "
-            "caution.</p>")
+    return (f"<p>Kendall tau between the anchors' raw proxy PSNR and their official-weight PSNR "
+            f"in this run: <b>{trust['tau']:.2f}</b> (n = {trust['n']}: "
+            f"{_esc(', '.join(trust['anchors']))}). The anchors' converged PSNRs lie close "
+            "together, so with few of them this figure is mostly noise; the reference-set "
+            "figures above are the ones to read.</p>")
 
 
 def _problems_section(df: pd.DataFrame, limit: int = 50) -> str:
@@ -509,7 +544,7 @@ objective, in normalised space). Hypervolume: {_esc(hv_text)}.</p>
 (or max-psnr, fastest, smallest-memory, a trial id).</p>
 <h2>Plots</h2>{plot_html}
 <h2>Anchors</h2>{_anchor_section(df)}
-<h2>How far the proxy can be trusted</h2>{_trust_section(df)}
+<h2>How far the proxy can be trusted</h2>{_trust_section(run)}
 <h2>Failed, infeasible and pruned trials</h2>{_problems_section(df)}
 </body></html>
 """

@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
+from analysis.fidelity import kendall_tau as rank_tau
+
 __all__ = ["Progress", "pareto_front_size", "kendall_tau", "format_duration"]
 
 
@@ -41,25 +43,10 @@ def pareto_front_size(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
     """Kendall's tau-b of two paired samples (None for fewer than 2 pairs or a constant one)."""
-    n = len(x)
-    if n < 2:
+    if len(x) < 2:
         return None
-    concordant = discordant = ties_x = ties_y = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            dx, dy = x[i] - x[j], y[i] - y[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
-    denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
-    return (concordant - discordant) / denom if denom else None
+    tau = rank_tau(x, y)
+    return None if math.isnan(tau) else tau
 
 
 class Progress:

@@ -101,7 +101,9 @@ def test_report_content(run_dir):
     assert re.search(r"<td>preset</td><td>cpu</td>", html)
     assert re.search(r"<td>validation sets</td><td>Set5</td>", html)
     assert f"Hypervolume: {result.hypervolume:.4f}" in html
-    assert "Not available: fewer than 3" in html  # only two anchors carry psnr_official
+    assert "Anchors: fewer than 3" in html  # only two anchors carry psnr_official
+    # no calibration.json: the report says psnr is the raw proxy figure
+    assert "is the raw proxy PSNR" in html
     # self-contained: plotly.js inlined once, no external script
     assert html.count("* plotly.js v") == 1
     assert len(re.findall(r"<script[^>]*\ssrc=", html)) == 0
@@ -135,3 +137,23 @@ def test_report_refuses_objectives_without_completed_values(run_dir):
     with pytest.raises(InputError, match=r"no completed trial has values for all of "
                                          r"psnr_official, ssim"):
         write_report(run, pareto.resolve_objectives("psnr_official,ssim"), png=False)
+
+
+def test_report_shows_the_calibration_and_warns_when_it_beats_no_baseline(run_dir, tmp_path):
+    run = load_run(run_dir)
+    run.path = tmp_path
+    score = {"kendall_tau": 0.71, "spearman": 0.85, "pairwise_accuracy": 0.87,
+             "kendall_tau_ci": [0.6, 0.8], "spearman_ci": [0.7, 0.9],
+             "pairwise_accuracy_ci": [0.8, 0.93]}
+    run.calibration = {"calibrated": True, "predictor": "shipped cpu predictor", "fidelity": {
+        "preset": "cpu", "n": 24, "pairs": 200, "min_gap_db": 0.1,
+        "predictor_beats_baselines": True,
+        "scores": {"predictor": score, "proxy": {**score, "kendall_tau": -0.1}}}}
+    write_report(run, {"psnr": "maximize", "params": "minimize"}, png=False)
+    html = (tmp_path / "report.html").read_text()
+    assert "prediction of converged Set5 x4" in html and "over 24 reference networks" in html
+    assert "<td>predictor</td><td>+0.710 [+0.60, +0.80]</td>" in html
+    assert "does not beat every training-free baseline" not in html
+    run.calibration["fidelity"]["predictor_beats_baselines"] = False
+    write_report(run, {"psnr": "maximize", "params": "minimize"}, png=False)
+    assert "does not beat every training-free baseline" in (tmp_path / "report.html").read_text()
