@@ -17,7 +17,13 @@ from typing import Any
 
 import yaml
 
-from nas.objectives import OBJECTIVES, Constraint, check_direction, parse_constraint
+from nas.objectives import (
+    NTIRE_WEIGHTS,
+    OBJECTIVES,
+    Constraint,
+    check_direction,
+    parse_constraint,
+)
 from search_space.errors import InputError, did_you_mean, not_allowed, read_yaml_file
 
 __all__ = [
@@ -38,7 +44,7 @@ PRESETS = ("auto", "cpu", "gpu")
 SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("none", "asha")
 # Sections merged key by key over the defaults; the others are replaced as a whole.
-_MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space")
+_MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space", "ntire")
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,15 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class NtireConfig:
+    """The ``ntire_score`` objective: the NTIRE ESR score relative to ``baseline`` (an anchor
+    profiled in the same run), with weights of runtime, MACs and params."""
+
+    baseline: str = "span_ch28"
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(NTIRE_WEIGHTS))
+
+
+@dataclass(frozen=True)
 class SearchConfig:
     """A complete, validated search config.
 
@@ -133,6 +148,12 @@ class SearchConfig:
     resources: ResourcesConfig
     space: Mapping[str, Any]
     constraints_text: Mapping[str, Any] = field(default_factory=dict)
+    ntire: NtireConfig = field(default_factory=NtireConfig)
+
+    @property
+    def uses_ntire_score(self) -> bool:
+        return "ntire_score" in self.objectives or any(
+            c.metric == "ntire_score" for c in self.constraints)
 
     @property
     def scale(self) -> int:
@@ -181,6 +202,7 @@ class SearchConfig:
             "seed": self.seed,
             "resources": _fields(self.resources),
             "space": copy.deepcopy(dict(self.space)),
+            "ntire": {"baseline": self.ntire.baseline, "weights": dict(self.ntire.weights)},
         }
 
     def to_yaml(self) -> str:
@@ -247,6 +269,7 @@ def _build(d: dict[str, Any]) -> SearchConfig:
     objectives = _objectives(d["objectives"])
     profile = _profile(d["profile"])
     _check_measured(objectives, constraints, profile)
+    _check_trained_anchors(constraints, anchors)
     return SearchConfig(
         objectives=objectives,
         anchors=anchors,
@@ -259,14 +282,38 @@ def _build(d: dict[str, Any]) -> SearchConfig:
         resources=_resources(d["resources"]),
         space=space,
         constraints_text=dict(constraints_text),
+        ntire=_ntire(d.get("ntire"), known),
     )
+
+
+def _check_trained_anchors(constraints: tuple[Constraint, ...], anchors: tuple[str, ...]) -> None:
+    """A quality floor relative to an anchor compares with that anchor's trial in this run."""
+    for c in constraints:
+        if c.stage == "trained" and c.anchor and c.anchor not in anchors:
+            raise InputError(f"constraints.{c.metric}: {c.anchor!r} must be one of the run's "
+                             f"anchors (it is trained under the same proxy); anchors: "
+                             f"{', '.join(anchors) or 'none'}")
+
+
+def _ntire(data: Any, known: list[str]) -> NtireConfig:
+    data = _check_keys("ntire", data or {}, NtireConfig)
+    baseline = data.get("baseline", NtireConfig.baseline)
+    if baseline not in known:
+        raise InputError(not_allowed("ntire.baseline", baseline, known))
+    weights = data.get("weights") or {}
+    if not isinstance(weights, Mapping) or set(weights) != set(NTIRE_WEIGHTS):
+        raise InputError(f"ntire.weights: expected a mapping with exactly "
+                         f"{', '.join(NTIRE_WEIGHTS)}, got {weights!r}")
+    return NtireConfig(baseline, {k: _number(f"ntire.weights.{k}", v) for k, v in
+                                  weights.items()})
 
 
 def _check_measured(objectives: Mapping[str, str], constraints: tuple[Constraint, ...],
                     profile: ProfileConfig) -> None:
     """A metric that is optimised or constrained must be measured."""
     used = list(objectives) + [c.metric for c in constraints]
-    for metric, switch in (("runtime_ms", "runtime"), ("peak_memory_mb", "memory")):
+    for metric, switch in (("runtime_ms", "runtime"), ("ntire_score", "runtime"),
+                           ("peak_memory_mb", "memory")):
         if metric in used and not getattr(profile, switch):
             raise InputError(f"profile.{switch}: must be true while {metric} is an objective "
                              f"or a constraint")

@@ -449,15 +449,21 @@ def _trial_resources(config: SearchConfig, cluster: Mapping[str, float]) -> tupl
 
 def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
                      cpus: float, gpus: float) -> TrialSettings:
-    """Profile the anchors that relative constraints name, once per run (reused on resume),
-    as a Ray task with a trial's resources, so that they are timed like the trials."""
+    """Profile the anchors that relative cost constraints and ``ntire_score`` name, once per run
+    (reused on resume), as a Ray task with a trial's resources, so that they are timed like the
+    trials."""
     from dataclasses import replace
 
     import ray
 
     from nas.trial import profile_anchor
 
-    names = sorted({c.anchor for c in config.constraints if c.anchor})
+    names = {c.anchor for c in config.constraints if c.anchor and c.stage != "trained"}
+    if config.uses_ntire_score:
+        names.add(config.ntire.baseline)
+        settings = replace(settings, ntire={"baseline": config.ntire.baseline,
+                                            "weights": dict(config.ntire.weights)})
+    names = sorted(names)
     if not names:
         return settings
     refs = read_json(run.references_json) if run.references_json.is_file() else {}

@@ -1,15 +1,21 @@
 """What a search can optimise or constrain: metric names, directions, and constraint expressions.
 
 Objectives are declared with a direction (``max``/``min``) like Archai's ``higher_is_better``.
-Constraints apply to the costs known before training: *cheap* ones (``params``, ``macs_g``,
+Constraints are checked as soon as their metric is known: *cheap* ones (``params``, ``macs_g``,
 ``activations_m``, ``num_conv``, ``peak_memory_est_mb``; counted without running the model) reject
-a sample before anything runs, *measured* ones (``runtime_ms``, ``peak_memory_mb``) right after
-profiling. A bound is absolute (``"<= 400000"``) or relative to an anchor profiled on the same
-machine with the same settings (``"<= 0.9 * fmen_s"``).
+a sample before anything runs, *measured* ones (``runtime_ms``, ``peak_memory_mb``,
+``ntire_score``) right after profiling, *trained* ones (``psnr``, ``ssim``: a quality floor)
+after training. A bound is absolute (``"<= 400000"``) or relative to an anchor measured in the same
+run with the same settings: ``"<= 0.9 * fmen_s"`` (a factor) or ``">= span_ch28 - 0.05"`` (an
+offset; a quality floor compares with the anchor's result under the same proxy).
+
+``ntire_score`` is the NTIRE ESR challenge's ranking score relative to a baseline anchor
+(:func:`ntire_score`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,10 +27,16 @@ __all__ = [
     "OBJECTIVES",
     "CHEAP_METRICS",
     "MEASURED_METRICS",
+    "TRAINED_METRICS",
     "Constraint",
     "parse_constraint",
     "check_direction",
+    "ntire_score",
+    "NTIRE_WEIGHTS",
 ]
+
+# NTIRE 2026 ESR weights of runtime, FLOPs (MACs) and params (2024/2025: 0.7 / 0.15 / 0.15).
+NTIRE_WEIGHTS = {"runtime": 0.8, "macs": 0.1, "params": 0.1}
 
 
 @dataclass(frozen=True)
@@ -61,10 +73,12 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
     Objective("macs_g", False, "G", "cheap"),
     Objective("activations_m", False, "M", "cheap"),
     Objective("num_conv", False, "", "cheap"),
+    Objective("ntire_score", False, "", "measured"),
 )}
 
 CHEAP_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "cheap")
 MEASURED_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "measured")
+TRAINED_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "trained")
 _DIRECTIONS = ("max", "min")
 
 
@@ -78,26 +92,32 @@ def check_direction(path: str, direction: object) -> str:
 
 @dataclass(frozen=True)
 class Constraint:
-    """``metric op bound``, where ``bound = factor * anchor's metric`` when ``anchor`` is set."""
+    """``metric op bound``: ``bound = value`` or, relative to an anchor,
+    ``value * anchor's metric + offset``."""
 
     metric: str
     op: str
     value: float
     anchor: str | None = None
+    offset: float = 0.0
 
     @property
     def cheap(self) -> bool:
         return self.metric in CHEAP_METRICS
 
+    @property
+    def stage(self) -> str:
+        return OBJECTIVES[self.metric].stage
+
     def bound(self, references: Mapping[str, Mapping[str, float | None]]) -> float:
-        """The absolute bound; ``references`` maps anchor -> its profiled metrics."""
+        """The absolute bound; ``references`` maps anchor -> its measured metrics."""
         if self.anchor is None:
             return self.value
         ref = references.get(self.anchor, {}).get(self.metric)
         if ref is None:
             raise RuntimeError(f"constraint on {self.metric}: anchor {self.anchor!r} has no "
                                f"measured {self.metric}")
-        return self.value * float(ref)
+        return self.value * float(ref) + self.offset
 
     def violation(self, value: float | None,
                   references: Mapping[str, Mapping[str, float | None]]) -> str | None:
@@ -110,17 +130,44 @@ class Constraint:
         if ok:
             return None
         negated = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}[self.op]
-        where = f" ({self.value:g} * {self.anchor})" if self.anchor else ""
+        where = f" ({self._rhs()})" if self.anchor else ""
         return f"{self.metric} {value:.6g} {negated} {bound:.6g}{where}"
 
+    def _rhs(self) -> str:
+        if self.anchor is None:
+            return f"{self.value:g}"
+        rhs = self.anchor if self.value == 1 else f"{self.value:g} * {self.anchor}"
+        if self.offset:
+            rhs += f" {'-' if self.offset < 0 else '+'} {abs(self.offset):g}"
+        return rhs
+
     def text(self) -> str:
-        rhs = f"{self.value:g} * {self.anchor}" if self.anchor else f"{self.value:g}"
-        return f"{self.metric} {self.op} {rhs}"
+        return f"{self.metric} {self.op} {self._rhs()}"
 
 
+def ntire_score(costs: Mapping[str, float | None], base: Mapping[str, float | None],
+                weights: Mapping[str, float] = NTIRE_WEIGHTS) -> float | None:
+    """``w_r e^(2 runtime/runtime_b) + w_f e^(2 MACs/MACs_b) + w_p e^(2 params/params_b)``.
+
+    The NTIRE ESR challenge's score (lower is better; the baseline scores ``e^2`` = 7.3891 when
+    the weights sum to 1). ``costs`` and ``base`` hold ``runtime_ms``, ``macs_g`` and
+    ``params`` measured the same way; None when one is missing.
+    """
+    keys = {"runtime": "runtime_ms", "macs": "macs_g", "params": "params"}
+    total = 0.0
+    for name, column in keys.items():
+        value, ref = costs.get(column), base.get(column)
+        if value is None or not ref:
+            return None
+        total += float(weights[name]) * math.exp(2.0 * float(value) / float(ref))
+    return total
+
+
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _CONSTRAINT = re.compile(
-    r"^\s*(?P<op><=|<|>=|>)?\s*(?:(?P<num>[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*"
-    r"(?:\*\s*(?P<anchor1>[A-Za-z_][\w]*))?|(?P<anchor2>[A-Za-z_][\w]*))\s*$")
+    rf"^\s*(?P<op><=|<|>=|>)?\s*(?:(?P<num>{_NUMBER})\s*"
+    r"(?:\*\s*(?P<anchor1>[A-Za-z_][\w]*))?|(?P<anchor2>[A-Za-z_][\w]*))"
+    rf"\s*(?:(?P<sign>[-+])\s*(?P<offset>{_NUMBER}))?\s*$")
 
 
 def parse_constraint(path: str, metric: str, text: object,
@@ -129,27 +176,32 @@ def parse_constraint(path: str, metric: str, text: object,
 
     Args:
         path: Config path for messages (``constraints.runtime_ms``).
-        metric: A cheap or measured metric.
-        text: ``"<= 400000"``, ``400000`` (means ``<=``), ``"<= 0.9 * fmen_s"``, ``"<= fmen_s"``.
+        metric: Any metric of :data:`OBJECTIVES`.
+        text: ``"<= 400000"``, ``400000`` (means ``<=``), ``"<= 0.9 * fmen_s"``, ``"<= fmen_s"``,
+            ``">= span_ch28 - 0.05"``.
         anchors: Known anchor names.
     """
-    allowed = CHEAP_METRICS + MEASURED_METRICS
+    allowed = tuple(OBJECTIVES)
     if metric not in allowed:
-        raise InputError(f"{path}: {metric!r} cannot be constrained before training; allowed: "
+        raise InputError(f"{path}: {metric!r} cannot be constrained; allowed: "
                          f"{', '.join(allowed)}{did_you_mean(metric, allowed)}")
+    expected = "'<= number', '<= factor * anchor' or '>= anchor - offset'"
     if isinstance(text, bool) or not isinstance(text, (int, float, str)):
-        raise InputError(f"{path}: expected '<= number' or '<= factor * anchor', got {text!r}")
+        raise InputError(f"{path}: expected {expected}, got {text!r}")
     m = _CONSTRAINT.match(str(text))
     if m is None:
-        raise InputError(f"{path}: expected '<= number' or '<= factor * anchor' "
-                         f"(e.g. '<= 0.9 * fmen_s'), got {text!r}")
+        raise InputError(f"{path}: expected {expected} (e.g. '<= 0.9 * fmen_s'), got {text!r}")
     anchor = m["anchor1"] or m["anchor2"]
-    try:
-        value = float(m["num"]) if m["num"] is not None else 1.0
-    except ValueError:
-        raise InputError(f"{path}: {m['num']!r} is not a number") from None
+    value = float(m["num"]) if m["num"] is not None else 1.0
+    offset = float(m["offset"]) * (-1 if m["sign"] == "-" else 1) if m["offset"] else 0.0
+    if not (math.isfinite(value) and math.isfinite(offset)) or str(anchor).lower() in (
+            "nan", "inf", "infinity"):
+        raise InputError(f"{path}: expected finite numbers, got {text!r}")
+    if anchor is None and m["offset"]:
+        raise InputError(f"{path}: an offset needs an anchor ('>= span_ch28 - 0.05'), "
+                         f"got {text!r}")
     anchors = list(anchors)
     if anchor is not None and anchor not in anchors:
         raise InputError(f"{path}: {anchor!r} is not a known anchor; allowed: "
                          f"{', '.join(anchors)}{did_you_mean(anchor, anchors)}")
-    return Constraint(metric, m["op"] or "<=", value, anchor)
+    return Constraint(metric, m["op"] or "<=", value, anchor, offset)

@@ -49,8 +49,9 @@ COLUMNS = (
     "psnr", "psnr_proxy", "ssim", "psnr_set5", "psnr_set14", "runtime_ms", "runtime_iqr_ms",
     "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g", "activations_m",
     "num_conv", "train_seconds", "iterations", "seed", "started_at", "finished_at",
-    # extras: official-weight PSNR of anchors, the Optuna trial number, the trial's wall time
-    "psnr_official", "optuna_number", "trial_seconds",
+    # extras: official-weight PSNR of anchors, the Optuna trial number, the trial's wall time,
+    # the NTIRE challenge score (when used)
+    "psnr_official", "optuna_number", "trial_seconds", "ntire_score",
 )
 STATUSES = ("completed", "failed", "infeasible", "pruned", "running")
 FINISHED = ("completed", "failed", "infeasible", "pruned")

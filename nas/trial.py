@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.objectives import Constraint
+from nas.objectives import Constraint, ntire_score
 from nas.runs import now_iso, write_atomic, write_json
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -50,6 +50,8 @@ class TrialSettings:
         lock_dir: Folder of the per-device timing locks (None: the profiler's default).
         objectives: Metrics a completed trial must have (the search's objectives).
         val_sets: The proxy's validation sets (also used for anchors' official-weight PSNR).
+        ntire: ``{"baseline", "weights"}`` when ``ntire_score`` is used: the score is computed
+            from the baseline's costs in ``references``.
         predictor: A fitted :class:`analysis.predictor.Predictor` as a dict: ``psnr`` is its
             prediction of converged PSNR from what the proxy observed; None: ``psnr`` is the
             raw proxy PSNR. ``psnr_proxy`` is always the raw end-of-schedule PSNR.
@@ -67,6 +69,7 @@ class TrialSettings:
     objectives: tuple[str, ...] = ()
     val_sets: tuple[str, ...] = ("Set5", "Set14")
     predictor: Mapping[str, Any] | None = None
+    ntire: Mapping[str, Any] | None = None
 
 
 class _Infeasible(Exception):
@@ -183,6 +186,8 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     _calibrate(row, spec, result.history, settings)
     if result.stopped:
         raise RuntimeError(f"training stopped: {result.stopped}")
+    if anchor is None:
+        _check_constraints(settings, row, stage="trained")
     missing = [m for m in settings.objectives if row.get(m) is None]
     if missing:
         raise RuntimeError(f"objective {', '.join(missing)} not measured")
@@ -211,17 +216,20 @@ def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
     log(f"counted: params {cheap.params}, macs {cheap.macs_g:.3f} G, "
         f"estimated peak memory {cheap.peak_memory_est_mb:.1f} MiB at {common['input_hw']}")
     if constrained:
-        _check_constraints(settings, row, cheap=True)
+        _check_constraints(settings, row, stage="cheap")
     measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
                              memory=bool(prof.get("memory", True)),
                              warmup=int(prof.get("warmup", 5)),
                              repeats=int(prof.get("repeats", 20)), **common)
     _update_costs(row, measured.to_dict())
     extra["profile"] = measured.to_dict()
+    if settings.ntire:
+        row["ntire_score"] = ntire_score(row, settings.references[settings.ntire["baseline"]],
+                                         settings.ntire["weights"])
     log(f"measured on {measured.device}: runtime {_fmt(measured.runtime_ms)} ms "
         f"(IQR {_fmt(measured.runtime_iqr_ms)}), peak memory {_fmt(measured.peak_memory_mb)} MiB")
     if constrained:
-        _check_constraints(settings, row, cheap=False)
+        _check_constraints(settings, row, stage="measured")
 
 
 def _fmt(value: float | None) -> str:
@@ -277,12 +285,40 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
     row["psnr"] = predicted
 
 
-def _check_constraints(settings: TrialSettings, row: dict[str, Any], *, cheap: bool) -> None:
-    reasons = [c.violation(row.get(c.metric), settings.references)
-               for c in settings.constraints if c.cheap == cheap]
+def _check_constraints(settings: TrialSettings, row: dict[str, Any], *, stage: str) -> None:
+    """Raise :class:`_Infeasible` with every violated constraint of ``stage``."""
+    constraints = [c for c in settings.constraints if c.stage == stage]
+    if not constraints:
+        return
+    references = settings.references
+    if stage == "trained":  # a quality floor compares with the anchor's trial in this run
+        references = _trained_anchors({c.anchor for c in constraints if c.anchor}, settings)
+    reasons = [c.violation(row.get(c.metric), references) for c in constraints]
     reasons = [r for r in reasons if r]
     if reasons:
         raise _Infeasible("; ".join(reasons))
+
+
+def _trained_anchors(names: set[str], settings: TrialSettings, *, poll_seconds: float = 2.0,
+                     timeout: float = 24 * 3600) -> dict[str, dict[str, Any]]:
+    """The finished rows of these anchors' trials in this run (anchors run first; with several
+    trials at a time one may still be training: wait for it)."""
+    from nas.runs import RunDir, TrialsTable
+
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = {r["anchor"]: r for r in TrialsTable.load(RunDir(settings.run_dir)).finished()
+                if r.get("is_anchor") and r.get("anchor") in names}
+        if set(rows) >= names:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"anchor(s) {', '.join(sorted(names - set(rows)))} of the quality "
+                               "floor never finished")
+        time.sleep(poll_seconds)
+    bad = [n for n, r in rows.items() if r.get("status") != "completed"]
+    if bad:
+        raise RuntimeError(f"quality floor: anchor {', '.join(bad)} did not complete")
+    return rows
 
 
 def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings,

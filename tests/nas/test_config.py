@@ -50,7 +50,9 @@ def test_user_file_merges_over_defaults(tmp_path):
     ({"anchors": ["fmen_x"]}, r"anchors\[0\]: 'fmen_x' not allowed.*did you mean 'fmen_s'"),
     ({"constraints": {"runtime_ms": "<= 0.9 * fmen_x"}},
      r"constraints\.runtime_ms: 'fmen_x' is not a known anchor.*did you mean 'fmen_s'"),
-    ({"constraints": {"psnr": ">= 28"}}, r"constraints\.psnr: 'psnr' cannot be constrained"),
+    ({"constraints": {"latency": "<= 3"}}, r"constraints\.latency: 'latency' cannot be constr"),
+    ({"constraints": {"psnr": ">= 28 - 1"}}, r"constraints\.psnr: an offset needs an anchor"),
+    ({"constraints": {"psnr": ">= nan"}}, r"constraints\.psnr: expected finite numbers"),
     ({"constraints": {"params": "about 5"}}, r"constraints\.params: expected '<= number'"),
     ({"sampler": {"type": "cmaes"}}, r"sampler\.type: 'cmaes' not allowed; allowed: tpe"),
     ({"sampler": {"kind": "tpe"}}, r"sampler\.kind: unknown key"),
@@ -131,3 +133,32 @@ def test_constraint_violation_messages():
     assert absolute.cheap and not rel.cheap
     assert absolute.violation(1000, refs) == "params 1000 >= 1000"
     assert absolute.violation(None, refs) == "params was not measured, cannot check params < 1000"
+
+
+def test_ntire_score_of_the_baseline_is_e_squared():
+    """NTIRE 2026 ESR README: the SPAN baseline at 7.74 ms, 9.83 G FLOPs, 0.151 M params."""
+    import math
+
+    from nas.objectives import NTIRE_WEIGHTS, ntire_score
+
+    span = {"runtime_ms": 7.74, "macs_g": 9.83, "params": 0.151e6}
+    assert ntire_score(span, span) == pytest.approx(7.3891, abs=5e-5)
+    assert ntire_score(span, span) == pytest.approx(math.exp(2))
+    half = {"runtime_ms": 3.87, "macs_g": 9.83, "params": 0.151e6}
+    assert ntire_score(half, span) == pytest.approx(0.8 * math.e + 0.2 * math.e**2)
+    old = {"runtime": 0.7, "macs": 0.15, "params": 0.15}  # 2024/2025 weights
+    assert ntire_score(half, span, old) == pytest.approx(0.7 * math.e + 0.3 * math.e**2)
+    assert ntire_score({**span, "runtime_ms": None}, span) is None
+    assert sum(NTIRE_WEIGHTS.values()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("text, rhs", [(">= span_ch28 - 0.05", ("span_ch28", 1.0, -0.05)),
+                                       ("<= 0.9 * fmen_s + 2", ("fmen_s", 0.9, 2.0)),
+                                       ("<= 3e5", (None, 3e5, 0.0))])
+def test_constraint_offsets_from_anchors(text, rhs):
+    from nas.objectives import parse_constraint
+
+    c = parse_constraint("constraints.psnr", "psnr", text, ["span_ch28", "fmen_s"])
+    assert (c.anchor, c.value, c.offset) == rhs
+    refs = {"span_ch28": {"psnr": 31.0}, "fmen_s": {"psnr": 10.0}}
+    assert c.bound(refs) == pytest.approx({"span_ch28": 30.95, "fmen_s": 11.0, None: 3e5}[c.anchor])

@@ -179,3 +179,30 @@ def test_one_launch_per_run_directory(tmp_path):
     with FileLock(str(run.path / ".launch.lock")):  # as if another `nas launch` held it
         with pytest.raises(InputError, match=r"another `nas launch` is working on this run"):
             launch(None, budget=None, resume=run.path, progress=False)
+
+
+def test_ntire_search_with_a_psnr_floor_records_trials_under_it_as_infeasible(
+        ray_local, tmp_path):
+    """The challenge's own formulation: a PSNR floor relative to an anchor under the same
+    proxy, checked after training, and the NTIRE score (relative to that anchor) minimised."""
+    _launch(tmp_path / "n", 4, anchors=["rlfn"], ntire={"baseline": "rlfn"},
+            objectives={"ntire_score": "min", "peak_memory_mb": "min"},
+            constraints={"psnr": ">= rlfn - 0.05"})
+    df = pd.read_csv(tmp_path / "n" / "trials.csv")
+    assert len(df) == 5 and df["ntire_score"].notna().all()
+    floor = df.loc[df["is_anchor"], "psnr"].iloc[0] - 0.05
+    sampled = _sampled(df)
+    for _, row in sampled.iterrows():
+        # every sampled trial was trained (the floor is checked after training) and kept its
+        # measured figures; it is infeasible exactly when it is under the floor
+        assert pd.notna(row["psnr"]) and pd.notna(row["runtime_ms"])
+        if row["psnr"] < floor:
+            assert row["status"] == "infeasible" and row["reason"].startswith("psnr ")
+            assert "(rlfn - 0.05)" in row["reason"]
+        else:
+            assert row["status"] == "completed"
+    study = _study(tmp_path / "n")
+    states = {t.user_attrs["trial_id"]: t.state.name for t in study.trials}
+    for _, row in sampled.iterrows():
+        assert states[row["trial_id"]] == ("PRUNED" if row["status"] == "infeasible"
+                                           else "COMPLETE")
