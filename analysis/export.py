@@ -43,8 +43,8 @@ __all__ = ["PICKS", "RECIPES", "ExportResult", "select_trial", "trial_spec", "tr
 PICKS = {"knee": None, "max-psnr": ("psnr", "maximize"), "fastest": ("runtime_ms", "minimize"),
          "smallest-memory": ("peak_memory_mb", "minimize")}
 
-# Full training recipes, as the papers state them (../shared/reference/published.yaml; the
-# anchors' YAMLs carry the same under published.training). lr_patch is in LR pixels.
+# Full training recipes, as the papers state them (the anchors' YAMLs carry the same under
+# published.training). lr_patch is in LR pixels.
 RECIPES: dict[str, dict[str, Any]] = {
     "fmen": {
         "source": "FMEN (Du et al., 'Fast and Memory-Efficient Network Towards Efficient Image "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -112,11 +113,12 @@ def _reference(entry: Any, where: str, base: Path) -> Reference:
 
 
 # ---------------------------------------------------------------------------- proxy runs
-def proxy_key(train_config: Mapping[str, Any], threads: int | None) -> str:
+def proxy_key(train_config: Mapping[str, Any]) -> str:
     """Identity of one proxy training: the resolved config (spec and seed included), minus where
-    it writes, plus the CPU thread count (CPU results are bit-exact per thread count)."""
-    cfg = {k: v for k, v in train_config.items() if k != "out_dir"}
-    text = json.dumps({"config": cfg, "threads": threads}, sort_keys=True, default=str)
+    it writes and the CPU thread count (which changes only the rounding of the results; each
+    record keeps the count it was trained with)."""
+    cfg = {k: v for k, v in train_config.items() if k not in ("out_dir", "threads")}
+    text = json.dumps(cfg, sort_keys=True, default=str)
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -169,12 +171,13 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
         refs: The references.
         out: Output folder (created; finished references in it are reused).
         fit: Fit the predictor on these references and write ``<out>/predictor.json``.
-        threads: CPU threads per proxy training (None: torch's default, as a trial's).
+        threads: CPU threads per proxy training (None: every CPU, as a trial's).
         progress: Print a line per reference (done/total, ETA) to stderr.
         shipped_refs: ``refs`` are the shipped set (the shipped predictor saw them: leave one
             out instead of applying it).
     """
     out = Path(out)
+    threads = threads or os.cpu_count()  # a trial's default: every CPU
     base, _, _ = proxy_train_base(config)
     settings = TrialSettings(run_dir=str(out), scale=SCALE, train_base=base, profile={},
                              seed=config.seed, threads=threads)
@@ -182,7 +185,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     for i, ref in enumerate(refs, 1):
         folder = out / "refs" / ref.name
         train_config = trial_train_config(ref.spec, {}, settings, folder)
-        key = proxy_key(train_config, threads)
+        key = proxy_key(train_config)
         path = out / "refs" / f"{ref.name}.json"
         cached = read_json(path) if path.exists() else None
         was_cached = bool(cached and cached.get("key") == key)
@@ -190,7 +193,8 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
             record = cached
         else:
             folder.mkdir(parents=True, exist_ok=True)
-            record = {"key": key, **_train_reference(ref, settings, folder, train_config)}
+            record = {"key": key, "threads": threads,
+                      **_train_reference(ref, settings, folder, train_config)}
             write_json(path, record)
             spent.append(record["proxy_seconds"] + record["zero_cost_seconds"])
         record = {**record, "psnr_ref": ref.psnr_ref}  # the list's figure, not the cached one

@@ -5,8 +5,8 @@ out; allocator slack, kernel workspaces (im2col, cuDNN) and the Python heap are 
 
 - :class:`LiveStorageTracker` is a ``TorchDispatchMode``: every aten op's output storage is counted
   once, from the op that created it until Python frees it (``weakref.finalize`` on the storage),
-  so views and in-place ops add nothing and the result is deterministic. This is the reference
-  protocol of ``../shared/reference`` (``peak_live_bytes_256``); on CPU it stands in for
+  so views and in-place ops add nothing and the result is deterministic. The anchors' reference
+  figures were measured this way on the official code (docs/measurement.md); on CPU it stands in for
   ``torch.cuda.max_memory_allocated``, which counts the same storages.
 - :func:`estimate_peak_memory` replays the forward on the ``meta`` device with the same tracker:
   shapes propagate but nothing is computed, and Python releases each tensor after its last
