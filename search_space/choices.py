@@ -11,5 +11,6 @@ ACTIVATIONS = ("relu", "lrelu0.05", "lrelu0.1", "lrelu0.2", "gelu", "silu")
 # How block outputs are combined (see search_space/fusion.py).
 FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff")
 # Tail: "pixelshuffle" = 3x3 conv C->3s^2 + PixelShuffle; "pixelshuffle_multi" = MAFFSRN's 3x3 and
-# 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv).
-UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged")
+# 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv);
+# "deconv" = FSRCNN's 9x9 transposed conv with stride s.
+UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged", "deconv")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from search_space.layers import conv, conv3x3, maybe_weight_norm
 
-__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail"]
+__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
+           "DeconvTail"]
 
 
 class PixelShuffleTail(nn.Module):
@@ -60,10 +62,39 @@ class StagedPixelShuffleTail(nn.Module):
         return self.conv(self.up(x))
 
 
+class DeconvTail(nn.Module):
+    """FSRCNN tail: one 9x9 transposed conv C -> out with stride s (padding 4, output padding
+    s - 1, so H -> sH exactly)."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        deconv = nn.ConvTranspose2d(channels, out_channels, 9, stride=scale, padding=4,
+                                    output_padding=scale - 1)
+        self.deconv = maybe_weight_norm(deconv, weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.deconv(x)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold weight norm (``fold_weight_norm`` handles Conv2d only); idempotent."""
+        if not parametrize.is_parametrized(self.deconv, "weight"):
+            return
+        old = self.deconv
+        # Rebuilt, not un-parametrised in place: see fold_weight_norm.
+        plain = nn.ConvTranspose2d(old.in_channels, old.out_channels, old.kernel_size,
+                                   old.stride, old.padding, old.output_padding).to(old.bias.device)
+        plain.weight.copy_(old.weight)
+        plain.bias.copy_(old.bias)
+        self.deconv = plain
+
+
 _TAILS = {
     "pixelshuffle": PixelShuffleTail,
     "pixelshuffle_multi": MultiPixelShuffleTail,
     "pixelshuffle_staged": StagedPixelShuffleTail,
+    "deconv": DeconvTail,
 }
 
 

@@ -1,0 +1,170 @@
+"""Older and smaller reference models: FSRCNN (Y only, deconvolution).
+
+None has official weights; each is pinned by its published parameter count (within 2% at x4) and,
+where the paper prints them, its Mult-Adds. Counts are written out by hand where they are short.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from search_space.anchors import ANCHOR_DIR, get_anchor
+from search_space.builder import SRNet, YOnlySRNet, build_model
+from search_space.errors import SpecError
+from search_space.layers import rgb_to_ycbcr, ycbcr_to_rgb
+from search_space.reparam import reparameterize_model
+from search_space.spec import ArchSpec
+from search_space.upsamplers import DeconvTail
+from tests.conftest import randomize_
+from trainers.metrics import rgb_to_y
+
+# name: (exact params of the spec at x4, published K at x4, published Set5 x4 PSNR)
+NEW_ANCHORS = {
+    "fsrcnn": (12_809, 13, 30.72),
+}
+
+# LR sizes for a 1280x720 output, as the papers' Mult-Adds (x3: 426x240, rounded down).
+LR_720P = {2: (360, 640), 3: (240, 426), 4: (180, 320)}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _mult_adds_g(spec: ArchSpec) -> float:
+    """Mult-Adds (G) for a 720p output, shapes only (meta device)."""
+    with torch.device("meta"):
+        model = build_model(spec)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.empty(1, 3, *LR_720P[spec.scale]))
+    return counter.get_total_flops() / 2 / 1e9
+
+
+# ---------------------------------------------------------------------------- every new anchor
+@pytest.mark.parametrize("name", NEW_ANCHORS)
+def test_params_within_2_percent_of_published_at_x4(name):
+    exact, published_k, _ = NEW_ANCHORS[name]
+    anchor = get_anchor(name)
+    params = _count(build_model(anchor.spec.with_scale(4), deploy=True))
+    assert params == exact == anchor.reference["params"]["x4"]
+    assert anchor.published["params_k"] == published_k
+    assert abs(params - 1000 * published_k) <= 0.02 * 1000 * published_k
+
+
+@pytest.mark.parametrize("name", NEW_ANCHORS)
+def test_published_set5_x4_and_its_source_are_recorded(name):
+    anchor = get_anchor(name)
+    x4 = anchor.published["results"]["x4"]
+    assert x4["Set5"]["psnr"] == NEW_ANCHORS[name][2]
+    assert 0 < x4["Set5"]["ssim"] < 1 and x4["Set14"]["psnr"] > 0
+    assert "Table" in x4["source"] or "table" in x4["source"]
+
+
+@pytest.mark.parametrize("name", NEW_ANCHORS)
+def test_anchor_files_cite_papers_not_the_development_checkout(name):
+    text = (ANCHOR_DIR / f"{name}.yaml").read_text()
+    assert "../shared" not in text and "/work/" not in text
+
+
+# ---------------------------------------------------------------------------- Y-only networks
+def test_ycbcr_is_matlab_bt601_and_invertible():
+    img = torch.randint(0, 256, (1, 3, 7, 9), dtype=torch.uint8)
+    ycbcr = rgb_to_ycbcr(img.double(), 255.0)
+    hwc = img[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(ycbcr[0, 0].round().clamp(0, 255).to(torch.uint8).numpy(), rgb_to_y(hwc))
+    x = torch.rand(2, 3, 5, 6)
+    assert torch.allclose(ycbcr_to_rgb(rgb_to_ycbcr(x)), x, atol=1e-6)
+    grey = torch.full((1, 3, 2, 2), 0.5)
+    assert torch.allclose(rgb_to_ycbcr(grey)[:, 1:], torch.full((1, 2, 2, 2), 128 / 255))
+
+
+def test_fsrcnn_runs_on_y_and_keeps_the_chroma_bicubic():
+    model = randomize_(build_model("fsrcnn")).eval()
+    assert isinstance(model, YOnlySRNet)
+    assert model.head.in_channels == 1 and model.head.kernel_size == (5, 5)
+    assert model.tail.deconv.out_channels == 1
+    x = torch.rand(1, 3, 11, 13)
+    with torch.no_grad():
+        out = model(x)
+        ycbcr = rgb_to_ycbcr(x)
+        luma = SRNet.forward(model, ycbcr[:, :1])  # the network itself, on Y
+    assert out.shape == (1, 3, 44, 52)
+    got = rgb_to_ycbcr(out)
+    chroma = F.interpolate(ycbcr[:, 1:], scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.allclose(got[:, :1], luma, atol=1e-5)
+    assert torch.allclose(got[:, 1:], chroma, atol=1e-5)
+
+
+def test_y_only_leaves_a_grey_image_grey():
+    model = randomize_(build_model("fsrcnn").eval())
+    grey = torch.rand(1, 1, 9, 10).expand(1, 3, 9, 10)
+    with torch.no_grad():
+        out = model(grey)
+    # chroma stays exactly the bicubic of a constant 128/255: the output is grey again
+    assert torch.allclose(rgb_to_ycbcr(out)[:, 1:], torch.full((1, 2, 36, 40), 128 / 255),
+                          atol=1e-6)
+    assert (out[:, 0] - out[:, 1]).abs().max() < 1e-5 and (out[:, 1] - out[:, 2]).abs().max() < 1e-5
+
+
+def test_new_spec_fields_keep_old_arch_ids_and_round_trip():
+    # arch_ids of two existing anchors, computed before y_only / head_kernel_size existed
+    assert get_anchor("rcan_lite").spec.arch_id() == "ab422ce6b6b3"
+    assert get_anchor("fmen_s").spec.arch_id() == "a37b42206542"
+    assert "y_only" not in get_anchor("rlfn").spec.to_dict()
+    spec = get_anchor("fsrcnn").spec
+    assert spec.to_dict()["y_only"] is True and spec.to_dict()["head_kernel_size"] == 5
+    assert ArchSpec.from_yaml(spec.to_yaml()) == spec
+
+
+def test_y_only_and_head_kernel_errors_name_the_field():
+    base = {"scale": 2, "channels": 8, "body": ["conv"], "y_only": True}
+    with pytest.raises(SpecError, match=r"mean_shift: the DIV2K RGB mean does not apply"):
+        ArchSpec.from_dict({**base, "mean_shift": True})
+    with pytest.raises(SpecError, match=r"in_channels == 3 must hold, got in_channels=1"):
+        ArchSpec.from_dict({**base, "in_channels": 1})
+    with pytest.raises(SpecError, match=r"head_kernel_size: .* odd and >= 1 must hold, "
+                                         r"got head_kernel_size=4"):
+        ArchSpec.from_dict({**base, "head_kernel_size": 4})
+    with pytest.raises(SpecError, match=r"y_only: expected true or false"):
+        ArchSpec.from_dict({**base, "y_only": "yes"})
+
+
+# ---------------------------------------------------------------------------- FSRCNN
+def test_fsrcnn_count_by_hand():
+    d, s, m = 56, 12, 4
+    weights = 25 * d + d * s + m * 9 * s * s + s * d + 81 * d  # the paper's 12,464
+    biases = d + s + m * s + d + 1
+    prelu = d + s + m * s + d  # one slope per channel
+    assert weights == 12_464
+    for scale in (2, 3, 4):
+        spec = get_anchor("fsrcnn").spec.with_scale(scale)
+        assert _count(build_model(spec)) == weights + biases + prelu == 12_809
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_fsrcnn_published_mult_adds_count_the_deconvolution_per_hr_pixel(scale):
+    spec = get_anchor("fsrcnn").spec.with_scale(scale)
+    ours = _mult_adds_g(spec)
+    h, w = LR_720P[scale]
+    deconv_per_lr_pixel = h * w * 56 * 81 / 1e9
+    assert ours == pytest.approx(h * w * (7928 + 56 * 81) / 1e9, rel=1e-6)
+    per_hr_pixel = ours - deconv_per_lr_pixel + scale * h * scale * w * 56 * 81 / 1e9
+    published = get_anchor("fsrcnn").published["results"][f"x{scale}"]["mult_adds_g"]
+    assert per_hr_pixel == pytest.approx(published, rel=0.01)
+
+
+def test_deconv_tail_shape_and_weight_norm_fold():
+    tail = DeconvTail(8, 3, 1, weight_norm=True)
+    x = torch.rand(1, 8, 5, 7)
+    with torch.no_grad():
+        ref = tail(x)
+        folded = reparameterize_model(tail)
+        assert torch.allclose(folded(x), ref, atol=1e-6)
+    assert ref.shape == (1, 1, 15, 21)
+    assert _count(tail) - _count(folded) == 8  # one magnitude per input channel (dim 0)
+    assert isinstance(folded.deconv, torch.nn.ConvTranspose2d)
+    assert not torch.nn.utils.parametrize.is_parametrized(folded.deconv)
