@@ -53,10 +53,12 @@ class ArchSpec:
         body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W).
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
-        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff.
+        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff |
+            cascade.
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
-        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged | deconv.
+        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged | deconv |
+            pixelshuffle_carn | pixelshuffle_carn_m.
         input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
         conv: Conv unit for every block with a ``conv`` option (None: plain 3x3), a name or

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -9,7 +11,7 @@ from torch.nn.utils import parametrize
 from search_space.layers import conv, conv3x3, maybe_weight_norm
 
 __all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
-           "DeconvTail"]
+           "DeconvTail", "CARNTail"]
 
 
 class PixelShuffleTail(nn.Module):
@@ -90,11 +92,47 @@ class DeconvTail(nn.Module):
         self.deconv = plain
 
 
+class CARNTail(nn.Module):
+    """CARN's multi-scale tail: one branch per scale 2, 3, 4, each a chain of (3x3 conv C -> f^2 C
+    with ``groups``, ReLU, PixelShuffle(f)) stages (two x2 stages at x4), then a 3x3 conv C -> out.
+
+    The released CARN and CARN-M are multi-scale models (trained with all three branches on one
+    body), and their published parameter counts include all three branches; ``scale`` selects the
+    branch that runs. ``pixelshuffle_carn``: groups 1 (CARN); ``pixelshuffle_carn_m``: groups 4.
+    """
+
+    SCALES = (2, 3, 4)
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False, groups: int = 1) -> None:
+        super().__init__()
+        self.scale = scale
+        self.branches = nn.ModuleDict(
+            {f"x{s}": self._branch(channels, s, groups, weight_norm) for s in self.SCALES}
+        )
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels), weight_norm)
+
+    @staticmethod
+    def _branch(channels: int, scale: int, groups: int, weight_norm: bool) -> nn.Sequential:
+        factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+        layers: list[nn.Module] = []
+        for f in factors:
+            layers += [maybe_weight_norm(conv(channels, channels * f * f, 3, groups=groups),
+                                         weight_norm),
+                       nn.ReLU(inplace=True), nn.PixelShuffle(f)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.branches[f"x{self.scale}"](x))
+
+
 _TAILS = {
     "pixelshuffle": PixelShuffleTail,
     "pixelshuffle_multi": MultiPixelShuffleTail,
     "pixelshuffle_staged": StagedPixelShuffleTail,
     "deconv": DeconvTail,
+    "pixelshuffle_carn": CARNTail,
+    "pixelshuffle_carn_m": functools.partial(CARNTail, groups=4),
 }
 
 

@@ -1,4 +1,5 @@
-"""Older and smaller reference models: FSRCNN (Y only, deconvolution).
+"""Older and smaller reference models: FSRCNN (Y only, deconvolution) and CARN / CARN-M (cascading
+blocks, multi-scale tail).
 
 None has official weights; each is pinned by its published parameter count (within 2% at x4) and,
 where the paper prints them, its Mult-Adds. Counts are written out by hand where they are short.
@@ -13,18 +14,22 @@ from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from search_space.anchors import ANCHOR_DIR, get_anchor
+from search_space.blocks.carn import CascadingBlock, EResidualBlock
 from search_space.builder import SRNet, YOnlySRNet, build_model
 from search_space.errors import SpecError
+from search_space.fusion import Cascade
 from search_space.layers import rgb_to_ycbcr, ycbcr_to_rgb
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec
-from search_space.upsamplers import DeconvTail
+from search_space.upsamplers import CARNTail, DeconvTail
 from tests.conftest import randomize_
 from trainers.metrics import rgb_to_y
 
 # name: (exact params of the spec at x4, published K at x4, published Set5 x4 PSNR)
 NEW_ANCHORS = {
     "fsrcnn": (12_809, 13, 30.72),
+    "carn": (1_591_939, 1592, 32.13),
+    "carn_m": (414_787, 412, 31.92),
 }
 
 # LR sizes for a 1280x720 output, as the papers' Mult-Adds (x3: 426x240, rounded down).
@@ -42,6 +47,10 @@ def _mult_adds_g(spec: ArchSpec) -> float:
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             model(torch.empty(1, 3, *LR_720P[spec.scale]))
     return counter.get_total_flops() / 2 / 1e9
+
+
+def _conv_params(cin: int, cout: int, k: int, groups: int = 1) -> int:
+    return cin // groups * cout * k * k + cout
 
 
 # ---------------------------------------------------------------------------- every new anchor
@@ -168,3 +177,71 @@ def test_deconv_tail_shape_and_weight_norm_fold():
     assert _count(tail) - _count(folded) == 8  # one magnitude per input channel (dim 0)
     assert isinstance(folded.deconv, torch.nn.ConvTranspose2d)
     assert not torch.nn.utils.parametrize.is_parametrized(folded.deconv)
+
+
+# ---------------------------------------------------------------------------- CARN / CARN-M
+def test_cascade_matches_its_definition():
+    blocks = torch.nn.ModuleList(torch.nn.Conv2d(4, 4, 3, padding=1) for _ in range(3))
+    fuse = Cascade(4, 3)
+    x = torch.rand(1, 4, 6, 6)
+    c0 = o0 = x
+    c1 = torch.cat([c0, blocks[0](o0)], 1)
+    o1 = torch.relu(fuse.convs[0](c1))
+    c2 = torch.cat([c1, blocks[1](o1)], 1)
+    o2 = torch.relu(fuse.convs[1](c2))
+    c3 = torch.cat([c2, blocks[2](o2)], 1)
+    o3 = torch.relu(fuse.convs[2](c3))
+    assert [c.in_channels for c in fuse.convs] == [8, 12, 16]
+    assert torch.allclose(fuse(x, blocks), o3)
+
+
+def test_carn_m_shares_one_residual_e_block_per_cascading_block():
+    shared = CascadingBlock(64, residual="carn_erb", groups=4, shared=True)
+    separate = CascadingBlock(64, residual="carn_erb", groups=4)
+    erb = 2 * _conv_params(64, 64, 3, groups=4) + _conv_params(64, 64, 1)
+    fusions = sum(_conv_params(k * 64, 64, 1) for k in (2, 3, 4))
+    assert _count(EResidualBlock(64)) == erb == 22_720
+    assert _count(shared) == erb + fusions and _count(separate) == 3 * erb + fusions
+    calls = []
+    shared.blocks[0].register_forward_hook(lambda *_: calls.append(1))
+    shared(torch.rand(1, 64, 5, 5))
+    assert len(calls) == 3
+
+
+@pytest.mark.parametrize("name,groups", [("carn", 1), ("carn_m", 4)])
+def test_carn_count_by_hand_and_multiscale_tail(name, groups):
+    c = 64
+    residual = (2 * _conv_params(c, c, 3) if name == "carn"
+                else 2 * _conv_params(c, c, 3, groups) + _conv_params(c, c, 1))
+    per_block = (3 if name == "carn" else 1) * residual
+    fusions = sum(_conv_params(k * c, c, 1) for k in (2, 3, 4))
+    branches = {2: _conv_params(c, 4 * c, 3, groups), 3: _conv_params(c, 9 * c, 3, groups),
+                4: 2 * _conv_params(c, 4 * c, 3, groups)}
+    body = _conv_params(3, c, 3) + 3 * (per_block + fusions) + fusions + _conv_params(c, 3, 3)
+    expected = body + sum(branches.values())
+    for scale in (2, 3, 4):
+        model = build_model(get_anchor(name).spec.with_scale(scale))
+        assert _count(model) == expected == NEW_ANCHORS[name][0]
+    single_scale_x4 = body + branches[4]
+    assert single_scale_x4 == {"carn": 1_111_875, "carn_m": 294_147}[name]
+
+
+def test_carn_tail_runs_only_the_spec_scale_branch():
+    tail = CARNTail(8, 4, groups=4).eval()
+    x = torch.rand(1, 8, 6, 5)
+    with torch.no_grad():
+        ref = tail(x)
+        for p in (*tail.branches["x2"].parameters(), *tail.branches["x3"].parameters()):
+            p.zero_()
+        assert torch.equal(tail(x), ref)
+    assert ref.shape == (1, 3, 24, 20)
+    assert tail.branches["x3"][0].groups == 4
+
+
+@pytest.mark.parametrize("name,published", [("carn", (222.8, 118.9, 90.9)),
+                                            ("carn_m", (None, None, 32.5))])
+def test_carn_mult_adds_match_published(name, published):
+    for scale, value in zip((2, 3, 4), published, strict=True):
+        if value is not None:
+            spec = get_anchor(name).spec.with_scale(scale)
+            assert _mult_adds_g(spec) == pytest.approx(value, rel=5e-3)
