@@ -39,7 +39,8 @@ class SRNet(nn.Module):
         )
         self.fusion = build_fusion(spec.fusion, c, len(self.body), weight_norm=wn)
         self.last_conv = conv3x3(c, c) if spec.last_conv else None
-        self.tail = build_upsampler(spec.upsampler, c, spec.scale, image, weight_norm=wn)
+        self.tail = build_upsampler(spec.upsampler, c, spec.scale, image, weight_norm=wn,
+                                    conv=spec.conv)
         if spec.mean_shift:
             mean = torch.tensor(DIV2K_RGB_MEAN).view(1, 3, 1, 1) * spec.input_range
             self.register_buffer("rgb_mean", mean)

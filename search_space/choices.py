@@ -13,6 +13,8 @@ FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff", "cascade")
 # Tail: "pixelshuffle" = 3x3 conv C->3s^2 + PixelShuffle; "pixelshuffle_multi" = MAFFSRN's 3x3 and
 # 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv);
 # "deconv" = FSRCNN's 9x9 transposed conv with stride s; "pixelshuffle_carn" / "_carn_m" = CARN's
-# multi-scale tail (x2, x3 and x4 branches, the spec's scale runs; CARN-M's with 4 groups).
+# multi-scale tail (x2, x3 and x4 branches, the spec's scale runs; CARN-M's with 4 groups);
+# "erum" / "erum_unit" = the ICLR'19 study's recursive upsampling modules, of plain convs / of the
+# spec's conv unit.
 UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged", "deconv",
-              "pixelshuffle_carn", "pixelshuffle_carn_m")
+              "pixelshuffle_carn", "pixelshuffle_carn_m", "erum", "erum_unit")

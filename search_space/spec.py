@@ -58,11 +58,11 @@ class ArchSpec:
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
         upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged | deconv |
-            pixelshuffle_carn | pixelshuffle_carn_m.
+            pixelshuffle_carn | pixelshuffle_carn_m | erum | erum_unit.
         input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
-        conv: Conv unit for every block with a ``conv`` option (None: plain 3x3), a name or
-            ``{type: name, **options}``.
+        conv: Conv unit for every block with a ``conv`` option and for the ``erum_unit`` tail
+            (None: plain 3x3), a name or ``{type: name, **options}``.
         weight_norm: Weight-normalise head, fusion and tail convs (MAFFSRN); folded at deploy.
         mean_shift: Subtract / add the DIV2K RGB mean around the network (EDSR), as buffers.
         input_range: Pixel range the network expects (1 or 255); callers scale inputs by it.

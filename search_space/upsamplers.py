@@ -6,12 +6,14 @@ import functools
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
 from search_space.layers import conv, conv3x3, maybe_weight_norm
+from search_space.registry import build_conv
 
 __all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
-           "DeconvTail", "CARNTail"]
+           "DeconvTail", "CARNTail", "ERUMTail"]
 
 
 class PixelShuffleTail(nn.Module):
@@ -126,6 +128,54 @@ class CARNTail(nn.Module):
         return self.conv(self.branches[f"x{self.scale}"](x))
 
 
+class ERUM(nn.Module):
+    """One enhanced recursive upsampling module: ``h = conv_b(relu(conv_a(h)))`` applied ``steps``
+    times with shared weights, each step's output kept (``steps`` maps of C channels)."""
+
+    def __init__(self, channels: int, steps: int, conv: str | dict | None = None) -> None:
+        super().__init__()
+        self.steps = steps
+        self.conv_a = build_conv(conv, channels, channels)
+        self.act = nn.ReLU(inplace=True)
+        self.conv_b = build_conv(conv, channels, channels)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for _ in range(self.steps):
+            x = self.conv_b(self.act(self.conv_a(x)))
+            outs.append(x)
+        return outs
+
+
+class ERUMTail(nn.Module):
+    """ERUM tail of the ICLR'19 efficiency study ("-e" models): per upscaling stage of factor f
+    (two x2 stages at x4, one x3 stage at x3), f ERUMs recursing f times on the same input; their
+    f^2 outputs are concatenated and PixelShuffled by f; then a 3x3 conv C -> out.
+
+    ``erum``: plain 3x3 convs (``bl-e``, the ``-e[rg]`` models); ``erum_unit``: its C -> C convs
+    are the spec's conv unit (the study's ``[rg+u]``: the unit also replaces the upsampling convs).
+
+    Pinned by the study's counts, not by code (none was released): bl-e's parameters
+    (1006K / 1080K / 1154K at x2 / x3 / x4 = 4 / 6 / 8 C -> C convs) and Mult-Adds (each conv
+    applied f times). The ReLU between an ERUM's two convs is an assumption.
+    """
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False, conv: str | dict | None = None) -> None:
+        super().__init__()
+        self.factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+        self.stages = nn.ModuleList(
+            nn.ModuleList(ERUM(channels, f, conv) for _ in range(f)) for f in self.factors
+        )
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels), weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, C, H, W) -> f^2 maps (B, C, H, W) -> (B, f^2 C, H, W) -> (B, C, fH, fW), per stage
+        for f, erums in zip(self.factors, self.stages, strict=True):
+            x = F.pixel_shuffle(torch.cat([y for e in erums for y in e(x)], 1), f)
+        return self.conv(x)
+
+
 _TAILS = {
     "pixelshuffle": PixelShuffleTail,
     "pixelshuffle_multi": MultiPixelShuffleTail,
@@ -133,9 +183,15 @@ _TAILS = {
     "deconv": DeconvTail,
     "pixelshuffle_carn": CARNTail,
     "pixelshuffle_carn_m": functools.partial(CARNTail, groups=4),
+    "erum": ERUMTail,
+    "erum_unit": ERUMTail,
 }
+# Tails whose C -> C convs are the spec's conv unit; every other tail has plain convs.
+_UNIT_TAILS = ("erum_unit",)
 
 
 def build_upsampler(name: str, channels: int, scale: int, out_channels: int = 3, *,
-                    weight_norm: bool = False) -> nn.Module:
-    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm)
+                    weight_norm: bool = False, conv: str | dict | None = None) -> nn.Module:
+    """Build tail ``name``; ``conv`` (the spec's conv unit) is used by ``_UNIT_TAILS`` only."""
+    extra = {"conv": conv} if name in _UNIT_TAILS else {}
+    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm, **extra)

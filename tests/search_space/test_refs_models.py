@@ -1,11 +1,13 @@
-"""Older and smaller reference models: FSRCNN (Y only, deconvolution) and CARN / CARN-M (cascading
-blocks, multi-scale tail).
+"""Older and smaller reference models: FSRCNN (Y only, deconvolution), CARN / CARN-M (cascading
+blocks, multi-scale tail) and the ICLR'19 [rg+u] variants (ERUM tail built from the conv unit).
 
 None has official weights; each is pinned by its published parameter count (within 2% at x4) and,
 where the paper prints them, its Mult-Adds. Counts are written out by hand where they are short.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,13 +17,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from search_space.anchors import ANCHOR_DIR, get_anchor
 from search_space.blocks.carn import CascadingBlock, EResidualBlock
+from search_space.blocks.mobile import Bottleneck, DepthwiseSeparable
 from search_space.builder import SRNet, YOnlySRNet, build_model
 from search_space.errors import SpecError
 from search_space.fusion import Cascade
 from search_space.layers import rgb_to_ycbcr, ycbcr_to_rgb
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec
-from search_space.upsamplers import CARNTail, DeconvTail
+from search_space.upsamplers import CARNTail, DeconvTail, ERUMTail
 from tests.conftest import randomize_
 from trainers.metrics import rgb_to_y
 
@@ -30,6 +33,8 @@ NEW_ANCHORS = {
     "fsrcnn": (12_809, 13, 30.72),
     "carn": (1_591_939, 1592, 32.13),
     "carn_m": (414_787, 412, 31.92),
+    "blm1_e_rgu": (158_123, 156, 31.47),
+    "blrn_r2_e_rgu": (425_963, 424, 31.84),
 }
 
 # LR sizes for a 1280x720 output, as the papers' Mult-Adds (x3: 426x240, rounded down).
@@ -245,3 +250,62 @@ def test_carn_mult_adds_match_published(name, published):
         if value is not None:
             spec = get_anchor(name).spec.with_scale(scale)
             assert _mult_adds_g(spec) == pytest.approx(value, rel=5e-3)
+
+
+# ---------------------------------------------------------------------------- ERUM, [rg+u]
+def test_erum_tail_matches_its_definition():
+    tail = randomize_(ERUMTail(4, 2, 3)).eval()
+    x = torch.rand(1, 4, 5, 6)
+    maps = []
+    for erum in tail.stages[0]:
+        h = x
+        for _ in range(2):  # x2: each ERUM recurses twice, weights shared
+            h = erum.conv_b(torch.relu(erum.conv_a(h)))
+            maps.append(h)
+    expected = tail.conv(F.pixel_shuffle(torch.cat(maps, 1), 2))
+    with torch.no_grad():
+        assert torch.allclose(tail(x), expected, atol=1e-6)
+    assert len(ERUMTail(4, 4).stages) == 2 and len(ERUMTail(4, 3).stages[0]) == 3
+
+
+# ICLR'19 Table 2, the "-e" models with plain ERUM convs: scale -> (params K, Mult-Adds G at 720p)
+TABLE2_E = {
+    "rcan_lite": {2: (1006, 265.3), 3: (1080, 156.3), 4: (1154, 135.5)},  # bl-e
+    "blm1": {2: (265, 94.7), 3: (339, 80.6), 4: (413, 92.8)},  # blm1-e[rg]
+    "blrn_r2": {2: (464, 140.5), 3: (538, 100.9), 4: (612, 104.3)},  # blrn-e(r=2)[rg]
+}
+
+
+@pytest.mark.parametrize("name", TABLE2_E)
+def test_plain_erum_reproduces_the_table2_e_models(name):
+    """The ERUM construction is pinned by these: counts (4 / 6 / 8 C -> C convs at x2 / x3 / x4)
+    and Mult-Adds (each conv applied f times per x f stage)."""
+    spec = replace(get_anchor(name).spec, upsampler="erum")
+    for scale, (params_k, mult_adds) in TABLE2_E[name].items():
+        params = _count(build_model(spec.with_scale(scale)))
+        assert abs(params - 1000 * params_k) <= 0.01 * 1000 * params_k
+        assert _mult_adds_g(spec.with_scale(scale)) == pytest.approx(mult_adds, rel=5e-3)
+    # same count as the anchor's own staged sub-pixel tail at x4 (and x2), not at x3
+    reference = get_anchor(name).reference["params"]
+    assert _count(build_model(spec.with_scale(4))) == reference["x4"]
+    assert _count(build_model(spec.with_scale(2))) == reference["x2"]
+    if name == "rcan_lite":
+        assert _count(build_model(spec.with_scale(3))) == 1_080_235
+
+
+@pytest.mark.parametrize("name,unit", [("blm1_e_rgu", DepthwiseSeparable),
+                                       ("blrn_r2_e_rgu", Bottleneck)])
+def test_rgu_variants_match_table2_at_every_scale(name, unit):
+    anchor = get_anchor(name)
+    for scale in (2, 3, 4):
+        spec = anchor.spec.with_scale(scale)
+        model = build_model(spec)
+        row = anchor.published["results"][f"x{scale}"]
+        params = _count(model)
+        assert params == anchor.reference["params"][f"x{scale}"]
+        assert abs(params - 1000 * row["params_k"]) <= 0.02 * 1000 * row["params_k"]
+        assert _mult_adds_g(spec) == pytest.approx(row["mult_adds_g"], rel=5e-3)
+        # the unit replaces every ERUM conv (2 per ERUM); the conv to RGB stays plain
+        units = [m for m in model.tail.modules() if isinstance(m, unit)]
+        assert len(units) == 2 * sum(len(stage) for stage in model.tail.stages)
+        assert isinstance(model.tail.conv, torch.nn.Conv2d)
