@@ -78,10 +78,22 @@ def test_published_set5_x4_and_its_source_are_recorded(name):
     assert "Table" in x4["source"] or "table" in x4["source"]
 
 
-@pytest.mark.parametrize("name", NEW_ANCHORS)
+@pytest.mark.parametrize(
+    "name", [*NEW_ANCHORS, "rcan_lite", "blm1", "blrn_r2"]
+)
 def test_anchor_files_cite_papers_not_the_development_checkout(name):
     text = (ANCHOR_DIR / f"{name}.yaml").read_text()
     assert "../shared" not in text and "/work/" not in text
+
+
+def test_existing_iclr_anchors_record_their_table2_x4_rows():
+    bl_e = get_anchor("rcan_lite").published["results_bl_e"]["x4"]
+    assert (bl_e["model"], bl_e["params_k"], bl_e["Set5"]["psnr"]) == ("bl-e", 1154, 32.08)
+    for name, model, params_k in (("blm1", "blm1-e[rg]", 413), ("blrn_r2", "blrn-e(r=2)[rg]", 612)):
+        anchor = get_anchor(name)
+        x4 = anchor.published["results"]["x4"]
+        assert (x4["model"], x4["params_k"], x4["Set5"]["psnr"]) == (model, params_k, 32.02)
+        assert abs(anchor.reference["params"]["x4"] - 1000 * params_k) <= 0.01 * 1000 * params_k
 
 
 # ---------------------------------------------------------------------------- Y-only networks
