@@ -8,13 +8,13 @@ from torch.nn import functional as F
 
 from search_space import blocks as _blocks  # noqa: F401  (registers the block catalogue)
 from search_space.fusion import build_fusion
-from search_space.layers import conv3x3, maybe_weight_norm
+from search_space.layers import conv, conv3x3, maybe_weight_norm, rgb_to_ycbcr, ycbcr_to_rgb
 from search_space.registry import get_block
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec, StageSpec
 from search_space.upsamplers import build_upsampler
 
-__all__ = ["SRNet", "build_model", "build_block", "block_kwargs"]
+__all__ = ["SRNet", "YOnlySRNet", "build_model", "build_block", "block_kwargs"]
 
 # DIV2K RGB mean, as EDSR's MeanShift uses it.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -32,14 +32,15 @@ class SRNet(nn.Module):
         self.scale = spec.scale
         self.input_range = spec.input_range
         c, wn = spec.channels, spec.weight_norm
-        self.head = maybe_weight_norm(conv3x3(spec.in_channels, c), wn)
+        image = 1 if spec.y_only else spec.in_channels  # a y_only network sees the luma only
+        self.head = maybe_weight_norm(conv(image, c, spec.head_kernel_size), wn)
         self.body = nn.ModuleList(
             build_block(stage, c, spec) for stage in spec.body for _ in range(stage.repeat)
         )
         self.fusion = build_fusion(spec.fusion, c, len(self.body), weight_norm=wn)
         self.last_conv = conv3x3(c, c) if spec.last_conv else None
-        self.tail = build_upsampler(spec.upsampler, c, spec.scale, spec.in_channels,
-                                    weight_norm=wn)
+        self.tail = build_upsampler(spec.upsampler, c, spec.scale, image, weight_norm=wn,
+                                    conv=spec.conv)
         if spec.mean_shift:
             mean = torch.tensor(DIV2K_RGB_MEAN).view(1, 3, 1, 1) * spec.input_range
             self.register_buffer("rgb_mean", mean)
@@ -64,6 +65,21 @@ class SRNet(nn.Module):
             out = out + F.interpolate(inp, scale_factor=self.scale, mode="bicubic",
                                       align_corners=False)
         return out
+
+
+class YOnlySRNet(SRNet):
+    """An SRNet on the luma: RGB -> YCbCr (BT.601, as the Y-channel metrics), the network on Y,
+    bicubic Cb/Cr, back to RGB. FSRCNN-era networks are Y networks: their published parameter
+    counts are for one channel in and out, and the rest of the pipeline still sees RGB.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, 3, H, W) RGB -> (B, 3, sH, sW) RGB; the network maps (B, 1, H, W) -> (B, 1, sH, sW)
+        ycbcr = rgb_to_ycbcr(x, self.input_range)
+        luma = super().forward(ycbcr[:, :1])
+        chroma = F.interpolate(ycbcr[:, 1:], scale_factor=self.scale, mode="bicubic",
+                               align_corners=False)
+        return ycbcr_to_rgb(torch.cat([luma, chroma], 1), self.input_range)
 
 
 def block_kwargs(stage: StageSpec, spec: ArchSpec) -> dict:
@@ -93,5 +109,5 @@ def build_model(spec: ArchSpec | str, *, deploy: bool = False) -> SRNet:
         from search_space.anchors import get_anchor
 
         spec = get_anchor(spec).spec
-    model = SRNet(spec)
+    model = YOnlySRNet(spec) if spec.y_only else SRNet(spec)
     return reparameterize_model(model.eval()) if deploy else model

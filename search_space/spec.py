@@ -53,17 +53,22 @@ class ArchSpec:
         body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W).
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
-        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff.
+        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff |
+            cascade.
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
-        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged.
+        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged | deconv |
+            pixelshuffle_carn | pixelshuffle_carn_m | erum | erum_unit.
         input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
-        conv: Conv unit for every block with a ``conv`` option (None: plain 3x3), a name or
-            ``{type: name, **options}``.
+        conv: Conv unit for every block with a ``conv`` option and for the ``erum_unit`` tail
+            (None: plain 3x3), a name or ``{type: name, **options}``.
         weight_norm: Weight-normalise head, fusion and tail convs (MAFFSRN); folded at deploy.
         mean_shift: Subtract / add the DIV2K RGB mean around the network (EDSR), as buffers.
         input_range: Pixel range the network expects (1 or 255); callers scale inputs by it.
+        y_only: Run the network on the BT.601 luma of the RGB input (one image channel in and
+            out, as FSRCNN); Cb/Cr are bicubic-upsampled, so the model still maps RGB to RGB.
+        head_kernel_size: Kernel of the head conv (3; FSRCNN's feature extraction: 5).
     """
 
     scale: int
@@ -81,12 +86,17 @@ class ArchSpec:
     weight_norm: bool = False
     mean_shift: bool = False
     input_range: float = 1.0
+    y_only: bool = False
+    head_kernel_size: int = 3
     spec_version: int = SPEC_VERSION
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (YAML/JSON-safe); ``from_dict(to_dict())`` round-trips."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key, default in _OMIT_AT_DEFAULT.items():
+            if d[key] == default:
+                del d[key]
         d["body"] = [
             {"block": s.block, "repeat": s.repeat, "args": _plain(s.args)} for s in self.body
         ]
@@ -143,6 +153,10 @@ class ArchSpec:
         return cls.from_dict(data, what=f"ArchSpec in {path}")
 
 
+# Fields added after spec_version 1 are written only when set, so every existing spec keeps its
+# canonical form and its arch_id.
+_OMIT_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3}
+
 # ---------------------------------------------------------------------------- validation
 _FIELD_TYPES = {
     "scale": int,
@@ -157,6 +171,8 @@ _FIELD_TYPES = {
     "weight_norm": bool,
     "mean_shift": bool,
     "input_range": float,
+    "y_only": bool,
+    "head_kernel_size": int,
     "spec_version": int,
 }
 
@@ -219,6 +235,17 @@ def _validate(data: Any) -> list[str]:
             problems.append(f"{key}: {key} > 0 must hold, got {key}={data[key]}")
     if _type_ok(data.get("input_range"), float) and data["input_range"] <= 0:
         problems.append(f"input_range: input_range > 0 must hold, got {data['input_range']}")
+    kernel = data.get("head_kernel_size")
+    if _type_ok(kernel, int) and (kernel < 1 or kernel % 2 == 0):
+        problems.append(f"head_kernel_size: `head_kernel_size` odd and >= 1 must hold, got "
+                        f"head_kernel_size={kernel}")
+    if data.get("y_only") is True:
+        if data.get("in_channels", 3) != 3:
+            problems.append(f"in_channels: y_only takes an RGB input, so in_channels == 3 must "
+                            f"hold, got in_channels={data['in_channels']}")
+        if data.get("mean_shift") is True:
+            problems.append("mean_shift: the DIV2K RGB mean does not apply to a y_only network; "
+                            "set mean_shift: false")
     for key, allowed in (("fusion", C.FUSIONS), ("upsampler", C.UPSAMPLERS)):
         if isinstance(data.get(key), str) and data[key] not in allowed:
             problems.append(not_allowed(key, data[key], allowed))

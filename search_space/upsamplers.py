@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils import parametrize
 
 from search_space.layers import conv, conv3x3, maybe_weight_norm
+from search_space.registry import build_conv
 
-__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail"]
+__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
+           "DeconvTail", "CARNTail", "ERUMTail"]
 
 
 class PixelShuffleTail(nn.Module):
@@ -60,13 +66,132 @@ class StagedPixelShuffleTail(nn.Module):
         return self.conv(self.up(x))
 
 
+class DeconvTail(nn.Module):
+    """FSRCNN tail: one 9x9 transposed conv C -> out with stride s (padding 4, output padding
+    s - 1, so H -> sH exactly)."""
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        deconv = nn.ConvTranspose2d(channels, out_channels, 9, stride=scale, padding=4,
+                                    output_padding=scale - 1)
+        self.deconv = maybe_weight_norm(deconv, weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.deconv(x)
+
+    @torch.no_grad()
+    def reparameterize(self) -> None:
+        """Fold weight norm (``fold_weight_norm`` handles Conv2d only); idempotent."""
+        if not parametrize.is_parametrized(self.deconv, "weight"):
+            return
+        old = self.deconv
+        # Rebuilt, not un-parametrised in place: see fold_weight_norm.
+        plain = nn.ConvTranspose2d(old.in_channels, old.out_channels, old.kernel_size,
+                                   old.stride, old.padding, old.output_padding).to(old.bias.device)
+        plain.weight.copy_(old.weight)
+        plain.bias.copy_(old.bias)
+        self.deconv = plain
+
+
+class CARNTail(nn.Module):
+    """CARN's multi-scale tail: one branch per scale 2, 3, 4, each a chain of (3x3 conv C -> f^2 C
+    with ``groups``, ReLU, PixelShuffle(f)) stages (two x2 stages at x4), then a 3x3 conv C -> out.
+
+    The released CARN and CARN-M are multi-scale models (trained with all three branches on one
+    body), and their published parameter counts include all three branches; ``scale`` selects the
+    branch that runs. ``pixelshuffle_carn``: groups 1 (CARN); ``pixelshuffle_carn_m``: groups 4.
+    """
+
+    SCALES = (2, 3, 4)
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False, groups: int = 1) -> None:
+        super().__init__()
+        self.scale = scale
+        self.branches = nn.ModuleDict(
+            {f"x{s}": self._branch(channels, s, groups, weight_norm) for s in self.SCALES}
+        )
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels), weight_norm)
+
+    @staticmethod
+    def _branch(channels: int, scale: int, groups: int, weight_norm: bool) -> nn.Sequential:
+        factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+        layers: list[nn.Module] = []
+        for f in factors:
+            layers += [maybe_weight_norm(conv(channels, channels * f * f, 3, groups=groups),
+                                         weight_norm),
+                       nn.ReLU(inplace=True), nn.PixelShuffle(f)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.branches[f"x{self.scale}"](x))
+
+
+class ERUM(nn.Module):
+    """One enhanced recursive upsampling module: ``h = conv_b(relu(conv_a(h)))`` applied ``steps``
+    times with shared weights, each step's output kept (``steps`` maps of C channels)."""
+
+    def __init__(self, channels: int, steps: int, conv: str | dict | None = None) -> None:
+        super().__init__()
+        self.steps = steps
+        self.conv_a = build_conv(conv, channels, channels)
+        self.act = nn.ReLU(inplace=True)
+        self.conv_b = build_conv(conv, channels, channels)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outs = []
+        for _ in range(self.steps):
+            x = self.conv_b(self.act(self.conv_a(x)))
+            outs.append(x)
+        return outs
+
+
+class ERUMTail(nn.Module):
+    """ERUM tail of the ICLR'19 efficiency study ("-e" models): per upscaling stage of factor f
+    (two x2 stages at x4, one x3 stage at x3), f ERUMs recursing f times on the same input; their
+    f^2 outputs are concatenated and PixelShuffled by f; then a 3x3 conv C -> out.
+
+    ``erum``: plain 3x3 convs (``bl-e``, the ``-e[rg]`` models); ``erum_unit``: its C -> C convs
+    are the spec's conv unit (the study's ``[rg+u]``: the unit also replaces the upsampling convs).
+
+    Pinned by the study's counts, not by code (none was released): bl-e's parameters
+    (1006K / 1080K / 1154K at x2 / x3 / x4 = 4 / 6 / 8 C -> C convs) and Mult-Adds (each conv
+    applied f times). The ReLU between an ERUM's two convs is an assumption.
+    """
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False, conv: str | dict | None = None) -> None:
+        super().__init__()
+        self.factors = [3] if scale == 3 else [2] * (scale.bit_length() - 1)
+        self.stages = nn.ModuleList(
+            nn.ModuleList(ERUM(channels, f, conv) for _ in range(f)) for f in self.factors
+        )
+        self.conv = maybe_weight_norm(conv3x3(channels, out_channels), weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (B, C, H, W) -> f^2 maps (B, C, H, W) -> (B, f^2 C, H, W) -> (B, C, fH, fW), per stage
+        for f, erums in zip(self.factors, self.stages, strict=True):
+            x = F.pixel_shuffle(torch.cat([y for e in erums for y in e(x)], 1), f)
+        return self.conv(x)
+
+
 _TAILS = {
     "pixelshuffle": PixelShuffleTail,
     "pixelshuffle_multi": MultiPixelShuffleTail,
     "pixelshuffle_staged": StagedPixelShuffleTail,
+    "deconv": DeconvTail,
+    "pixelshuffle_carn": CARNTail,
+    "pixelshuffle_carn_m": functools.partial(CARNTail, groups=4),
+    "erum": ERUMTail,
+    "erum_unit": ERUMTail,
 }
+# Tails whose C -> C convs are the spec's conv unit; every other tail has plain convs.
+_UNIT_TAILS = ("erum_unit",)
 
 
 def build_upsampler(name: str, channels: int, scale: int, out_channels: int = 3, *,
-                    weight_norm: bool = False) -> nn.Module:
-    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm)
+                    weight_norm: bool = False, conv: str | dict | None = None) -> nn.Module:
+    """Build tail ``name``; ``conv`` (the spec's conv unit) is used by ``_UNIT_TAILS`` only."""
+    extra = {"conv": conv} if name in _UNIT_TAILS else {}
+    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm, **extra)

@@ -10,3 +10,4 @@ from search_space.blocks import nrb, rlfb  # noqa: F401  (SRN, RLFN)
 from search_space.blocks import cca, imdb, rfdb  # noqa: F401  (IMDN's CCA, IMDN, RFDN)
 # MAFFSRN; EDSR/RCAN; the ICLR'19 efficient units
 from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401
+from search_space.blocks import fsrcnn, carn  # noqa: F401  (FSRCNN, CARN)

@@ -173,5 +173,5 @@ def test_bad_space_names_the_path(space, message):
 
 def test_all_problems_reported_at_once():
     with pytest.raises(InputError) as info:
-        resolve_space({"fusion": ["concat"], "upsampler": ["deconv"]})
+        resolve_space({"fusion": ["concat"], "upsampler": ["nearest_conv"]})
     assert "space.fusion" in str(info.value) and "space.upsampler" in str(info.value)
