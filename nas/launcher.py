@@ -413,7 +413,9 @@ def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
         profile={"input_hw": list(p.resolved_input_hw(gpus)), "warmup": p.warmup,
                  "repeats": p.repeats, "runtime": p.runtime, "memory": p.memory},
         constraints=config.constraints, seed=config.seed, threads=max(1, int(cpus)),
-        objectives=tuple(config.objectives), val_sets=tuple(val_sets),
+        objectives=tuple(config.objectives),
+        # psnr_official is measured on what psnr means: the predictor's Set5, else the proxy's
+        val_sets=("Set5",) if predictor is not None else tuple(val_sets),
         predictor=None if predictor is None else predictor.to_dict())
     return _with_references(settings, run, config, cpus, gpus), n_evals
 

@@ -49,7 +49,8 @@ class TrialSettings:
         threads: CPU threads for training and timing (None: torch's default).
         lock_dir: Folder of the per-device timing locks (None: the profiler's default).
         objectives: Metrics a completed trial must have (the search's objectives).
-        val_sets: The proxy's validation sets (also used for anchors' official-weight PSNR).
+        val_sets: Where anchors' official-weight PSNR is measured: the sets ``psnr`` refers to
+            (the predictor's target set, or the proxy's validation sets when uncalibrated).
         ntire: ``{"baseline", "weights"}`` when ``ntire_score`` is used: the score is computed
             from the baseline's costs in ``references``.
         predictor: A fitted :class:`analysis.predictor.Predictor` as a dict: ``psnr`` is its
