@@ -1,7 +1,10 @@
 """How the body's block outputs are combined (the ``fusion`` field of ArchSpec).
 
-A fusion module owns the chain: ``forward(x, blocks)`` runs the blocks and returns the fused
-features, so plain chains keep only one feature map alive (peak memory matters here).
+A fusion module owns the chain: ``forward(x, blocks, kept=None)`` runs the blocks and returns the
+fused features, so plain chains keep only one feature map alive (peak memory matters here). Given
+a ``kept`` list, a fusion appends the intermediates it would otherwise free (every block output
+but the one it returns, partial fusions), so that the caller holds them as long as an official
+forward holds its Python locals: the peak memory of such a model depends on it.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ __all__ = ["build_fusion", "Sequential", "Aggregate", "BinarizedFusion"]
 class Sequential(nn.Module):
     """Plain chain: the last block's output."""
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
-        for block in blocks:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        for i, block in enumerate(blocks):
             x = block(x)
+            if kept is not None and i < len(blocks) - 1:
+                kept.append(x)
         return x
 
 
@@ -36,11 +42,14 @@ class Aggregate(nn.Module):
         self.conv = maybe_weight_norm(conv1x1(channels * num_blocks, channels), weight_norm)
         self.act = make_act(act) if act else nn.Identity()
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
         outs = []
         for block in blocks:
             x = block(x)
             outs.append(x)
+        if kept is not None:
+            kept.extend(outs)
         return self.act(self.conv(torch.cat(outs, dim=1)))
 
 
@@ -60,16 +69,21 @@ class BinarizedFusion(nn.Module):
             for _ in range(num_blocks - 1)
         )
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        # As the official FFG: all blocks first (every x_i stays live), then the pairwise fusion.
         n = len(blocks)
-        res = None
+        xs = []
         for i, block in enumerate(blocks):
-            y = block(x)
-            x = y + x if self.modified and 0 < i < n - 1 else y
-            if res is None:
-                res = x
-            else:
-                res = self.reduce[i - 1](channel_shuffle(torch.cat([res, x], 1), 2))
+            x = block(x) + x if self.modified and 0 < i < n - 1 else block(x)
+            xs.append(x)
+        res = xs[0]
+        partial = []
+        for reduce, xi in zip(self.reduce, xs[1:], strict=True):
+            res = reduce(channel_shuffle(torch.cat([res, xi], 1), 2))
+            partial.append(res)
+        if kept is not None:
+            kept.extend(xs + partial[:-1])
         return res
 
 
