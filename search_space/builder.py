@@ -7,11 +7,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from search_space import blocks as _blocks  # noqa: F401  (registers the block catalogue)
-from search_space.fusion import build_fusion
+from search_space.fusion import SpanFusion, build_fusion
 from search_space.layers import conv, conv3x3, maybe_weight_norm, rgb_to_ycbcr, ycbcr_to_rgb
-from search_space.registry import get_block
+from search_space.registry import build_conv, get_block
 from search_space.reparam import reparameterize_model
-from search_space.spec import ArchSpec, StageSpec
+from search_space.spec import ArchSpec, StageSpec, split_named
 from search_space.upsamplers import build_upsampler
 
 __all__ = ["SRNet", "YOnlySRNet", "build_model", "build_block", "block_kwargs"]
@@ -20,10 +20,23 @@ __all__ = ["SRNet", "YOnlySRNet", "build_model", "build_block", "block_kwargs"]
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
 
 
+def span_input(x: torch.Tensor, input_range: float) -> torch.Tensor:
+    """SPAN's input normalisation ``(x / input_range - DIV2K mean) * 255``, mean not added back.
+
+    Per channel with Python scalars: the official mean is a plain attribute, in neither the
+    state dict nor the parameter bytes, and a buffer here would add to both.
+    """
+    r = float(input_range)
+    shifted = [x[:, c : c + 1] - m * r for c, m in enumerate(DIV2K_RGB_MEAN)]
+    return torch.cat(shifted, 1) * (255.0 / r)
+
+
 class SRNet(nn.Module):
     """head -> fusion(body) -> [last conv] -> [+ head] -> upsampler [+ bicubic(input)].
 
-    Inputs are expected in ``[0, spec.input_range]``; outputs are in the same range.
+    Inputs are expected in ``[0, spec.input_range]``; outputs are in the same range. With
+    ``head: none`` the body starts from the image; a tail with a nearest-neighbour branch
+    (``upsampler: {type: pixelshuffle, near: true}``) has it run first, on the input.
     """
 
     def __init__(self, spec: ArchSpec) -> None:
@@ -33,14 +46,29 @@ class SRNet(nn.Module):
         self.input_range = spec.input_range
         c, wn = spec.channels, spec.weight_norm
         image = 1 if spec.y_only else spec.in_channels  # a y_only network sees the luma only
-        self.head = maybe_weight_norm(conv(image, c, spec.head_kernel_size), wn)
-        self.body = nn.ModuleList(
-            build_block(stage, c, spec) for stage in spec.body for _ in range(stage.repeat)
-        )
-        self.fusion = build_fusion(spec.fusion, c, len(self.body), weight_norm=wn)
+        if spec.head in (None, "plain"):
+            self.head = maybe_weight_norm(conv(image, c, spec.head_kernel_size), wn)
+        else:
+            self.head = None if spec.head == "none" else build_conv(spec.head, image, c)
+        self.body = nn.ModuleList()
+        for stage in spec.body:
+            for _ in range(stage.repeat):
+                # Without a head the first block maps the image to C (SPAN-F, SPANV2).
+                stem = self.head is None and not self.body
+                self.body.append(build_block(stage, c, spec, **(
+                    {"in_channels": image} if stem else {})))
+        fusion, fusion_options = split_named(spec.fusion)
+        tail, tail_options = split_named(spec.upsampler)
+        near = image * spec.scale**2 if tail_options.get("near") else 0
+        lead = near + (c if self.head is not None else 0)  # what SPAN's fusion concatenates first
+        self.fusion = build_fusion(fusion, c, len(self.body), weight_norm=wn, blocks=self.body,
+                                   lead_channels=lead, **fusion_options)
+        width = getattr(self.fusion, "out_channels", c)
         self.last_conv = conv3x3(c, c) if spec.last_conv else None
-        self.tail = build_upsampler(spec.upsampler, c, spec.scale, image, weight_norm=wn,
-                                    conv=spec.conv)
+        # SPAN's fusion takes the nearest-neighbour branch into its concat; else the tail does.
+        self.near_to_tail = bool(near) and not isinstance(self.fusion, SpanFusion)
+        self.tail = build_upsampler(tail, width + near * self.near_to_tail, spec.scale, image,
+                                    weight_norm=wn, unit=spec.conv, **tail_options)
         if spec.mean_shift:
             mean = torch.tensor(DIV2K_RGB_MEAN).view(1, 3, 1, 1) * spec.input_range
             self.register_buffer("rgb_mean", mean)
@@ -52,13 +80,24 @@ class SRNet(nn.Module):
         inp = x
         if self.rgb_mean is not None:
             x = x - self.rgb_mean
-        feat = self.head(x)
-        h = self.fusion(feat, self.body)
+        if self.spec.input_norm == "span":
+            x = span_input(x, self.input_range)
+        # The official SPAN-F/SPANV2 forwards compute the branch first: live through the body.
+        near = self.tail.near(x) if getattr(self.tail, "near", None) is not None else None
+        feat = self.head(x) if self.head is not None else None
+        # Block outputs held to the end (keep_block_outputs), as official Python locals are.
+        kept: list[torch.Tensor] | None = [] if self.spec.keep_block_outputs else None
+        body_in = x if feat is None else feat
+        if isinstance(self.fusion, SpanFusion):
+            lead = [t for t in (near, feat) if t is not None]
+            h = self.fusion(body_in, self.body, kept, lead=lead)
+        else:
+            h = self.fusion(body_in, self.body, kept)
         if self.last_conv is not None:
             h = self.last_conv(h)
         if self.spec.global_residual:
             h = h + feat
-        out = self.tail(h)
+        out = self.tail(h, near) if self.near_to_tail else self.tail(h)
         if self.rgb_mean is not None:
             out = out + self.rgb_mean
         if self.spec.input_skip:
@@ -94,8 +133,8 @@ def block_kwargs(stage: StageSpec, spec: ArchSpec) -> dict:
     return kwargs
 
 
-def build_block(stage: StageSpec, channels: int, spec: ArchSpec) -> nn.Module:
-    return get_block(stage.block).cls(channels, **block_kwargs(stage, spec))
+def build_block(stage: StageSpec, channels: int, spec: ArchSpec, **overrides) -> nn.Module:
+    return get_block(stage.block).cls(channels, **{**block_kwargs(stage, spec), **overrides})
 
 
 def build_model(spec: ArchSpec | str, *, deploy: bool = False) -> SRNet:

@@ -1,27 +1,35 @@
 """How the body's block outputs are combined (the ``fusion`` field of ArchSpec).
 
-A fusion module owns the chain: ``forward(x, blocks)`` runs the blocks and returns the fused
-features, so plain chains keep only one feature map alive (peak memory matters here).
+A fusion module owns the chain: ``forward(x, blocks, kept=None)`` runs the blocks and returns the
+fused features, so plain chains keep only one feature map alive (peak memory matters here). Given
+a ``kept`` list, a fusion appends the intermediates it would otherwise free (every block output
+but the one it returns, partial fusions), so that the caller holds them as long as an official
+forward holds its Python locals: the peak memory of such a model depends on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 from search_space.layers import channel_shuffle, conv1x1, make_act, maybe_weight_norm
 
-__all__ = ["build_fusion", "Sequential", "Aggregate", "BinarizedFusion", "Cascade"]
+__all__ = ["build_fusion", "fusion_options", "Sequential", "Aggregate", "BinarizedFusion",
+           "Cascade", "SpanFusion"]
 
 
 class Sequential(nn.Module):
     """Plain chain: the last block's output."""
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
-        for block in blocks:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        for i, block in enumerate(blocks):
             x = block(x)
+            if kept is not None and i < len(blocks) - 1:
+                kept.append(x)
         return x
 
 
@@ -38,11 +46,14 @@ class Aggregate(nn.Module):
         self.conv = maybe_weight_norm(conv1x1(channels * num_blocks, channels), weight_norm)
         self.act = make_act(act) if act else nn.Identity()
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
         outs = []
         for block in blocks:
             x = block(x)
             outs.append(x)
+        if kept is not None:
+            kept.extend(outs)
         return self.act(self.conv(torch.cat(outs, dim=1)))
 
 
@@ -62,16 +73,21 @@ class BinarizedFusion(nn.Module):
             for _ in range(num_blocks - 1)
         )
 
-    def forward(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        # As the official FFG: all blocks first (every x_i stays live), then the pairwise fusion.
         n = len(blocks)
-        res = None
+        xs = []
         for i, block in enumerate(blocks):
-            y = block(x)
-            x = y + x if self.modified and 0 < i < n - 1 else y
-            if res is None:
-                res = x
-            else:
-                res = self.reduce[i - 1](channel_shuffle(torch.cat([res, x], 1), 2))
+            x = block(x) + x if self.modified and 0 < i < n - 1 else block(x)
+            xs.append(x)
+        res = xs[0]
+        partial = []
+        for reduce, xi in zip(self.reduce, xs[1:], strict=True):
+            res = reduce(channel_shuffle(torch.cat([res, xi], 1), 2))
+            partial.append(res)
+        if kept is not None:
+            kept.extend(xs + partial[:-1])
         return res
 
 
@@ -93,17 +109,83 @@ class Cascade(nn.Module):
         )
         self.act = make_act(act)
 
-    def forward(self, x: torch.Tensor, blocks: Iterable[nn.Module]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, blocks: Iterable[nn.Module],
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
         # ``blocks`` may repeat one module (CARN-M's recursive residual-E block).
         cat = out = x
         for block, conv in zip(blocks, self.convs, strict=True):
             cat = torch.cat([cat, block(out)], dim=1)
             out = self.act(conv(cat))
+            if kept is not None:
+                kept.append(out)
         return out
 
 
+class SpanFusion(nn.Module):
+    """SPAN's fusion: ``1x1(cat(lead, last, first, feature))``.
+
+    ``last`` and ``first`` are the last and first block outputs; ``lead`` are tensors the network
+    puts in front (its head output, the tail's nearest-neighbour branch); ``feature`` is the
+    first-conv output of the last block that hands one out (``forward_features``, SPAB). With
+    ``features`` on, every such block's returned tensors stay live until the 1x1 conv, as in the
+    official SPAN forward (this sets its peak memory). SPAN: ``cat(head, conv_2(b6), b1, b6.f1)``;
+    SPAN-F (``features`` off, no head, nearest-neighbour tail): ``cat(near(x), b5, b1)``.
+
+    Args:
+        channels: Trunk width C.
+        blocks: The body (whether any block hands out features).
+        lead_channels: Total width of the ``lead`` tensors.
+        out_channels: Width of the 1x1 conv's output (default 0: C; PDS 20, PKDSR 24).
+        features: Use and keep the blocks' features (SPAN) or not (SPAN-F).
+        weight_norm: Weight-normalise the 1x1 conv.
+    """
+
+    def __init__(self, channels: int, blocks: Sequence[nn.Module], *, lead_channels: int = 0,
+                 out_channels: int = 0, features: bool = True,
+                 weight_norm: bool = False) -> None:
+        super().__init__()
+        self.features = features and any(hasattr(b, "forward_features") for b in blocks)
+        width = lead_channels + channels * min(len(blocks), 2) + (channels if self.features else 0)
+        self.out_channels = out_channels or channels
+        self.conv = maybe_weight_norm(conv1x1(width, self.out_channels), weight_norm)
+
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None,
+                lead: Sequence[torch.Tensor] = ()) -> torch.Tensor:
+        outs, features = [], []
+        for block in blocks:
+            if self.features and hasattr(block, "forward_features"):
+                x, feats = block.forward_features(x)
+                features.append(feats)
+            else:
+                x = block(x)
+            outs.append(x)
+        parts = [*lead, outs[-1]]
+        if len(outs) > 1:
+            parts.append(outs[0])
+        if self.features:
+            parts.append(features[-1][0])
+        if kept is not None:
+            kept.extend(outs + [t for feats in features for t in feats])
+        return self.conv(torch.cat(parts, 1))
+
+
+def fusion_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options a spec may give fusion ``name`` (``{type: span, out_channels: 20}``)."""
+    if name != "span":
+        return {}
+    params = inspect.signature(SpanFusion).parameters
+    internal = ("lead_channels", "weight_norm")  # set by the builder
+    return {k: p for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k not in internal}
+
+
 def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool = False,
-                 act: str | None = None) -> nn.Module:
+                 act: str | None = None, blocks: Sequence[nn.Module] = (),
+                 lead_channels: int = 0, **options) -> nn.Module:
+    """Fusion ``name``; ``blocks``, ``lead_channels`` and ``options`` are used by ``span`` only."""
+    if name == "span":
+        return SpanFusion(channels, blocks, lead_channels=lead_channels, weight_norm=weight_norm,
+                          **options)
     if name == "sequential" or num_blocks == 1:
         return Sequential()
     if name == "aggregate":

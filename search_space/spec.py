@@ -26,7 +26,7 @@ import yaml
 from search_space import choices as C
 from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
 
-__all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION"]
+__all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named"]
 
 SPEC_VERSION = 1
 
@@ -53,12 +53,13 @@ class ArchSpec:
         body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W).
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
-        fusion: How block outputs are combined. Option: sequential | aggregate | hff | bff | mbff |
-            cascade.
+        fusion: How block outputs are combined, a name or ``{type: span, **options}``. Option:
+            sequential | aggregate | hff | bff | mbff | cascade | span.
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
-        upsampler: Option: pixelshuffle | pixelshuffle_multi | pixelshuffle_staged | deconv |
-            pixelshuffle_carn | pixelshuffle_carn_m | erum | erum_unit.
+        upsampler: A name or ``{type: pixelshuffle, near: .., conv: ..}``. Option: pixelshuffle |
+            pixelshuffle_multi | pixelshuffle_staged | deconv | pixelshuffle_carn |
+            pixelshuffle_carn_m | erum | erum_unit.
         input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
         conv: Conv unit for every block with a ``conv`` option and for the ``erum_unit`` tail
@@ -69,6 +70,14 @@ class ArchSpec:
         y_only: Run the network on the BT.601 luma of the RGB input (one image channel in and
             out, as FSRCNN); Cb/Cr are bicubic-upsampled, so the model still maps RGB to RGB.
         head_kernel_size: Kernel of the head conv (3; FSRCNN's feature extraction: 5).
+        head: Conv unit of the 3x3 head conv (None: plain; SPAN trains ``conv3xc``), or ``none``:
+            no head, the first block maps the image to C (SPAN-F, SPANV2).
+        input_norm: Option: none | span (``(x / input_range - DIV2K mean) * 255``, SPAN).
+        keep_block_outputs: Hold every block output until the forward ends, as the official
+            DISP / SPANV2 forwards hold them in Python locals; changes only the peak memory.
+
+    The last five fields are left out of :meth:`to_dict` (and so of :meth:`arch_id`) at their
+    defaults, so that adding them changed no existing architecture's identity.
     """
 
     scale: int
@@ -88,19 +97,23 @@ class ArchSpec:
     input_range: float = 1.0
     y_only: bool = False
     head_kernel_size: int = 3
+    head: Any = None
+    input_norm: str = "none"
+    keep_block_outputs: bool = False
     spec_version: int = SPEC_VERSION
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (YAML/JSON-safe); ``from_dict(to_dict())`` round-trips."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for key, default in _OMIT_AT_DEFAULT.items():
-            if d[key] == default:
-                del d[key]
         d["body"] = [
             {"block": s.block, "repeat": s.repeat, "args": _plain(s.args)} for s in self.body
         ]
-        d["conv"] = _plain(self.conv)
+        for key in ("conv", "fusion", "upsampler", "head"):
+            d[key] = _plain(d[key])
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if d[key] == default:
+                del d[key]
         return d
 
     def arch_id(self) -> str:
@@ -153,9 +166,10 @@ class ArchSpec:
         return cls.from_dict(data, what=f"ArchSpec in {path}")
 
 
-# Fields added after spec_version 1 are written only when set, so every existing spec keeps its
-# canonical form and its arch_id.
-_OMIT_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3}
+# Fields added after specs were in use: absent from to_dict() at their default, so every existing
+# spec keeps its canonical form and its arch_id.
+_OMITTED_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3, "head": None, "input_norm": "none",
+                       "keep_block_outputs": False}
 
 # ---------------------------------------------------------------------------- validation
 _FIELD_TYPES = {
@@ -163,11 +177,11 @@ _FIELD_TYPES = {
     "channels": int,
     "in_channels": int,
     "name": str,
-    "fusion": str,
     "global_residual": bool,
     "last_conv": bool,
-    "upsampler": str,
     "input_skip": bool,
+    "input_norm": str,
+    "keep_block_outputs": bool,
     "weight_norm": bool,
     "mean_shift": bool,
     "input_range": float,
@@ -246,9 +260,10 @@ def _validate(data: Any) -> list[str]:
         if data.get("mean_shift") is True:
             problems.append("mean_shift: the DIV2K RGB mean does not apply to a y_only network; "
                             "set mean_shift: false")
-    for key, allowed in (("fusion", C.FUSIONS), ("upsampler", C.UPSAMPLERS)):
-        if isinstance(data.get(key), str) and data[key] not in allowed:
-            problems.append(not_allowed(key, data[key], allowed))
+    problems += _validate_fusion_and_tail(data)
+    if isinstance(data.get("input_norm"), str) and data["input_norm"] not in C.INPUT_NORMS:
+        problems.append(not_allowed("input_norm", data["input_norm"], C.INPUT_NORMS))
+    problems += _validate_head(data)
     act = data.get("activation")
     if act is not None and act not in C.ACTIVATIONS:
         problems.append(not_allowed("activation", act, C.ACTIVATIONS))
@@ -261,7 +276,7 @@ def _validate(data: Any) -> list[str]:
 
 def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
     import search_space.blocks  # noqa: F401  (registers the catalogue)
-    from search_space.registry import list_blocks
+    from search_space.registry import get_block, list_blocks
 
     if isinstance(body, (Mapping, str)):
         body = [body]
@@ -296,6 +311,15 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
             problems.append(f"{path}.args: expected a mapping, got {args!r}")
             continue
         problems += _validate_options(f"{path}.args", block, args, data)
+        if "in_channels" in args:
+            problems.append(f"{path}.args.in_channels: set by the builder (head: 'none' gives the "
+                            "first block the image channels), not in a spec")
+        stem_ok = "in_channels" in get_block(block).options()
+        if i == 0 and data.get("head") == "none" and not stem_ok:
+            stems = [b for b in registered if "in_channels" in get_block(b).options()]
+            problems.append(f"head: 'none' needs a first block that maps the image to the trunk "
+                            f"width (an in_channels option); {path}.block {block!r} has none; "
+                            f"blocks that do: {', '.join(stems)}")
     return problems
 
 
@@ -343,6 +367,65 @@ def _check_block_invariants(path: str, entry: Any, args: Mapping, data: Mapping)
     if check is None or not _type_ok(channels, int) or channels <= 0:
         return []
     return [f"{path}: {msg}" for msg in check(channels, **args)]
+
+
+def split_named(value: Any) -> tuple[str, dict[str, Any]]:
+    """``name`` or ``{type: name, **options}`` -> ``(name, options)`` (conv, fusion, upsampler)."""
+    if isinstance(value, Mapping):
+        return value["type"], {k: v for k, v in value.items() if k != "type"}
+    return value, {}
+
+
+def _validate_fusion_and_tail(data: Mapping[str, Any]) -> list[str]:
+    from search_space.fusion import fusion_options
+    from search_space.upsamplers import upsampler_options
+
+    problems = []
+    for key, allowed, options_of, default in (
+        ("fusion", C.FUSIONS, fusion_options, "sequential"),
+        ("upsampler", C.UPSAMPLERS, upsampler_options, "pixelshuffle"),
+    ):
+        value = data.get(key, default)
+        if not isinstance(value, str) and not (isinstance(value, Mapping) and "type" in value):
+            problems.append(f"{key}: expected a name or {{type: name, ...}}, got {value!r}")
+            continue
+        name, options = split_named(value)
+        if name not in allowed:
+            problems.append(not_allowed(key, name, allowed))
+            continue
+        params = options_of(name)
+        for option, v in options.items():
+            if option not in params:
+                problems.append(f"{key}.{option}: unknown option of {key} {name!r}; allowed: "
+                                f"{', '.join(sorted(params)) or '(none)'}"
+                                f"{did_you_mean(option, params)}")
+            elif option == "conv":
+                problems += _validate_conv_unit(f"{key}.conv", v)
+            else:
+                problems += _check_default_type(f"{key}.{option}", v, params[option])
+    if problems:
+        return problems
+    width = split_named(data.get("fusion", "sequential"))[1].get("out_channels", 0)
+    if width and width != data.get("channels"):  # the span fusion's 1x1 leaves the trunk width
+        for key in ("last_conv", "global_residual"):
+            if data.get(key, True):
+                problems.append(f"fusion.out_channels: {key} needs out_channels == channels, "
+                                f"got out_channels={width}, channels={data.get('channels')}")
+    return problems
+
+
+def _validate_head(data: Mapping[str, Any]) -> list[str]:
+    head = data.get("head")
+    if head is None:
+        return []
+    if head == "none":
+        if data.get("global_residual", True):
+            return ["global_residual: needs a head output to add, got head: 'none'"]
+        return []
+    problems = _validate_conv_unit("head", head)
+    if not problems and head != "plain" and data.get("weight_norm") is True:
+        problems.append(f"head: weight_norm applies to a plain head only, got head={head!r}")
+    return problems
 
 
 def _validate_conv_unit(path: str, unit: Any) -> list[str]:

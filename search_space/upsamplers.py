@@ -1,8 +1,14 @@
-"""Reconstruction tails: (B, C, H, W) -> (B, out, sH, sW)."""
+"""Reconstruction tails: (B, C, H, W) -> (B, out, sH, sW).
+
+A spec names a tail (``upsampler: pixelshuffle``) or gives it options (``upsampler: {type:
+pixelshuffle, near: true, conv: conv3xc}``); the options are the tail class's keyword-only
+arguments (:func:`upsampler_options`), except ``weight_norm``, which is spec-wide.
+"""
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 import torch
 from torch import nn
@@ -12,20 +18,57 @@ from torch.nn.utils import parametrize
 from search_space.layers import conv, conv3x3, maybe_weight_norm
 from search_space.registry import build_conv
 
-__all__ = ["build_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
-           "DeconvTail", "CARNTail", "ERUMTail"]
+__all__ = ["build_upsampler", "upsampler_options", "PixelShuffleTail", "MultiPixelShuffleTail",
+           "StagedPixelShuffleTail", "NearestNeighbourBranch", "DeconvTail", "CARNTail",
+           "ERUMTail"]
+
+
+class NearestNeighbourBranch(nn.Conv2d):
+    """Learnable nearest-neighbour upsampling branch (SPAN-F's ``conv_near``): a grouped 3x3 conv
+    c -> c*s^2 (groups c, no bias) on the input, started at the kernel that copies the centre
+    pixel, so that ``PixelShuffle(s)`` of its output is the nearest-neighbour upsampled input."""
+
+    def __init__(self, channels: int, scale: int) -> None:
+        super().__init__(channels, channels * scale**2, 3, padding=1, groups=channels, bias=False)
+        with torch.no_grad():
+            self.weight.zero_()
+            self.weight[:, 0, 1, 1] = 1.0
 
 
 class PixelShuffleTail(nn.Module):
-    """3x3 conv C -> out*s^2, PixelShuffle(s) (ESPCN; FMEN, RFDN, RLFN, SRN, IMDN)."""
+    """3x3 conv C -> out*s^2, PixelShuffle(s) (ESPCN; FMEN, RFDN, RLFN, SRN, IMDN, SPAN).
+
+    With ``near`` (SPAN-F, SPANV2) the tail also owns a :class:`NearestNeighbourBranch` on the
+    network input. The network runs it before the body, as the official forwards do (so it is
+    live through the body), and its output joins the features in front: inside the ``span``
+    fusion's concat when the spec has that fusion (SPAN-F: ``1x1(cat(near, b5, b1))``), else
+    concatenated with the tail input here (SPANV2: ``conv(cat(near, b5))``).
+
+    Args:
+        channels: Input width (the builder adds the branch's width when it is concatenated here).
+        scale: Upscaling factor s.
+        out_channels: Image channels.
+        weight_norm: Weight-normalise the conv (plain conv only).
+        conv: Conv unit of the conv, a name or ``{type: name, ...}`` (default plain 3x3;
+            SPAN-F trains with ``conv3xc``, SPANV2 uses ``separable``).
+        near: Add the nearest-neighbour branch (default False).
+    """
 
     def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
-                 weight_norm: bool = False) -> None:
+                 weight_norm: bool = False, conv: str | dict | None = None,
+                 near: bool = False) -> None:
         super().__init__()
-        self.conv = maybe_weight_norm(conv3x3(channels, out_channels * scale**2), weight_norm)
+        out = out_channels * scale**2
+        if conv is None:
+            self.conv = maybe_weight_norm(conv3x3(channels, out), weight_norm)
+        else:
+            self.conv = build_conv(conv, channels, out)
         self.shuffle = nn.PixelShuffle(scale)
+        self.near = NearestNeighbourBranch(out_channels, scale) if near else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, near: torch.Tensor | None = None) -> torch.Tensor:
+        if near is not None:  # the branch's output when no fusion consumed it
+            x = torch.cat([near, x], 1)
         return self.shuffle(self.conv(x))
 
 
@@ -190,8 +233,17 @@ _TAILS = {
 _UNIT_TAILS = ("erum_unit",)
 
 
+def upsampler_options(name: str) -> dict[str, inspect.Parameter]:
+    """The options a spec may give tail ``name`` (keyword-only arguments but ``weight_norm``)."""
+    params = inspect.signature(_TAILS[name]).parameters
+    return {k: p for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k != "weight_norm"}
+
+
 def build_upsampler(name: str, channels: int, scale: int, out_channels: int = 3, *,
-                    weight_norm: bool = False, conv: str | dict | None = None) -> nn.Module:
-    """Build tail ``name``; ``conv`` (the spec's conv unit) is used by ``_UNIT_TAILS`` only."""
-    extra = {"conv": conv} if name in _UNIT_TAILS else {}
-    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm, **extra)
+                    weight_norm: bool = False, unit: str | dict | None = None,
+                    **options) -> nn.Module:
+    """Build tail ``name`` with its spec ``options``; ``unit`` (the spec's conv unit) is used by
+    ``_UNIT_TAILS`` only."""
+    if name in _UNIT_TAILS:
+        options.setdefault("conv", unit)
+    return _TAILS[name](channels, scale, out_channels, weight_norm=weight_norm, **options)

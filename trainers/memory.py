@@ -127,6 +127,11 @@ def _no_gc() -> Iterator[None]:
 
 def tracked_forward(model: nn.Module, x: torch.Tensor) -> LiveStorageTracker:
     """One no-grad forward under a :class:`LiveStorageTracker` (parameters/buffers ignored)."""
+    # The first op under a dispatch mode imports torch._dynamo lazily, and that import leaves
+    # reference cycles holding the frames then on the stack, so with the collector off the
+    # caller's locals (e.g. temporaries of the model's first function) would stay counted.
+    import torch._dynamo  # noqa: F401
+
     tracker = LiveStorageTracker(ignore=list(model.parameters()) + list(model.buffers()))
     with _no_gc(), torch.no_grad(), tracker:
         tracker.register(x)  # the input is live before the first op, as in the reference

@@ -11,3 +11,5 @@ from search_space.blocks import cca, imdb, rfdb  # noqa: F401  (IMDN's CCA, IMDN
 # MAFFSRN; EDSR/RCAN; the ICLR'19 efficient units
 from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401
 from search_space.blocks import fsrcnn, carn  # noqa: F401  (FSRCNN, CARN)
+# SPAN (Conv3XC, SPAB) and the NTIRE 2026 derivatives SPANV2, DISP
+from search_space.blocks import span, spanv2, disp  # noqa: F401

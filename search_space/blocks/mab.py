@@ -39,7 +39,7 @@ class _SpatialGate(nn.Module):
         self.act = make_act(act)
         self.increase_channels = conv1x1(reduced, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, kept: list[torch.Tensor] | None = None) -> torch.Tensor:
         height, width = x.shape[-2:]
         if not torch.jit.is_tracing() and (height < MAB_MIN_SIZE or width < MAB_MIN_SIZE):
             raise InputError(
@@ -47,11 +47,14 @@ class _SpatialGate(nn.Module):
                 f"conv then 7x7 max-pool), got {height}x{width}"
             )
         rc = self.reduce_channels(x)
-        pooled = F.max_pool2d(self.reduce_size(rc), kernel_size=7, stride=3)
+        reduced = self.reduce_size(rc)
+        pooled = F.max_pool2d(reduced, kernel_size=7, stride=3)
         multi_scale = self.act(self.conv_d2(pooled)) + self.act(self.conv_d1(pooled))
         up = F.interpolate(multi_scale, size=rc.shape[-2:], mode="nearest") + rc
-        # The official gate is sigmoid(relu(.)), so its values lie in [0.5, 1).
-        return torch.sigmoid(torch.relu(self.increase_channels(up)))
+        if kept is not None:  # the official MAB holds these locals until its output
+            kept.extend((rc, reduced, pooled, multi_scale, up))
+        # The official gate is sigmoid(relu(.)) with an in-place ReLU: values in [0.5, 1).
+        return torch.sigmoid(torch.relu_(self.increase_channels(up)))
 
 
 class _CEA(nn.Module):
@@ -124,8 +127,11 @@ class MAB(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.body(x)
         out = f
+        # The gate's intermediates stay live through the CEA branch, as in the official MAB
+        # forward (its peak memory counts them).
+        kept: list[torch.Tensor] = []
         if self.gate is not None:
-            out = out * self.gate(f)
+            out = out * self.gate(f, kept)
         if self.cea is not None:
             out = out * self.cea(f)
         return out
@@ -189,4 +195,7 @@ class FFG(nn.Module):
         return problems
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.lambda_res * self.fusion(x, self.mabs) + self.lambda_x * x
+        # MAB outputs and partial fusions live until the group's output, as the official FFG's
+        # locals x0..x3, res1, res2.
+        kept: list[torch.Tensor] = []
+        return self.lambda_res * self.fusion(x, self.mabs, kept) + self.lambda_x * x

@@ -154,6 +154,36 @@ def test_maffsrn_input_skip_is_bicubic():
         torch.testing.assert_close(model(x), expected, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("name", ["maffsrn", "maffsrn_l"])
+def test_maffsrn_peak_keeps_the_official_ffg_and_mab_lifetimes(name):
+    """The official FFG computes all four MABs (x0..x3 live) before its reductions and holds
+    res1, res2 to its output; with the network's head output and the group input that is 12
+    C-wide maps plus the image while the last reduction's channel shuffle copies its concat
+    (86.72 MiB at 180x320 with the parameters: the official class with weight norm folded)."""
+    from trainers.memory import track_peak_live_bytes
+
+    model = build_model(name, deploy=True)
+    height, width = 64, 96
+    peak, op = track_peak_live_bytes(model, (height, width))
+    assert (peak, op) == (4 * (3 + 12 * 32) * height * width, "aten.clone.default")
+
+
+def test_mab_holds_its_gate_locals_through_the_cea_branch():
+    """As the official MAB forward: rc, the stride-2 conv output, the pooled map, the dilated sum
+    and the upsampled sum stay live while the CEA branch runs (its depthwise conv is the peak)."""
+    from trainers.memory import tracked_forward
+
+    c, side = 32, 32
+    tracker = tracked_forward(MAB(c).eval(), torch.rand(1, c, side, side))
+    full = c * side * side  # elements of one C-wide map
+    # input, f, f * gate, the CEA's 1x1 and depthwise outputs; rc and the upsampled sum (C/4);
+    # the stride-2 conv output (C/4, 16x16); the pooled map and the dilated sum (C/4, 4x4).
+    gate = 2 * full // 4 + (c // 4) * 16 * 16 + 2 * (c // 4) * 4 * 4
+    assert (tracker.peak_bytes, tracker.peak_op) == (4 * (5 * full + gate),
+                                                     "aten.convolution.default")
+
+
+
 # ---------------------------------------------------------------------------- EDSR / RCAN
 def test_rb_and_rcab_follow_their_definitions():
     x = torch.rand(1, 8, 11, 9)
