@@ -11,6 +11,7 @@ pairwise accuracy; no scipy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -96,7 +97,9 @@ def fidelity_scores(score: Sequence[float], ref: Sequence[float], *,
     for k, values in boots.items():
         out[f"{k}_ci"] = ([round(float(np.percentile(values, lo)), 4),
                            round(float(np.percentile(values, hi)), 4)] if values else None)
-    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+    # undefined statistics (no pair far enough apart, a constant score) are None, not NaN
+    return {k: ((round(v, 4) if math.isfinite(v) else None) if isinstance(v, float) else v)
+            for k, v in out.items()}
 
 
 def score_table(scores: Mapping[str, Sequence[float]], ref: Sequence[float], *,

@@ -1,10 +1,11 @@
 """A calibrated prediction of converged PSNR from what a short proxy training observed.
 
 Short training favours small networks that converge fast, so raw proxy PSNR inverts the capacity
-ranking. The predictor combines the proxy's end-of-schedule PSNR with features it saw on the way
-(how fast validation PSNR still rose, the final training loss) and cheap size features (log
-params, log MACs), in a ridge regression on standardised features, fitted on a reference set of
-networks with known converged PSNR (``nas fidelity --fit``). It is judged leave-one-out only:
+ranking. The predictor combines the proxy's end-of-schedule PSNR with cheap features of the
+network (log params, log MACs, a zero-cost score at initialisation: synflow); features the proxy
+saw on the way (how fast validation PSNR still rose, the final training loss) are available too.
+It is a ridge regression on standardised features, fitted on a reference set of networks with
+known converged PSNR (``nas fidelity --fit``), and judged leave-one-out only:
 :func:`leave_one_out` never lets a network's own reference PSNR into the fit that scores it.
 
 A fitted predictor is a small JSON document (features, their means and scales, coefficients),
@@ -24,13 +25,27 @@ import numpy as np
 
 from search_space.errors import InputError
 
-__all__ = ["FEATURES", "SIZE_FEATURES", "Predictor", "features_of", "leave_one_out",
+__all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "Predictor", "features_of", "leave_one_out",
+           "select", "fit_selected", "nested_leave_one_out",
            "shipped_predictor", "PREDICTOR_DIR"]
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
-# Features of one proxy-trained network (all computed by :func:`features_of`).
-FEATURES = ("psnr_proxy", "psnr_rise", "loss_tail", "log_params", "log_macs")
+# Features of one proxy-trained network (all computed by :func:`features_of`); the default set
+# of the predictor is what measured best leave-one-out on the reference set (docs/proxy.md).
+ALL_FEATURES = ("psnr_proxy", "psnr_rise", "loss_tail", "log_params", "log_macs", "synflow")
+FEATURES = ("psnr_proxy", "log_params", "log_macs")
+# What model selection chooses among (feature set, ridge penalty), by leave-one-out pairwise
+# accuracy on the references it is given: see :func:`select`.
+CANDIDATE_FEATURES = (
+    ("psnr_proxy", "log_params"),
+    ("psnr_proxy", "log_params", "log_macs"),
+    ("psnr_proxy", "psnr_rise", "log_params", "log_macs"),
+    ("psnr_proxy", "loss_tail", "log_params", "log_macs"),
+    ("psnr_proxy", "log_params", "log_macs", "synflow"),
+    ALL_FEATURES,
+)
+CANDIDATE_ALPHAS = (0.1, 0.3, 1.0, 3.0)
 # The "bigger is better" predictor that the calibrated one must beat.
 SIZE_FEATURES = ("log_params", "log_macs")
 DEFAULT_ALPHA = 1.0
@@ -39,10 +54,11 @@ DEFAULT_ALPHA = 1.0
 def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
     """Predictor features of a proxy record.
 
-    ``record`` holds ``psnr_proxy`` (end of schedule), ``params`` (deploy form), ``macs_g`` and
-    ``history`` (the training loop's history: loss per log step, validation summaries).
-    ``psnr_rise``: PSNR gained over the last validation interval (dB); ``loss_tail``: mean
-    training loss over the last tenth of the schedule, in units of the input range.
+    ``record`` holds ``psnr_proxy`` (end of schedule), ``params`` (deploy form), ``macs_g`` (per
+    256x256 input), ``history`` (the training loop's history: loss per log step, validation
+    summaries) and ``synflow`` (log10, :mod:`trainers.zero_cost`). ``psnr_rise``: PSNR gained
+    over the last validation interval (dB); ``loss_tail``: mean training loss over the last tenth
+    of the schedule, in units of the input range.
     """
     history = list(record.get("history") or [])
     psnr = _val_psnr(history)
@@ -57,6 +73,7 @@ def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
         "loss_tail": float(np.mean(tail)) / scale if tail else None,
         "log_params": math.log10(params) if params else None,
         "log_macs": math.log10(macs) if macs else None,
+        "synflow": _float(record.get("synflow")),
     }
 
 
@@ -152,6 +169,46 @@ def leave_one_out(rows: Sequence[Mapping[str, float | None]], targets: Sequence[
                               features=features, alpha=alpha)
         out.append(model.predict(rows[i]))
     return out
+
+
+def select(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
+           candidates: Sequence[Sequence[str]] = CANDIDATE_FEATURES,
+           alphas: Sequence[float] = CANDIDATE_ALPHAS) -> tuple[tuple[str, ...], float]:
+    """The (features, alpha) whose leave-one-out predictions on these references rank them best
+    (pairwise accuracy, then Kendall tau; ties: the simpler model, listed first)."""
+    from analysis.fidelity import kendall_tau, pairwise_accuracy
+
+    best, best_key = None, None
+    for features in candidates:
+        for alpha in alphas:
+            pred = leave_one_out(rows, targets, features=features, alpha=alpha)
+            key = (pairwise_accuracy(pred, targets), kendall_tau(pred, targets))
+            key = tuple(-math.inf if not math.isfinite(k) else k for k in key)
+            if best_key is None or key > best_key:
+                best, best_key = (tuple(features), float(alpha)), key
+    return best
+
+
+def fit_selected(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
+                 meta: Mapping[str, Any] | None = None) -> Predictor:
+    """:func:`select` the model on these references, then fit it on all of them."""
+    features, alpha = select(rows, targets)
+    return Predictor.fit(rows, targets, features=features, alpha=alpha, meta=meta)
+
+
+def nested_leave_one_out(rows: Sequence[Mapping[str, float | None]],
+                         targets: Sequence[float]) -> tuple[list[float | None], list[tuple]]:
+    """Leave one out *including* model selection: reference i is predicted by a model chosen
+    and fitted on the other references only. Returns the predictions and each fold's choice."""
+    preds, choices = [], []
+    for i in range(len(rows)):
+        keep = [j for j in range(len(rows)) if j != i]
+        sub_rows, sub_targets = [rows[j] for j in keep], [targets[j] for j in keep]
+        features, alpha = select(sub_rows, sub_targets)
+        model = Predictor.fit(sub_rows, sub_targets, features=features, alpha=alpha)
+        preds.append(model.predict(rows[i]))
+        choices.append((features, alpha))
+    return preds, choices
 
 
 def shipped_predictor(preset: str) -> Predictor | None:

@@ -471,7 +471,8 @@ def _calibration_section(calibration: Mapping[str, Any]) -> str:
         return text
     rows = []
     for name, s in fid["scores"].items():
-        rows.append([name] + [f"{s[k]:+.3f} [{s[k + '_ci'][0]:+.2f}, {s[k + '_ci'][1]:+.2f}]"
+        rows.append([name] + ["-" if s[k] is None else
+                              f"{s[k]:+.3f} [{s[k + '_ci'][0]:+.2f}, {s[k + '_ci'][1]:+.2f}]"
                               for k in ("kendall_tau", "spearman", "pairwise_accuracy")])
     text += (f"<p>Fidelity of this proxy over {fid['n']} reference networks with known converged "
              f"PSNR ({fid['pairs']} pairs at least {fid['min_gap_db']:.2f} dB apart; predictor "

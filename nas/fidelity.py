@@ -19,6 +19,7 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +27,13 @@ from typing import Any
 
 from analysis.fidelity import MIN_GAP_DB, count_pairs, score_table
 from analysis.predictor import (
-    FEATURES,
     PREDICTOR_DIR,
     SIZE_FEATURES,
     Predictor,
     features_of,
+    fit_selected,
     leave_one_out,
+    nested_leave_one_out,
 )
 from nas.config import SearchConfig
 from nas.progress import format_duration
@@ -210,12 +212,12 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     predictor = None if (fit or shipped_refs) else resolve_predictor(config, base)[0]
     doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
     if fit:
-        fitted = Predictor.fit([features_of(r) for r in records],
-                               [r["psnr_ref"] for r in records],
-                               meta={"preset": preset, "n": len(records),
-                                     "fingerprint": proxy_fingerprint(base, SCALE),
-                                     "refs": [r["name"] for r in records],
-                                     "command": "nas fidelity --fit"})
+        fitted = fit_selected([features_of(r) for r in records],
+                              [r["psnr_ref"] for r in records],
+                              meta={"preset": preset, "n": len(records),
+                                    "fingerprint": proxy_fingerprint(base, SCALE),
+                                    "refs": [r["name"] for r in records],
+                                    "command": "nas fidelity --fit"})
         write_json(out / "predictor.json", fitted.to_dict())
     write_json(out / "fidelity.json", doc)
     _write_plot(doc, out)
@@ -246,9 +248,11 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     feats = [features_of(r) for r in records]
     ref = [float(r["psnr_ref"]) for r in records]
     if predictor is not None:
-        pred, mode = [predictor.predict(f) for f in feats], "shipped"
+        pred, mode, chosen = [predictor.predict(f) for f in feats], "shipped", None
     else:
-        pred, mode = leave_one_out(feats, ref, features=FEATURES), "leave_one_out"
+        pred, choices = nested_leave_one_out(feats, ref)
+        mode = "leave_one_out"
+        chosen = Counter(f"{'+'.join(f)} (alpha {a:g})" for f, a in choices).most_common()
     size = leave_one_out(feats, ref, features=SIZE_FEATURES)
     scores = {
         "predictor": pred,
@@ -265,6 +269,8 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     return {
         "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
         "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
+        # leave-one-out includes model selection: how often each model was chosen over the folds
+        "predictor_models": None if chosen is None else [list(c) for c in chosen],
         "predictor_beats_baselines": _beats(table, "predictor", baselines),
         "proxy_beats_baselines": _beats(table, "proxy", baselines),
         "mean_proxy_seconds": round(sum(r["proxy_seconds"] for r in records) / len(records), 1),
@@ -286,7 +292,11 @@ def _beats(table: Mapping[str, Mapping[str, Any]], name: str, baselines: Sequenc
     """Strictly above every baseline on pairwise accuracy and Kendall tau."""
     if name not in table:
         return False
-    return all(table[name][k] > table[b][k] for b in baselines
+    def value(score: str, key: str) -> float:
+        v = table[score][key]
+        return -math.inf if v is None else v
+
+    return all(value(name, k) > value(b, k) for b in baselines
                for k in ("pairwise_accuracy", "kendall_tau"))
 
 
@@ -305,12 +315,15 @@ def fidelity_figure(doc: Mapping[str, Any]):
 
     refs = doc["refs"]
     s = doc["scores"]
-    titles = [f"raw proxy PSNR (tau {s['proxy']['kendall_tau']:+.2f}, "
-              f"pairwise {s['proxy']['pairwise_accuracy']:.2f})"]
+    def stats(name: str) -> str:
+        tau, acc = s[name]["kendall_tau"], s[name]["pairwise_accuracy"]
+        return (f"tau {'-' if tau is None else f'{tau:+.2f}'}, "
+                f"pairwise {'-' if acc is None else f'{acc:.2f}'}")
+
+    titles = [f"raw proxy PSNR ({stats('proxy')})"]
     if "predictor" in s:
-        titles.append(f"predicted PSNR, {doc['predictor_mode'].replace('_', '-')} (tau "
-                      f"{s['predictor']['kendall_tau']:+.2f}, pairwise "
-                      f"{s['predictor']['pairwise_accuracy']:.2f})")
+        titles.append(f"predicted PSNR, {doc['predictor_mode'].replace('_', '-')} "
+                      f"({stats('predictor')})")
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
     x = [r["psnr_ref"] for r in refs]
     names = [r["name"] for r in refs]

@@ -52,6 +52,8 @@ COLUMNS = (
     # extras: official-weight PSNR of anchors, the Optuna trial number, the trial's wall time,
     # the NTIRE challenge score (when used)
     "psnr_official", "optuna_number", "trial_seconds", "ntire_score",
+    # the zero-cost score the PSNR predictor reads (when it does)
+    "synflow",
 )
 STATUSES = ("completed", "failed", "infeasible", "pruned", "running")
 FINISHED = ("completed", "failed", "infeasible", "pruned")

@@ -275,12 +275,19 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
 
     if settings.predictor is None or row.get("psnr_proxy") is None:
         return
+    predictor = Predictor.from_dict(settings.predictor)
     h, w = settings.profile.get("input_hw", (256, 256))
     record = {"psnr_proxy": row["psnr_proxy"], "params": row.get("params"),
               # the predictor's MACs are per 256x256 input, as the references'
               "macs_g": row["macs_g"] * 256 * 256 / (h * w) if row.get("macs_g") else None,
               "input_range": spec.input_range, "history": history}
-    predicted = Predictor.from_dict(settings.predictor).predict(features_of(record))
+    if "synflow" in predictor.features:
+        from trainers.zero_cost import synflow_score
+
+        lr_patch = int(settings.train_base.get("data", {}).get("lr_patch", 16))
+        record["synflow"] = row["synflow"] = synflow_score(spec, seed=settings.seed,
+                                                           lr_patch=lr_patch)
+    predicted = predictor.predict(features_of(record))
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
     row["psnr"] = predicted

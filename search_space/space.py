@@ -61,15 +61,18 @@ DEFAULT_SPACE: dict[str, Any] = {
     # Block families (registry names); per family, dimensions for its options. Options with
     # registry ``choices`` are searched over all of them unless narrowed here; other options
     # (e.g. ``mid_channels``) keep the block default unless given a dimension here.
-    "blocks": {"erb": {}, "imdb": {}, "nrb": {}, "rb": {}, "rfdb": {}, "rlfb": {}},
+    "blocks": {"erb": {}, "imdb": {}, "nrb": {}, "rb": {}, "rfdb": {}, "rlfb": {},
+               "spab": {}, "spabv2": {}, "reecb": {}},
     "attention": {"type": ["none", "esa", "cca", "hfab"], "every": {"low": 1, "high": 4},
                   "esa": {}, "cca": {}, "hfab": {"num_erb": [1, 2]}},
-    "fusion": ["sequential", "aggregate", "hff", "bff", "mbff"],
+    "fusion": ["sequential", "aggregate", "hff", "bff", "mbff", "span"],
     "global_residual": [True, False],
     "last_conv": [True, False],
     "activation": [DEFAULT_ACTIVATION, "relu", "lrelu0.05", "lrelu0.1", "gelu", "silu"],
-    # Conv unit of every block with a ``conv`` option; ``rrrb`` = re-parameterisable training.
-    "conv": {"type": ["plain", "rrrb"], "rrrb": {"expand_ratio": [2]}},
+    # Conv unit of every block with a ``conv`` option; ``rrrb`` (FMEN) and ``conv3xc`` (SPAN) =
+    # re-parameterisable training.
+    "conv": {"type": ["plain", "rrrb", "conv3xc"], "rrrb": {"expand_ratio": [2]},
+             "conv3xc": {"gain": [2]}},
     "upsampler": ["pixelshuffle", "pixelshuffle_multi"],
     "input_skip": [False, True],
     # Training hyperparameters; null = the proxy preset's value (not searched).

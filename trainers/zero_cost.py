@@ -23,7 +23,7 @@ from search_space.builder import build_model
 from search_space.spec import ArchSpec
 from trainers.data import PatchDataset, resolve_dataset
 
-__all__ = ["zero_cost_scores"]
+__all__ = ["zero_cost_scores", "synflow_score"]
 
 
 def _batch(spec: ArchSpec, *, seed: int, lr_patch: int, batch: int, train: str):
@@ -58,13 +58,17 @@ def synflow(model: nn.Module, hw: int) -> float:
     return math.log10(total) if total > 0 and math.isfinite(total) else float("nan")
 
 
+def synflow_score(spec: ArchSpec, *, seed: int = 0, lr_patch: int = 16) -> float:
+    """log10 synflow of the spec's training form at the seed's initialisation."""
+    torch.manual_seed(seed)
+    return synflow(build_model(spec), lr_patch)
+
+
 def zero_cost_scores(spec: ArchSpec, *, seed: int = 0, lr_patch: int = 16, batch: int = 4,
                      train: str = "SunHays80") -> dict[str, float]:
     """``{"grad_norm", "synflow"}`` of the spec's training form at the seed's initialisation."""
     lr, hr = _batch(spec, seed=seed, lr_patch=lr_patch, batch=batch, train=train)
     torch.manual_seed(seed)
     model = build_model(spec)
-    scores = {"grad_norm": grad_norm(model, lr, hr, spec.input_range)}
-    torch.manual_seed(seed)
-    scores["synflow"] = synflow(build_model(spec), lr_patch)
-    return scores
+    return {"grad_norm": grad_norm(model, lr, hr, spec.input_range),
+            "synflow": synflow_score(spec, seed=seed, lr_patch=lr_patch)}

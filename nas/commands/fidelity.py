@@ -70,7 +70,8 @@ def format_fidelity(doc) -> str:
              f"cost {doc['mean_proxy_seconds']:.0f} s per reference",
              f"  {'score':12s} {'kendall tau':>22s} {'spearman':>22s} {'pairwise acc.':>22s}"]
     for name, s in doc["scores"].items():
-        cells = [f"{s[k]:+.3f} [{s[k + '_ci'][0]:+.2f}, {s[k + '_ci'][1]:+.2f}]"
+        cells = ["-" if s[k] is None else
+                 f"{s[k]:+.3f} [{s[k + '_ci'][0]:+.2f}, {s[k + '_ci'][1]:+.2f}]"
                  for k in ("kendall_tau", "spearman", "pairwise_accuracy")]
         lines.append(f"  {name:12s} " + " ".join(f"{c:>22s}" for c in cells))
     verdict = "beats" if doc["predictor_beats_baselines"] else "does NOT beat"

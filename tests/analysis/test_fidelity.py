@@ -15,7 +15,7 @@ from analysis.fidelity import (
     pairwise_accuracy,
     spearman,
 )
-from analysis.predictor import FEATURES, Predictor, features_of, leave_one_out
+from analysis.predictor import ALL_FEATURES, Predictor, features_of, leave_one_out
 from nas.fidelity import fidelity_report
 
 
@@ -72,7 +72,7 @@ def _records(n=12, seed=0):
 def test_features_read_history_and_normalise_the_loss():
     rec = _records(1)[0]
     f = features_of(rec)
-    assert set(f) == set(FEATURES)
+    assert set(f) == set(ALL_FEATURES)
     assert f["psnr_rise"] == pytest.approx(rec["history"][9]["metrics"]["Set5"]["psnr_y"]
                                            - rec["history"][4]["metrics"]["Set5"]["psnr_y"])
     assert f["loss_tail"] == pytest.approx(rec["history"][-1]["loss"] / 255.0)

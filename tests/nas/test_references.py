@@ -1,0 +1,32 @@
+"""The shipped reference set of ``nas fidelity``: what the issue asks of it, and its figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from analysis.fidelity import count_pairs
+from nas.fidelity import load_references
+from search_space.anchors import get_anchor
+
+REFS = load_references()
+
+
+def test_reference_set_is_wide_and_small_models_included():
+    psnr = [r.psnr_ref for r in REFS]
+    assert len(REFS) >= 20 and len({r.name for r in REFS}) == len(REFS)
+    assert max(psnr) - min(psnr) >= 1.4
+    assert sum(p < 31.9 for p in psnr) >= 6
+    assert count_pairs(psnr) >= 150
+    assert all(r.source for r in REFS) and all(r.spec.scale == 4 for r in REFS)
+
+
+@pytest.mark.parametrize("ref", [r for r in REFS if get_anchor(r.name).has_official_weights],
+                         ids=lambda r: r.name)
+def test_weighted_references_carry_their_official_weights_psnr(ref):
+    """psnr_ref of a weighted anchor is what `nas eval --weights official --data Set5` gives."""
+    from search_space.anchors import load
+    from trainers.evaluate import evaluate
+
+    model = load(ref.name, scale=4, weights="official")
+    psnr = evaluate(model, ["Set5"], scale=4, device="cpu", ssim=False)["Set5"]["psnr_y"]
+    assert psnr == pytest.approx(ref.psnr_ref, abs=5e-5)
