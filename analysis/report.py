@@ -404,7 +404,8 @@ def _protocol(run: Run, objectives: Mapping[str, str]) -> str:
 
 
 def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: object) -> str:
-    extra = [c for c in ("params", "macs_g", "peak_memory_mb", "runtime_ms", "psnr", "ssim")
+    extra = [c for c in ("params", "macs_g", "peak_memory_mb", "runtime_ms", "psnr", "ssim",
+                         "ntire_score")
              if c in front.columns and c not in objectives]
     header = ["trial", "anchor", "arch_id"] + list(objectives) + extra + ["architecture"]
     rows, classes = [], []
@@ -440,12 +441,13 @@ def _anchor_section(df: pd.DataFrame) -> str:
                      row.get("psnr", math.nan), row.get("psnr_proxy", math.nan),
                      row.get("psnr_official", math.nan),
                      row.get("runtime_ms", math.nan), row.get("peak_memory_mb", math.nan),
-                     row.get("params", math.nan),
+                     row.get("params", math.nan), row.get("ntire_score", math.nan),
                      pub.get("params_k") or "-", pub.get("runtime_ms") or "-",
                      pub.get("memory_mb") or "-", pub.get("hardware") or "-"])
     header = ["anchor", "trial", "status", "psnr (objective)", "proxy PSNR",
               "official-weight PSNR",
-              "runtime ms (this run)", "peak MiB (this run)", "params", "paper params K (x4)",
+              "runtime ms (this run)", "peak MiB (this run)", "params", "NTIRE score",
+              "paper params K (x4)",
               "paper runtime ms", "paper memory MB", "paper hardware"]
     return (_table(header, rows) + '<p class="muted">Paper runtimes and memory were measured on '
             "the hardware named (GPUs, CUDA peak allocation); they are not comparable with this "

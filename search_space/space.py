@@ -11,7 +11,8 @@ The space is described by a plain mapping (the ``space:`` section of a search co
 
 The network is homogeneous: ``body.depth`` blocks of one family ``body.block``, optionally with an
 attention stage (``attention.type``) after every ``attention.every`` blocks, then the global
-choices (fusion, global residual, last conv, activation, conv unit, upsampler, input skip).
+choices (fusion, global residual, last conv, activation, conv unit, upsampler and its
+nearest-neighbour branch, input skip).
 Parameter names are stable and hierarchical; a conditional parameter is prefixed by the choice it
 depends on (``body.rlfb.esa``, ``attention.hfab.num_erb``, ``conv.rrrb.expand_ratio``,
 ``train.distill.weight``) so that each name keeps a single distribution. Allowed values come from
@@ -74,6 +75,8 @@ DEFAULT_SPACE: dict[str, Any] = {
     "conv": {"type": ["plain", "rrrb", "conv3xc"], "rrrb": {"expand_ratio": [2]},
              "conv3xc": {"gain": [2]}},
     "upsampler": ["pixelshuffle", "pixelshuffle_multi"],
+    # SPAN-F's learnable nearest-neighbour branch on a pixelshuffle tail.
+    "near": [False, True],
     "input_skip": [False, True],
     # Training hyperparameters; null = the proxy preset's value (not searched).
     "train": {"lr": None, "batch_size": None, "lr_patch": None,
@@ -160,9 +163,17 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
     for option, dim in _option_dims(get_conv_unit(unit), space["conv"].get(unit) or {}).items():
         p[f"conv.{unit}.{option}"] = _suggest(trial, f"conv.{unit}.{option}", dim)
     p["upsampler"] = _suggest(trial, "upsampler", space["upsampler"])
+    if p["upsampler"] == "pixelshuffle":
+        p["upsampler.pixelshuffle.near"] = _suggest(trial, "upsampler.pixelshuffle.near",
+                                                    space["near"])
     p["input_skip"] = _suggest(trial, "input_skip", space["input_skip"])
     p.update(_suggest_train(trial, space["train"]))
     return p
+
+
+def _upsampler(params: Mapping[str, Any]) -> Any:
+    name = params.get("upsampler", "pixelshuffle")
+    return {"type": name, "near": True} if params.get(f"upsampler.{name}.near") else name
 
 
 def _suggest_train(trial: Any, train: Mapping[str, Any]) -> dict[str, Any]:
@@ -236,7 +247,7 @@ def spec_from_params(params: Mapping[str, Any], *, name: str = "") -> tuple[Arch
         "last_conv": params.get("last_conv", True),
         "activation": None if activation == DEFAULT_ACTIVATION else activation,
         "conv": conv,
-        "upsampler": params.get("upsampler", "pixelshuffle"),
+        "upsampler": _upsampler(params),
         "input_skip": params.get("input_skip", False),
     }
     spec = ArchSpec.from_dict(data, what="sampled ArchSpec")
@@ -322,7 +333,8 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     for key, allowed in (("fusion", C.FUSIONS), ("global_residual", (True, False)),
                          ("last_conv", (True, False)),
                          ("activation", (DEFAULT_ACTIVATION,) + C.ACTIVATIONS),
-                         ("upsampler", C.UPSAMPLERS), ("input_skip", (True, False))):
+                         ("upsampler", C.UPSAMPLERS), ("near", (True, False)),
+                         ("input_skip", (True, False))):
         problems += _check_dim(f"{path}.{key}", space[key], allowed)
 
     conv = space["conv"]
