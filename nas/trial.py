@@ -365,6 +365,8 @@ def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folde
         means = mean_metrics(metrics)
         log(f"iteration {iteration}: " + ", ".join(
             f"{k} {v:.4f}" for k, v in means.items() if v is not None))
+        if iteration >= cfg.iterations:
+            return  # the end of the schedule: the final row reports it (never pruned there)
         # the calibrated psnr exists only at the end: intermediate rows carry the raw figure
         means["psnr_proxy"] = means.pop("psnr")
         intermediate = {**row, **means, "iterations": iteration, "final": False,
