@@ -13,7 +13,9 @@ TINY_TRAIN = {
 TINY_SPACE = {
     "channels": {"low": 8, "high": 16, "step": 8}, "depth": {"low": 1, "high": 2},
     "blocks": {"rlfb": {}, "nrb": {}, "rb": {}, "erb": {}},
-    "attention": {"type": ["none", "cca"], "every": {"low": 1, "high": 2}},
+    # CCA's reduction 16 needs >= 16 channels (spec validation): narrowed for 8-channel samples
+    "attention": {"type": ["none", "cca"], "every": {"low": 1, "high": 2},
+                  "cca": {"reduction": [4, 8]}},
     "upsampler": ["pixelshuffle"],
 }
 TINY_PROFILE = {"input_hw": [32, 32], "warmup": 1, "repeats": 3}

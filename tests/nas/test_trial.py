@@ -59,9 +59,10 @@ def test_completed_trial_writes_its_folder_and_reports(tmp_path):
     assert record["row"]["status"] == "completed" and record["params"] == params
     assert "proxy training" in (folder / "train.log").read_text()
     assert not (folder / "checkpoint.pth").exists()
-    # intermediate results after each validation (2 of 4 iterations), then the final row
-    assert [r["final"] for r in reports] == [False, False, True]
-    assert [r["eval_round"] for r in reports] == [1, 2, 3]
+    # an intermediate result after the validation at 2 of 4 iterations, then the final row
+    # (the last validation is reported by the final row only: a finished trial is not pruned)
+    assert [r["final"] for r in reports] == [False, True]
+    assert [r["eval_round"] for r in reports] == [1, 3]
     final = reports[-1]
     assert final["psnr"] == pytest.approx(row["psnr"]) == pytest.approx(row["psnr_set5"])
     assert 5 < row["psnr"] < 40 and row["iterations"] == 4

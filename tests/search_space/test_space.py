@@ -102,7 +102,7 @@ def test_attention_stage_after_every_complete_group():
         "body.rlfb.esa": "none", "attention.type": "cca", "attention.every": 2,
         "attention.cca.reduction": 8, "fusion": "sequential", "global_residual": True,
         "last_conv": False, "activation": "default", "conv": "plain", "upsampler": "pixelshuffle",
-        "input_skip": False}))
+        "upsampler.pixelshuffle.near": False, "input_skip": False}))
     spec, _ = spec_from_params(params)
     assert [(s.block, s.repeat) for s in spec.body] == [
         ("rlfb", 2), ("cca", 1), ("rlfb", 2), ("cca", 1), ("rlfb", 1)]
