@@ -122,11 +122,11 @@ def test_failures_end_with_their_reason_and_the_search_reaches_its_budget(ray_lo
 
 def test_asha_stops_trials_as_pruned(ray_local, tmp_path):
     train = {**TINY_TRAIN, "iterations": 4, "eval_every": 1}
-    _launch(tmp_path / "r", 5, objectives=DETERMINISTIC,
+    _launch(tmp_path / "r", 8, objectives=DETERMINISTIC,
             proxy={"preset": "cpu", "train": train},
             scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2})
     df = pd.read_csv(tmp_path / "r" / "trials.csv")
-    assert len(df) == 5 and set(df["status"]) <= {"completed", "pruned"}
+    assert len(df) == 8 and set(df["status"]) <= {"completed", "pruned"}
     pruned = df[df["status"] == "pruned"]
     assert len(pruned) >= 1 and (df["status"] == "completed").sum() >= 1
     assert all(r.startswith("stopped early by ASHA") for r in pruned["reason"])
