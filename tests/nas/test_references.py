@@ -30,3 +30,24 @@ def test_weighted_references_carry_their_official_weights_psnr(ref):
     model = load(ref.name, scale=4, weights="official")
     psnr = evaluate(model, ["Set5"], scale=4, device="cpu", ssim=False)["Set5"]["psnr_y"]
     assert psnr == pytest.approx(ref.psnr_ref, abs=5e-5)
+
+
+def test_shipped_predictor_calibrates_the_default_search(capsys):
+    """The shipped cpu predictor was fitted for exactly the default proxy (a changed preset must
+    be refitted with `nas fidelity --fit`), and its shipped fidelity holds what it claims."""
+    import json
+
+    from nas.cli import main
+    from nas.config import SearchConfig
+    from nas.proxy import proxy_train_base, resolve_predictor
+
+    config = SearchConfig.defaults()
+    predictor, why = resolve_predictor(config, proxy_train_base(config)[0])
+    assert predictor is not None, why
+    assert main(["fidelity", "--shipped", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["n"] == len(REFS) and doc["predictor_mode"] == "leave_one_out"
+    assert [r["name"] for r in doc["refs"]] == [r.name for r in REFS]
+    assert doc["predictor_beats_baselines"] is True
+    assert doc["scores"]["predictor"]["pairwise_accuracy"] >= 0.85
+    assert doc["mean_proxy_seconds"] <= 180
