@@ -31,8 +31,8 @@ __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "Predictor", "features_o
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
-# Features of one proxy-trained network (all computed by :func:`features_of`); the default set
-# of the predictor is what measured best leave-one-out on the reference set (docs/proxy.md).
+# Features of one proxy-trained network (all computed by :func:`features_of`); FEATURES is the
+# default of an explicit fit, while `nas fidelity` chooses among CANDIDATE_FEATURES (select).
 ALL_FEATURES = ("psnr_proxy", "psnr_rise", "loss_tail", "log_params", "log_macs", "synflow")
 FEATURES = ("psnr_proxy", "log_params", "log_macs")
 # What model selection chooses among (feature set, ridge penalty), by leave-one-out pairwise

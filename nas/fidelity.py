@@ -48,7 +48,7 @@ __all__ = ["Reference", "SHIPPED_REFERENCES", "load_references", "run_fidelity",
 
 SHIPPED_REFERENCES = (Path(__file__).resolve().parents[1] / "search_space" / "anchors"
                       / "references" / "set5_x4.yaml")
-# Training-free baselines: name -> how a reference is scored (higher = better).
+# The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
 SCALE = 4  # the reference PSNRs are x4 figures
 
@@ -265,7 +265,7 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     }
     usable = {k: v for k, v in scores.items() if all(_finite(x) for x in v)}
     table = score_table(usable, ref, min_gap_db=min_gap_db, seed=seed, n_boot=n_boot)
-    baselines = [k for k in table if k not in ("predictor", "proxy")]
+    baselines = [b for b in BASELINES if b in table]
     return {
         "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
         "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
