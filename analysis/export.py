@@ -31,9 +31,10 @@ import pandas as pd
 import yaml
 
 from analysis import pareto
-from analysis.plots import parse_json, write_text_atomic
+from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from search_space.errors import InputError, did_you_mean
+from search_space.io import save_torch_atomic, write_atomic
 from search_space.spec import ArchSpec
 
 __all__ = ["PICKS", "RECIPES", "ExportResult", "select_trial", "trial_spec", "train_config",
@@ -371,7 +372,7 @@ class ExportResult:
 
 
 def _write_yaml(path: Path, data: Any, header: str = "") -> None:
-    write_text_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
+    write_atomic(path, header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None,
                                               width=100))
 
 
@@ -435,14 +436,11 @@ def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: Expo
 
 
 def _save_checkpoint(path: Path, spec: ArchSpec, model, row: Mapping[str, Any]) -> None:
-    import torch
 
     checkpoint = {"format": "esrnas", "version": 1, "spec": spec.to_dict(),
                   "model_deploy": model.state_dict(),
                   "source": {"trial_id": str(row["trial_id"]), "kind": "proxy training"}}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(checkpoint, tmp)
-    os.replace(tmp, path)
+    save_torch_atomic(checkpoint, path)
 
 
 def _maybe_onnx(model, path: Path, result: ExportResult) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import pareto
+from search_space.io import first_line, write_atomic
 
 __all__ = [
     "METRIC_LABELS",
@@ -52,7 +53,6 @@ __all__ = [
     "write_figures",
     "parse_json",
     "format_value",
-    "write_text_atomic",
 ]
 
 METRIC_LABELS = {
@@ -640,7 +640,7 @@ def write_figures(figures: Mapping[str, Any], out_dir: str | Path, *,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
-        write_text_atomic(out_dir / f"{name}.html",
+        write_atomic(out_dir / f"{name}.html",
                            fig.to_html(include_plotlyjs="directory", full_html=True))
     _ensure_plotly_js(out_dir)
     if not png:
@@ -671,8 +671,8 @@ def export_png(figures: Mapping[Path, Any]) -> list[str]:
         problem = ("PNG export skipped: no Chrome/Chromium found (Debian: apt-get install -y "
                    "chromium; or set BROWSER_PATH); the HTML plots were written")
     except Exception as e:  # noqa: BLE001  (a browser crash must not lose the report)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        problem = f"PNG export failed ({type(e).__name__}: {first}); the HTML plots were written"
+        problem = (f"PNG export failed ({type(e).__name__}: {first_line(e)}); the HTML plots "
+                   "were written")
     else:
         problem = None
     for tmp, path in temporary.items():
@@ -690,11 +690,4 @@ def _ensure_plotly_js(out_dir: Path) -> None:
     target = out_dir / "plotly.min.js"
     script = get_plotlyjs()
     if not target.exists() or target.stat().st_size != len(script.encode()):
-        write_text_atomic(target, script)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write to a temp file in the same folder, then ``os.replace`` (never a half file)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+        write_atomic(target, script)

@@ -23,6 +23,7 @@ import yaml
 
 from analysis import pareto, plots
 from search_space.errors import InputError
+from search_space.io import first_line, write_atomic
 
 __all__ = [
     "Run",
@@ -104,8 +105,7 @@ def load_run(run_dir: str | Path) -> Run:
     except pd.errors.EmptyDataError:
         raise InputError(f"{table}: has no trials") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise InputError(f"{table}: not a readable CSV ({first})") from None
+        raise InputError(f"{table}: not a readable CSV ({first_line(e)})") from None
     missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{table}: missing column(s) {', '.join(missing)}; is this an esrnas "
@@ -145,7 +145,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not valid YAML ({first_line(e)})") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -302,7 +302,7 @@ def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -
     notes = plots.write_figures(figures, run.path, png=png)
     page = _render(run, objectives, front, knee, hv, figures, notes)
     report = run.path / "report.html"
-    plots.write_text_atomic(report, page)
+    write_atomic(report, page)
     files = [report] + [run.path / f"{n}.html" for n in figures]
     files += [p for p in (run.path / f"{n}.png" for n in figures) if p.exists() and png]
     return ReportResult(front=front, objectives=dict(objectives), knee=knee, hypervolume=hv,

@@ -57,6 +57,7 @@ from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.runs import FINISHED, RunDir, TrialsTable, now_iso, read_json, write_json
 from nas.trial import META_KEY, TrialSettings, ray_trainable
 from search_space.errors import InputError
+from search_space.io import first_line
 
 __all__ = ["launch", "LaunchSummary", "default_run_dir", "reconcile_study", "rdb_url",
            "summary_lines"]
@@ -239,8 +240,7 @@ def _check_storage(url: str) -> None:
     try:
         optuna.storages.RDBStorage(rdb_url(url))
     except Exception as e:  # noqa: BLE001  (SQLAlchemy/driver errors of many kinds)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"--storage: cannot open {url!r} ({first})") from None
+        raise InputError(f"--storage: cannot open {url!r} ({first_line(e)})") from None
 
 
 def _init_ray(address: str | None) -> bool:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from nas.objectives import Constraint, ntire_score
-from nas.runs import now_iso, write_atomic, write_json
+from nas.runs import now_iso, write_json
+from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
            "deep_merge", "mean_metrics", "trial_train_config"]
@@ -401,7 +402,7 @@ def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log)
 
 def _failure_reason(e: BaseException) -> str:
     name = type(e).__name__
-    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    text = first_line(e) if str(e).strip() else ""
     if name == "NonFiniteLossError":
         iteration = getattr(e, "iteration", None)
         return f"nan/inf loss at iteration {iteration}" if iteration is not None else \

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from search_space.errors import InputError
+from search_space.io import first_line
 from search_space.spec import ArchSpec
 
 __all__ = ["read_checkpoint", "load_weights", "spec_of_checkpoint", "CHECKPOINT_FORMAT"]
@@ -66,5 +67,5 @@ def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise InputError(f"{path}: weights do not fit this architecture ({first})") from None
+        raise InputError(
+            f"{path}: weights do not fit this architecture ({first_line(e)})") from None

@@ -62,5 +62,6 @@ def read_yaml_file(path, what: str):
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{path}: not valid YAML ({first})") from None
+        from search_space.io import first_line
+
+        raise InputError(f"{path}: not valid YAML ({first_line(e)})") from None

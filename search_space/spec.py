@@ -25,6 +25,7 @@ import yaml
 
 from search_space import choices as C
 from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
+from search_space.io import first_line
 
 __all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named"]
 
@@ -153,7 +154,7 @@ class ArchSpec:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise InputError(f"{source}: not valid YAML ({_first_line(e)})") from None
+            raise InputError(f"{source}: not valid YAML ({first_line(e)})") from None
         if isinstance(data, dict) and "spec" in data and "body" not in data:
             data = data["spec"]  # an anchor file or an exported arch.yaml wrapper
         return cls.from_dict(data, what=f"ArchSpec in {source}")
@@ -197,10 +198,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _first_line(e: Exception) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _type_ok(value: Any, expected: type) -> bool:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 
 from search_space.errors import InputError
+from search_space.io import first_line, write_atomic
 from trainers.degrade import bicubic_downsample
 
 __all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
@@ -81,7 +81,7 @@ def load_image(path: Path) -> np.ndarray:
         with Image.open(path) as img:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise InputError(f"{path}: cannot read image ({_first_line(e)})") from None
+        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:
@@ -92,7 +92,7 @@ def image_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as img:
             width, height = img.size
     except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise InputError(f"{path}: cannot read image ({_first_line(e)})") from None
+        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
     return height, width
 
 
@@ -250,16 +250,10 @@ def _disk_cached_lr(key: tuple, make) -> np.ndarray:
     except (OSError, ValueError):
         pass  # not cached yet (or unreadable): make it
     img = make()
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, img)
-        os.replace(tmp, path)  # atomic: concurrent trials never read a partial file
+    try:  # atomic: concurrent trials never read a partial file
+        write_atomic(path, lambda f: np.save(f, img))
     except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)  # an unwritable cache only costs time
+        pass  # an unwritable cache only costs time
     img.setflags(write=False)
     return img
 
@@ -275,8 +269,3 @@ def _dihedral(img: np.ndarray, flip_h: int, flip_v: int, rot: int) -> np.ndarray
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
     # (H, W, 3) uint8 -> (3, H, W) float32 in [0, 1]
     return torch.from_numpy(np.array(img.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
-
-
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

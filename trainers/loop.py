@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -39,6 +37,7 @@ from search_space.checkpoint import (
     spec_of_checkpoint,
 )
 from search_space.errors import InputError
+from search_space.io import save_torch_atomic, write_atomic
 from search_space.reparam import is_deploy_form, reparameterize_model
 from trainers.config import ScheduleConfig, TrainConfig
 from trainers.data import PatchDataset
@@ -46,7 +45,7 @@ from trainers.evaluate import evaluate
 from trainers.losses import TrainingLoss, load_teacher
 
 __all__ = ["train", "TrainResult", "NonFiniteLossError", "lr_at", "resolve_device",
-           "use_channels_last", "save_atomic", "write_text_atomic", "CHECKPOINT_NAME",
+           "use_channels_last", "CHECKPOINT_NAME",
            "DEPLOY_NAME", "CONFIG_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pth"
@@ -203,7 +202,7 @@ class _Run:
             seed=config.seed, augment=config.data.augment, lr_dir=config.data.lr_dir)
         self.progress = _Progress(config.iterations, enabled=progress)
         if not resume:  # only once everything above validated: bad input writes nothing
-            write_text_atomic(config.to_yaml(), self.out_dir / CONFIG_NAME)
+            write_atomic(self.out_dir / CONFIG_NAME, config.to_yaml())
 
     # ------------------------------------------------------------------------ main loop
     def run(self, on_eval: Callable[[int, dict], bool | None] | None) -> TrainResult:
@@ -330,7 +329,7 @@ class _Run:
 
     def _save_checkpoint(self) -> None:
         deploy_state = _cpu_state(self._deploy_model().state_dict())
-        save_atomic(self._checkpoint(deploy_state), self.ckpt_path)
+        save_torch_atomic(self._checkpoint(deploy_state), self.ckpt_path)
         self.wrote_checkpoint = True
 
     def _finish(self) -> None:
@@ -339,7 +338,7 @@ class _Run:
                   "model_deploy": _cpu_state(self._deploy_model().state_dict()),
                   "iteration": self.iteration, "config": self.config.to_dict(),
                   "metrics": _summaries(self.metrics)}
-        save_atomic(deploy, self.out_dir / DEPLOY_NAME)
+        save_torch_atomic(deploy, self.out_dir / DEPLOY_NAME)
 
     def _restore(self) -> None:
         if not self.ckpt_path.is_file():
@@ -472,31 +471,6 @@ def _summaries(metrics: dict) -> dict:
         "per_image": dict(m.get("per_image", {}))} for name, m in metrics.items()}
 
 
-def save_atomic(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temp file in the same folder, then ``os.replace``: a reader (or a
-    crash) never sees a half-written file."""
-    _write_atomic(path, lambda f: torch.save(obj, f))
-
-
-def write_text_atomic(text: str, path: Path) -> None:
-    """Write a text file atomically (see :func:`save_atomic`)."""
-    _write_atomic(path, lambda f: f.write(text.encode()))
-
-
-def _write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; these are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Progress:

@@ -28,8 +28,9 @@ class Command:
 
     def run(self, args) -> int:
         from search_space.errors import InputError
+        from search_space.io import write_atomic
         from trainers.config import TrainConfig
-        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train, write_text_atomic
+        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train
 
         config = TrainConfig.from_file(args.config)
         config = _override(config, args)
@@ -47,7 +48,7 @@ class Command:
         summary = {"iterations": result.iterations, "train_seconds": result.train_seconds,
                    "eval_seconds": result.eval_seconds, "metrics": result.metrics,
                    "history": result.history}
-        write_text_atomic(json.dumps(summary, indent=1), out / "metrics.json")
+        write_atomic(out / "metrics.json", json.dumps(summary, indent=1))
         for name, m in result.metrics.items():
             ssim = f", SSIM-Y {m['ssim_y']:.4f}" if m.get("ssim_y") is not None else ""
             print(f"{name}: PSNR-Y {m['psnr_y']:.4f} dB{ssim}, PSNR-RGB {m['psnr_rgb']:.4f} dB")
