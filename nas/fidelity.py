@@ -19,7 +19,6 @@ import math
 import os
 import sys
 import time
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +30,9 @@ from analysis.predictor import (
     SIZE_FEATURES,
     Predictor,
     features_of,
-    fit_selected,
+    fit_averaged,
     leave_one_out,
-    nested_leave_one_out,
+    ridge,
 )
 from nas.config import SearchConfig
 from nas.progress import format_duration
@@ -208,20 +207,29 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                   f"{' (cached)' if was_cached else ''}; "
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     preset = proxy_preset(config)
-    # a predictor that saw these references (or is being fitted) is judged leave-one-out
+    # a predictor that saw any of these networks (or is being fitted) is judged leave-one-out
     predictor = None if (fit or shipped_refs) else resolve_predictor(config, base)[0]
+    if predictor is not None and _seen_by(predictor, records):
+        predictor = None
     doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
     if fit:
-        fitted = fit_selected([features_of(r) for r in records],
+        fitted = fit_averaged([features_of(r) for r in records],
                               [r["psnr_ref"] for r in records],
                               meta={"preset": preset, "n": len(records),
                                     "fingerprint": proxy_fingerprint(base, SCALE),
                                     "refs": [r["name"] for r in records],
+                                    "arch_ids": [r["arch_id"] for r in records],
                                     "command": "nas fidelity --fit"})
         write_json(out / "predictor.json", fitted.to_dict())
     write_json(out / "fidelity.json", doc)
     _write_plot(doc, out)
     return doc
+
+
+def _seen_by(predictor: Predictor, records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether the predictor was fitted on one of these networks (same architecture)."""
+    seen = set((predictor.meta or {}).get("arch_ids") or ())
+    return any(r.get("arch_id") in seen for r in records)
 
 
 def shipped_fidelity(preset: str) -> dict[str, Any]:
@@ -248,12 +256,10 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     feats = [features_of(r) for r in records]
     ref = [float(r["psnr_ref"]) for r in records]
     if predictor is not None:
-        pred, mode, chosen = [predictor.predict(f) for f in feats], "shipped", None
+        pred, mode = [predictor.predict(f) for f in feats], "shipped"
     else:
-        pred, choices = nested_leave_one_out(feats, ref)
-        mode = "leave_one_out"
-        chosen = Counter(f"{'+'.join(f)} (alpha {a:g})" for f, a in choices).most_common()
-    size = leave_one_out(feats, ref, features=SIZE_FEATURES)
+        pred, mode = leave_one_out(feats, ref), "leave_one_out"
+    size = leave_one_out(feats, ref, fit=ridge(SIZE_FEATURES))
     scores = {
         "predictor": pred,
         "proxy": [r["psnr_proxy"] for r in records],
@@ -269,8 +275,6 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     return {
         "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
         "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
-        # leave-one-out includes model selection: how often each model was chosen over the folds
-        "predictor_models": None if chosen is None else [list(c) for c in chosen],
         "predictor_beats_baselines": _beats(table, "predictor", baselines),
         "proxy_beats_baselines": _beats(table, "proxy", baselines),
         "mean_proxy_seconds": round(sum(r["proxy_seconds"] for r in records) / len(records), 1),

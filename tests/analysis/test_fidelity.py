@@ -15,7 +15,16 @@ from analysis.fidelity import (
     pairwise_accuracy,
     spearman,
 )
-from analysis.predictor import ALL_FEATURES, Predictor, features_of, leave_one_out
+from analysis.predictor import (
+    ALL_FEATURES,
+    CANDIDATE_ALPHAS,
+    CANDIDATE_FEATURES,
+    Predictor,
+    features_of,
+    fit_averaged,
+    leave_one_out,
+    ridge,
+)
 from nas.fidelity import fidelity_report
 
 
@@ -111,8 +120,27 @@ def test_leave_one_out_equals_explicit_refits():
     ref = [r["psnr_ref"] for r in recs]
     loo = leave_one_out(feats, ref)
     for i in (0, 9):
-        fit = Predictor.fit(feats[:i] + feats[i + 1:], ref[:i] + ref[i + 1:])
+        fit = fit_averaged(feats[:i] + feats[i + 1:], ref[:i] + ref[i + 1:])
         assert loo[i] == pytest.approx(fit.predict(feats[i]), abs=1e-12)
+    one = leave_one_out(feats, ref, fit=ridge(("psnr_proxy", "log_params"), alpha=0.3))
+    fit = Predictor.fit(feats[1:], ref[1:], features=("psnr_proxy", "log_params"), alpha=0.3)
+    assert one[0] == pytest.approx(fit.predict(feats[0]), abs=1e-12)
+
+
+def test_averaged_predictor_is_the_mean_of_its_members():
+    """The shipped model is one linear model equal to the mean of every candidate's prediction."""
+    recs = _records(15)
+    feats = [features_of(r) for r in recs]
+    ref = [r["psnr_ref"] for r in recs]
+    members = [Predictor.fit(feats, ref, features=f, alpha=a)
+               for f in CANDIDATE_FEATURES for a in CANDIDATE_ALPHAS]
+    model = fit_averaged(feats, ref)
+    assert set(model.features) == set(ALL_FEATURES)
+    for row in feats[:5]:
+        mean = float(np.mean([m.predict(row) for m in members]))
+        assert model.predict(row) == pytest.approx(mean, abs=1e-9)
+    again = Predictor.from_dict(copy.deepcopy(model.to_dict()))
+    assert again.predict(feats[0]) == pytest.approx(model.predict(feats[0]), abs=1e-12)
 
 
 def test_report_scores_every_baseline_and_says_if_the_predictor_wins():
@@ -125,3 +153,14 @@ def test_report_scores_every_baseline_and_says_if_the_predictor_wins():
     # the synthetic law is linear in the features: the predictor must beat size alone
     assert doc["scores"]["predictor"]["kendall_tau"] > doc["scores"]["size_model"]["kendall_tau"]
     assert isinstance(doc["predictor_beats_baselines"], bool)
+
+
+def test_a_predictor_is_never_applied_to_the_networks_it_was_fitted_on():
+    """`nas fidelity --refs` with a shipped network judges leave-one-out, not the shipped fit."""
+    from analysis.predictor import shipped_predictor
+    from nas.fidelity import _seen_by, load_references
+
+    shipped = shipped_predictor("cpu")
+    refs = load_references()
+    assert _seen_by(shipped, [{"arch_id": refs[3].spec.arch_id()}])
+    assert not _seen_by(shipped, [{"arch_id": "not-a-reference"}])

@@ -29,7 +29,9 @@ def test_weighted_references_carry_their_official_weights_psnr(ref):
 
     model = load(ref.name, scale=4, weights="official")
     psnr = evaluate(model, ["Set5"], scale=4, device="cpu", ssim=False)["Set5"]["psnr_y"]
-    assert psnr == pytest.approx(ref.psnr_ref, abs=5e-5)
+    # the figures carry 4 decimals; float32 convolutions round differently across CPU kinds
+    # (32.02724 here against 32.02726 where the figure was taken)
+    assert psnr == pytest.approx(ref.psnr_ref, abs=1.5e-4)
 
 
 def test_shipped_predictor_calibrates_the_default_search(capsys):
