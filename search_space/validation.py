@@ -24,9 +24,9 @@ from typing import Any
 
 import yaml
 
-from search_space.errors import InputError, did_you_mean, not_allowed
+from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
 
-__all__ = ["Rule", "rule", "check_fields", "check_instance", "unknown_keys", "short",
+__all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "unknown_keys", "short",
            "raise_problems", "load_yaml", "read_yaml", "parse_number", "MAX_YAML_BYTES",
            "MAX_YAML_NODES"]
 
@@ -100,9 +100,9 @@ class Rule:
 
     def apply(self, path: str, value: Any) -> tuple[Any, str | None]:
         """``(converted value, problem line or None)``."""
+        value = self._convert(value)
         if value is None and self.optional:
             return None, None
-        value = self._convert(value)
         if not self._kind_ok(value) or not self._range_ok(value):
             return value, f"{path}: expected {self.describe()}, got {short(value)}"
         allowed = self.allowed()
@@ -111,6 +111,8 @@ class Rule:
                                            for a in allowed):
             return value, _not_allowed(path, value, allowed)
         problem = self.check(value) if self.check else None
+        if problem and problem.startswith("."):  # the check names a sub-path (``.seed: ...``)
+            return value, f"{path}{problem}"
         return value, (f"{path}: {problem}" if problem else None)
 
     def _convert(self, value: Any) -> Any:
@@ -193,6 +195,20 @@ def raise_problems(problems: list[str], error: type, what: str | None = None) ->
     """Raise ``error(problems, what)`` (a :class:`DocumentError` subclass) if there are any."""
     if problems:
         raise error(problems, what)
+
+
+class Checked:
+    """Mixin of a frozen dataclass that checks its field rules on construction.
+
+    ``_path`` prefixes the problems (``"data"`` -> ``data.lr_patch: ...``); ``_error`` is the
+    document's error type.
+    """
+
+    _path = ""
+    _error: type = DocumentError
+
+    def __post_init__(self) -> None:
+        raise_problems(check_instance(self, self._path), self._error)
 
 
 def check_instance(obj: Any, path: str = "") -> list[str]:

@@ -49,6 +49,7 @@ from search_space.errors import (
 )
 from search_space.spec import ArchSpec
 from search_space.validation import (
+    Checked,
     Rule,
     check_fields,
     check_instance,
@@ -118,13 +119,9 @@ def _positive(**kwargs: Any) -> dict[str, Rule]:
     return rule(kind=float, low=0, low_open=True, **kwargs)
 
 
-def _raise(obj: Any, path: str) -> None:
-    raise_problems(check_instance(obj, path), ConfigError)
-
-
 # ---------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Checked):
     """Training data and validation sets.
 
     Args:
@@ -137,6 +134,9 @@ class DataConfig:
         lr_dir: Optional folder of pre-made LR images (``<name>x<scale>.png``).
     """
 
+    _path = 'data'
+    _error = ConfigError
+
     train: str = field(default="SunHays80", metadata=rule(kind=str))
     val: tuple[str, ...] = field(default=("Set5", "Set14"), metadata=rule(
         kind=tuple, convert=_string_list, check=_all_str,
@@ -147,13 +147,13 @@ class DataConfig:
     augment: bool = field(default=True, metadata=rule(kind=bool))
     lr_dir: str | None = field(default=None, metadata=rule(kind=str, optional=True))
 
-    def __post_init__(self) -> None:
-        _raise(self, 'data')
-
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(Checked):
     """Adam settings."""
+
+    _path = 'optim'
+    _error = ConfigError
 
     lr: float = field(default=5.0e-4, metadata=_positive())
     betas: tuple[float, float] = field(default=(0.9, 0.999),
@@ -161,12 +161,9 @@ class OptimConfig:
     eps: float = field(default=1.0e-8, metadata=_positive())
     weight_decay: float = field(default=0.0, metadata=rule(kind=float, low=0))
 
-    def __post_init__(self) -> None:
-        _raise(self, 'optim')
-
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(Checked):
     """Learning-rate schedule over iterations.
 
     Args:
@@ -178,6 +175,9 @@ class ScheduleConfig:
         warmup_iters: Linear warm-up from 0 over this many iterations (all schedules).
     """
 
+    _path = 'schedule'
+    _error = ConfigError
+
     type: str = field(default="cosine", metadata=rule(kind=str, choices=SCHEDULES,
                                                             lower=True))
     eta_min: float = field(default=1.0e-7, metadata=rule(kind=float, low=0))
@@ -185,12 +185,9 @@ class ScheduleConfig:
     gamma: float = field(default=0.5, metadata=_positive(high=1.0))
     warmup_iters: int = field(default=0, metadata=rule(kind=int, low=0))
 
-    def __post_init__(self) -> None:
-        _raise(self, 'schedule')
-
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(Checked):
     """Output distillation: ``pixel_weight * loss(S, HR) + weight * L1(S, T(LR))``.
 
     Args:
@@ -199,12 +196,12 @@ class DistillConfig:
         pixel_weight: Weight of the ground-truth term.
     """
 
+    _path = 'distill'
+    _error = ConfigError
+
     teacher: str = field(default="", metadata=rule(kind=str))
     weight: float = field(default=1.0, metadata=rule(kind=float, low=0))
     pixel_weight: float = field(default=1.0, metadata=rule(kind=float, low=0))
-
-    def __post_init__(self) -> None:
-        _raise(self, 'distill')
 
 
 _SECTIONS = {"data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
@@ -242,7 +239,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.arch, ArchSpec):
             raise ConfigError([f"arch: expected an ArchSpec, got {short(self.arch)}"])
-        _raise(self, "")
+        raise_problems(check_instance(self), ConfigError)
 
     @property
     def spec(self) -> ArchSpec:
