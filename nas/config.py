@@ -313,7 +313,12 @@ class SearchConfig:
 
 
 def load_defaults() -> dict[str, Any]:
-    return yaml.safe_load(DEFAULTS_PATH.read_text())
+    """``default_search.yaml`` plus the default space, which is defined once, in
+    ``search_space.space.DEFAULT_SPACE``."""
+    from search_space.space import DEFAULT_SPACE
+
+    defaults = read_yaml_file(DEFAULTS_PATH, "default search config")
+    return {**defaults, "space": copy.deepcopy(DEFAULT_SPACE)}
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -362,7 +367,7 @@ def _collect(problems: list[str], fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
     except InputError as e:
-        problems.append(first_line(e).removeprefix("invalid search space: "))
+        problems.append(first_line(e))
         return None
 
 
@@ -398,8 +403,15 @@ def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
 
 
 def _space(data: Any, problems: list[str], resolve: Any) -> dict[str, Any]:
-    space = _collect(problems, resolve, data if data is not None else {})
-    if space is None:
+    from search_space.space import SpaceError
+
+    try:
+        space = resolve(data if data is not None else {})
+    except SpaceError as e:
+        problems += e.problems
+        return {}
+    except InputError as e:
+        problems.append(first_line(e))
         return {}
     scale = space["scale"]
     if not isinstance(scale, int) or isinstance(scale, bool):
