@@ -39,20 +39,25 @@ def count_params(spec: ArchSpec) -> int:
     return sum(p.numel() for p in _meta_model(spec).parameters())
 
 
-def estimate_memory_mb(spec: ArchSpec, params: int, input_hw: tuple[int, int] | None) -> float:
+def estimate_memory_mb(spec: ArchSpec, params: int, input_hw: tuple[int, int] | None,
+                       batch: int = 1) -> float:
     """Weights, plus a forward's live feature maps: a few trunk-width maps at the input size and
     the output (a bound that errs high; ``trainers.profiling`` measures the real peak)."""
     total = params * _BYTES
     if input_hw is not None:
-        pixels = input_hw[0] * input_hw[1]
+        pixels = input_hw[0] * input_hw[1] * batch
         total += pixels * _BYTES * (4 * spec.channels + 2 * spec.in_channels * spec.scale ** 2)
     return total / 2**20
 
 
-def check_resources(spec: ArchSpec, *, input_hw: tuple[int, int] | None = None,
+def check_resources(spec: ArchSpec, *, input_hw: tuple[int, int] | None = None, batch: int = 1,
                     max_params: int = MAX_PARAMS, max_memory_mb: float = MAX_MEMORY_MB,
                     what: str = "spec") -> int:
-    """Refuse a spec above the parameter or memory limit; returns its parameter count."""
+    """Refuse a spec above the parameter or memory limit; returns its parameter count.
+
+    ``batch`` inputs of ``input_hw`` are counted (training: a batch of patches); the limits come
+    from ``--max-params`` / ``--max-memory-mb``.
+    """
     if input_hw is not None and input_hw[0] * input_hw[1] > MAX_INPUT_PIXELS:
         raise InputError(f"--input: {input_hw[0]}x{input_hw[1]} is {input_hw[0] * input_hw[1]:,}"
                          f" pixels; at most {MAX_INPUT_PIXELS:,} (4096x4096)")
@@ -60,7 +65,7 @@ def check_resources(spec: ArchSpec, *, input_hw: tuple[int, int] | None = None,
     if params > max_params:
         raise InputError(f"{what}: {params:,} parameters; the limit is {max_params:,} (raise it "
                          "with --max-params)")
-    memory = estimate_memory_mb(spec, params, input_hw)
+    memory = estimate_memory_mb(spec, params, input_hw, batch)
     if memory > max_memory_mb:
         size = "" if input_hw is None else f" at {input_hw[0]}x{input_hw[1]}"
         raise InputError(f"{what}: needs about {memory:,.0f} MiB{size}; the limit is "

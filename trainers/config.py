@@ -59,7 +59,7 @@ from search_space.validation import (
 )
 
 __all__ = ["TrainConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "DistillConfig",
-           "ConfigError", "resolve_arch", "LOSSES", "SCHEDULES"]
+           "ConfigError", "resolve_arch", "DEVICE_RULE", "LOSSES", "SCHEDULES"]
 
 LOSSES = ("l1", "l2")
 SCHEDULES = ("cosine", "step", "constant")
@@ -113,6 +113,10 @@ def _device(value: str) -> str | None:
 
 def _as_dict(value: Any) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
+
+
+# Also the rule of every --device flag.
+DEVICE_RULE = Rule(kind=str, check=_device, lower=True, expected="auto, cpu, cuda or cuda:N")
 
 
 def _positive(**kwargs: Any) -> dict[str, Rule]:
@@ -225,8 +229,7 @@ class TrainConfig:
     loss: str = field(default="l1", metadata=rule(kind=str, choices=LOSSES, lower=True))
     distill: DistillConfig | None = None
     seed: int = field(default=0, metadata=rule(kind=int, low=0))
-    device: str = field(default="auto", metadata=rule(kind=str, check=_device,
-                                                       lower=True))
+    device: str = field(default="auto", metadata={"rule": DEVICE_RULE})
     amp: bool = field(default=False, metadata=rule(kind=bool))
     channels_last: str | bool = field(default="auto", metadata=rule(check=_channels_last))
     threads: int | None = field(default=None, metadata=rule(kind=int, low=1,
