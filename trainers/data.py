@@ -84,8 +84,9 @@ def _open_image(path: Path):
 
     from PIL import Image
 
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check, replaced by the one below
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # e.g. PIL's DecompressionBombWarning: refused here
+        warnings.simplefilter("error")  # any other warning while reading the header
         img = Image.open(path)
     width, height = img.size
     if width * height > MAX_IMAGE_PIXELS:
