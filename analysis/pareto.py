@@ -297,7 +297,7 @@ def _distance_below_extremes_plane(points: np.ndarray) -> np.ndarray | None:
 
 
 # ---------------------------------------------------------------------------- filters
-_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*(.+?)\s*$")
+_CONDITION = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>|=)\s*([^<>=!\s].*?)\s*$")
 _OPERATORS: dict[str, Callable] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt,
                                    ">": operator.gt, "==": operator.eq, "=": operator.eq,
                                    "!=": operator.ne}

@@ -1,17 +1,30 @@
-"""The ``nas`` command line.
+"""The ``nas`` command line and its one failure policy (docs/validation.md).
 
 Each sub-command is a class ``Command`` in ``nas/commands/<name>.py`` with a docstring (its help),
 ``add_arguments(parser)`` and ``run(args) -> int``; heavy imports happen inside ``run``.
-Bad input (any :class:`search_space.errors.InputError`) prints one plain message and exits 2.
+
+- Bad input (any :class:`search_space.errors.InputError`): exit 2, one line on stderr (a document
+  with several problems: a heading and one line per problem); warnings that libraries raised
+  meanwhile are folded into that message.
+- A crash: exit 1, one short line naming the log file that holds the traceback (a command sets
+  ``args.log_dir`` once it has an output folder, and ``args.resume_hint``).
+- Ctrl-C or SIGTERM: exit 130 (with the resume hint).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib
+import os
 import sys
+import traceback
+import warnings
+from pathlib import Path
 
+from nas.signals import sigterm_as_interrupt
 from search_space.errors import InputError
+from search_space.io import first_line
 
 # name -> module under nas.commands
 _COMMANDS = {
@@ -50,24 +63,70 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=doc.splitlines()[0] if doc else None, description=doc,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         cmd.add_arguments(p)
-        p.set_defaults(_command=cmd)
+        p.set_defaults(_command=cmd, _parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "_command", None):
+        if extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         parser.print_help()
         return 2
+    if extra:  # named by the sub-command: "nas train: error: unrecognized arguments: ..."
+        args._parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    sigterm_as_interrupt()
+    name = f"nas {args.command}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = int(args._command().run(args) or 0)
+        except InputError as e:
+            print(f"{name}: error: {e}{_folded(caught)}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{name}: interrupted{_hint(args)}", file=sys.stderr)
+            return 130
+        except Exception as e:  # noqa: BLE001  (the policy: one line here, traceback in the log)
+            log = _write_log(args, argv)
+            print(f"{name}: failed: {type(e).__name__}: {first_line(e)} (traceback: {log})"
+                  f"{_hint(args)}", file=sys.stderr)
+            return 1
+    for text in dict.fromkeys(first_line(w.message) for w in caught):
+        print(f"{name}: warning: {text}", file=sys.stderr)
+    return code
+
+
+def _folded(caught: list[warnings.WarningMessage]) -> str:
+    """Warnings raised while reading the bad input, as a suffix of the one-line message."""
+    texts = list(dict.fromkeys(first_line(w.message) for w in caught))
+    return f" (warning: {'; '.join(texts)})" if texts else ""
+
+
+def _hint(args: argparse.Namespace) -> str:
+    hint = getattr(args, "resume_hint", None)
+    return f"; continue with `{hint}`" if hint else ""
+
+
+def _write_log(args: argparse.Namespace, argv: list[str] | None) -> Path:
+    """Append the traceback to the command's log (its output folder, else the cache)."""
+    folder = getattr(args, "log_dir", None)
+    if folder is None or not Path(folder).is_dir():
+        folder = Path(os.environ.get("ESRNAS_LOG_DIR", Path.home() / ".cache" / "esrnas" /
+                                     "logs"))
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path(folder) / f"nas-{args.command}.log"
     try:
-        return int(args._command().run(args) or 0)
-    except InputError as e:
-        print(f"nas {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"nas {args.command}: interrupted", file=sys.stderr)
-        return 130
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(f"--- {stamp} nas {' '.join(sys.argv[1:] if argv is None else argv)}\n")
+            f.write(traceback.format_exc())
+    except OSError:  # no writable log: the traceback goes to stderr after all
+        traceback.print_exc()
+        return Path("stderr")
+    return path
 
 
 if __name__ == "__main__":

@@ -24,7 +24,18 @@ from nas.objectives import (
     check_direction,
     parse_constraint,
 )
-from search_space.errors import InputError, did_you_mean, not_allowed, read_yaml_file
+from search_space.errors import DocumentError, InputError, not_allowed, read_yaml_file
+from search_space.io import first_line
+from search_space.validation import (
+    Checked,
+    Rule,
+    check_fields,
+    parse_number,
+    raise_problems,
+    rule,
+    short,
+    unknown_keys,
+)
 
 __all__ = [
     "SearchConfig",
@@ -36,6 +47,9 @@ __all__ = [
     "DEFAULTS_PATH",
     "load_defaults",
     "Budget",
+    "SearchConfigError",
+    "MAX_BUDGET_TRIALS",
+    "MAX_BUDGET_SECONDS",
 ]
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "default_search.yaml"
@@ -45,17 +59,68 @@ SAMPLERS = ("tpe", "nsga2", "random")
 SCHEDULERS = ("none", "asha")
 # Sections merged key by key over the defaults; the others are replaced as a whole.
 _MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space", "ntire")
+# Documented maxima (docs/validation.md): a budget is finite and at most this.
+MAX_BUDGET_TRIALS = 100_000
+MAX_BUDGET_SECONDS = 30 * 24 * 3600.0
+MAX_PROFILE_SIDE = 4096
+
+
+class SearchConfigError(DocumentError):
+    """An invalid search config; one line per problem, each naming its path."""
+
+    kind = "search config"
+
+
+def _anchor_names() -> list[str]:
+    from search_space.anchors import list_anchors
+
+    return list_anchors()
+
+
+def _proxy_train(train: Mapping[str, Any]) -> str | None:
+    for key in ("arch", "out_dir", "seed", "init"):
+        if key in train:
+            return f".{key}: set by the search for every trial; remove it"
+    return None
+
+
+def _input_hw(value: Any) -> Any:
+    if value == "auto":
+        return None
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _is_input_hw(hw: Any) -> str | None:
+    ok = isinstance(hw, tuple) and len(hw) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_PROFILE_SIDE for v in hw)
+    return None if ok else (f"expected auto or [height, width] integers >= 8 and <= "
+                            f"{MAX_PROFILE_SIDE}, got {short(hw)}")
+
+
+def _ntire_weights(weights: Mapping[str, Any]) -> str | None:
+    if set(weights) != set(NTIRE_WEIGHTS):
+        return f"expected a mapping with exactly {', '.join(NTIRE_WEIGHTS)}, got {short(weights)}"
+    bad = [k for k, v in weights.items() if Rule(kind=float, low=0).apply(k, v)[1]]
+    return f".{bad[0]}: expected a number >= 0, got {short(weights[bad[0]])}" if bad else None
 
 
 @dataclass(frozen=True)
-class ProxyConfig:
+class ProxyConfig(Checked):
     """Proxy training: ``preset`` of ``trainers.presets.PRESETS`` plus a partial TrainConfig,
     and the PSNR predictor that calibrates it (``auto``: the one shipped for this exact proxy,
     ``none``, or a path to a ``nas fidelity --fit`` predictor.json)."""
 
-    preset: str = "auto"
-    train: Mapping[str, Any] = field(default_factory=dict)
-    predictor: str = "auto"
+    _path = 'proxy'
+    _error = SearchConfigError
+
+    preset: str = field(default="auto", metadata=rule(kind=str, choices=PRESETS))
+    train: Mapping[str, Any] = field(default_factory=dict, metadata=rule(
+        kind=Mapping, convert=lambda v: {} if v is None else v, check=_proxy_train,
+        expected="a partial training config mapping"))
+    predictor: str = field(default="auto", metadata=rule(
+        kind=str, expected="auto, none or a predictor.json path"))
 
     def resolved_preset(self, gpus_per_trial: float) -> str:
         if self.preset != "auto":
@@ -64,7 +129,7 @@ class ProxyConfig:
 
 
 @dataclass(frozen=True)
-class ProfileConfig:
+class ProfileConfig(Checked):
     """How each trial's deploy form is profiled (``trainers.profiling.profile_model``).
 
     ``input_hw`` None (``auto``) is the NTIRE 256x256 with a GPU per trial and 128x128 on CPU,
@@ -72,11 +137,16 @@ class ProfileConfig:
     double the default search's time; CPU runtime scales about linearly with pixels.
     """
 
-    input_hw: tuple[int, int] | None = None
-    warmup: int = 5
-    repeats: int = 20
-    runtime: bool = True
-    memory: bool = True
+    _path = 'profile'
+    _error = SearchConfigError
+
+    input_hw: tuple[int, int] | None = field(default=None, metadata=rule(
+        convert=_input_hw, optional=True, check=_is_input_hw,
+        expected=f"auto or [height, width] integers >= 8 and <= {MAX_PROFILE_SIDE}"))
+    warmup: int = field(default=5, metadata=rule(kind=int, low=0, high=1000))
+    repeats: int = field(default=20, metadata=rule(kind=int, low=1, high=10_000))
+    runtime: bool = field(default=True, metadata=rule(kind=bool))
+    memory: bool = field(default=True, metadata=rule(kind=bool))
 
     def resolved_input_hw(self, gpus_per_trial: float) -> tuple[int, int]:
         if self.input_hw is not None:
@@ -85,39 +155,53 @@ class ProfileConfig:
 
 
 @dataclass(frozen=True)
-class SamplerConfig:
+class SamplerConfig(Checked):
     """Optuna sampler. Option: tpe | nsga2 | random."""
 
-    type: str = "tpe"
-    n_startup_trials: int = 10
-    population_size: int = 16
+    _path = 'sampler'
+    _error = SearchConfigError
+
+    type: str = field(default="tpe", metadata=rule(kind=str, choices=SAMPLERS))
+    n_startup_trials: int = field(default=10, metadata=rule(kind=int, low=0))
+    population_size: int = field(default=16, metadata=rule(kind=int, low=2))
 
 
 @dataclass(frozen=True)
-class SchedulerConfig:
+class SchedulerConfig(Checked):
     """Trial scheduler. Option: none | asha (on validation PSNR)."""
 
-    type: str = "none"
-    grace_period: int = 1
-    reduction_factor: int = 2
+    _path = 'scheduler'
+    _error = SearchConfigError
+
+    type: str = field(default="none", metadata=rule(kind=str, choices=SCHEDULERS))
+    grace_period: int = field(default=1, metadata=rule(kind=int, low=1))
+    reduction_factor: int = field(default=2, metadata=rule(kind=int, low=2))
 
 
 @dataclass(frozen=True)
-class ResourcesConfig:
+class ResourcesConfig(Checked):
     """Trials at a time and resources per trial (``cpus_per_trial`` None: CPUs / concurrency)."""
 
-    max_concurrent: int = 1
-    cpus_per_trial: float | None = None
-    gpus_per_trial: float = 0.0
+    _path = 'resources'
+    _error = SearchConfigError
+
+    max_concurrent: int = field(default=1, metadata=rule(kind=int, low=1, high=4096))
+    cpus_per_trial: float | None = field(default=None, metadata=rule(
+        kind=float, low=0, low_open=True, optional=True))
+    gpus_per_trial: float = field(default=0.0, metadata=rule(kind=float, low=0))
 
 
 @dataclass(frozen=True)
-class NtireConfig:
+class NtireConfig(Checked):
     """The ``ntire_score`` objective: the NTIRE ESR score relative to ``baseline`` (an anchor
     profiled in the same run), with weights of runtime, MACs and params."""
 
-    baseline: str = "span_ch28"
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(NTIRE_WEIGHTS))
+    _path = 'ntire'
+    _error = SearchConfigError
+
+    baseline: str = field(default="span_ch28", metadata=rule(kind=str, choices=_anchor_names))
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(NTIRE_WEIGHTS),
+                                         metadata=rule(kind=Mapping, check=_ntire_weights))
 
 
 @dataclass(frozen=True)
@@ -177,7 +261,7 @@ class SearchConfig:
             raise InputError(f"{source}: expected a mapping of search settings, "
                              f"got {type(data).__name__}")
         merged = _merge(load_defaults(), data, source)
-        return _build(merged)
+        return _build(merged, source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:
@@ -214,20 +298,27 @@ class SearchConfig:
         """Command-line overrides (``--seed``, ``--max-concurrent`` ...), validated."""
         res = self.resources
         if max_concurrent is not None:
-            res = replace(res, max_concurrent=_int("--max-concurrent", max_concurrent, 1))
+            res = replace(res, max_concurrent=_override("--max-concurrent", max_concurrent,
+                                                        kind=int, low=1, high=4096))
         if cpus_per_trial is not None:
-            res = replace(res, cpus_per_trial=_number("--cpus-per-trial", cpus_per_trial,
-                                                      positive=True))
+            res = replace(res, cpus_per_trial=_override("--cpus-per-trial", cpus_per_trial,
+                                                        kind=float, low=0, low_open=True))
         if gpus_per_trial is not None:
-            res = replace(res, gpus_per_trial=_number("--gpus-per-trial", gpus_per_trial))
+            res = replace(res, gpus_per_trial=_override("--gpus-per-trial", gpus_per_trial,
+                                                        kind=float, low=0))
         out = replace(self, resources=res)
         if seed is not None:
-            out = replace(out, seed=_int("--seed", seed, 0))
+            out = replace(out, seed=_override("--seed", seed, kind=int, low=0))
         return out
 
 
 def load_defaults() -> dict[str, Any]:
-    return yaml.safe_load(DEFAULTS_PATH.read_text())
+    """``default_search.yaml`` plus the default space, which is defined once, in
+    ``search_space.space.DEFAULT_SPACE``."""
+    from search_space.space import DEFAULT_SPACE
+
+    defaults = read_yaml_file(DEFAULTS_PATH, "default search config")
+    return {**defaults, "space": copy.deepcopy(DEFAULT_SPACE)}
 
 
 def _fields(obj: Any) -> dict[str, Any]:
@@ -235,212 +326,154 @@ def _fields(obj: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------- merge + build
+def _what(source: str) -> str:
+    return "search config" if source == "config" else f"search config {source}"
+
+
 def _merge(defaults: dict[str, Any], user: Mapping[str, Any], source: str) -> dict[str, Any]:
+    problems = unknown_keys("", user, list(defaults))
     out = copy.deepcopy(defaults)
     for key, value in user.items():
         if key not in defaults:
-            raise InputError(f"{key}: unknown key in {source}; allowed: "
-                             f"{', '.join(defaults)}{did_you_mean(key, defaults)}")
+            continue
         if key in _MERGED and key != "space":
             if not isinstance(value, Mapping):
-                raise InputError(f"{key}: expected a mapping, got {value!r}")
+                problems.append(f"{key}: expected a mapping, got {short(value)}")
+                continue
             out[key].update(copy.deepcopy(dict(value)))
         else:
             out[key] = copy.deepcopy(value)
+    raise_problems(problems, SearchConfigError, _what(source))
     return out
 
 
-def _build(d: dict[str, Any]) -> SearchConfig:
-    from search_space.anchors import list_anchors
+_SECTIONS = {"proxy": ProxyConfig, "profile": ProfileConfig, "sampler": SamplerConfig,
+             "scheduler": SchedulerConfig, "resources": ResourcesConfig, "ntire": NtireConfig}
+
+
+def _section(name: str, data: Any, problems: list[str]) -> Any:
+    """A section dataclass from its mapping; problems are collected (defaults stand in)."""
+    cls = _SECTIONS[name]
+    if not isinstance(data, Mapping):
+        problems.append(f"{name}: expected a mapping, got {short(data)}")
+        return cls()
+    before = len(problems)
+    values = check_fields(cls, data, name, problems)
+    return cls(**values) if len(problems) == before else cls()
+
+
+def _collect(problems: list[str], fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, its InputError recorded as a problem (None returned)."""
+    try:
+        return fn(*args)
+    except InputError as e:
+        problems.append(first_line(e))
+        return None
+
+
+def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
     from search_space.space import resolve_space
 
-    known = list_anchors()
-    anchors = _anchors(d["anchors"], known)
+    problems: list[str] = []
+    known = _anchor_names()
+    anchors = _anchors(d["anchors"], known, problems)
     constraints_text = d["constraints"] if d["constraints"] is not None else {}
+    constraints: list[Constraint] = []
     if not isinstance(constraints_text, Mapping):
-        raise InputError(f"constraints: expected a mapping metric -> bound, "
-                         f"got {constraints_text!r}")
-    constraints = tuple(parse_constraint(f"constraints.{m}", m, t, known)
-                        for m, t in constraints_text.items())
-    space = resolve_space(d["space"] if d["space"] is not None else {})
-    if not isinstance(space["scale"], int) or isinstance(space["scale"], bool):
-        raise InputError(f"space.scale: expected one of 2, 3, 4 (a search runs at one scale), "
-                         f"got {space['scale']!r}")
-    objectives = _objectives(d["objectives"])
-    profile = _profile(d["profile"])
-    _check_measured(objectives, constraints, profile)
-    _check_trained_anchors(constraints, anchors)
-    return SearchConfig(
-        objectives=objectives,
-        anchors=anchors,
-        constraints=constraints,
-        proxy=_proxy(d["proxy"]),
-        profile=profile,
-        sampler=_sampler(d["sampler"]),
-        scheduler=_scheduler(d["scheduler"]),
-        seed=_int("seed", d["seed"], 0),
-        resources=_resources(d["resources"]),
-        space=space,
-        constraints_text=dict(constraints_text),
-        ntire=_ntire(d.get("ntire"), known),
-    )
+        problems.append(f"constraints: expected a mapping metric -> bound, got "
+                        f"{short(constraints_text)}")
+        constraints_text = {}
+    for metric, text in constraints_text.items():
+        c = _collect(problems, parse_constraint, f"constraints.{metric}", metric, text, known)
+        if c is not None:
+            constraints.append(c)
+    space = _space(d["space"], problems, resolve_space)
+    objectives = _objectives(d["objectives"], problems)
+    sections = {name: _section(name, d.get(name) if name != "ntire" else d.get(name) or {},
+                               problems) for name in _SECTIONS}
+    seed, problem = Rule(kind=int, low=0).apply("seed", d["seed"])
+    problems += [problem] if problem else []
+    if not problems:
+        problems += _check_measured(objectives, constraints, sections["profile"])
+        problems += _check_trained_anchors(constraints, anchors)
+    raise_problems(problems, SearchConfigError, _what(source))
+    return SearchConfig(objectives=objectives, anchors=anchors, constraints=tuple(constraints),
+                        seed=seed, space=space, constraints_text=dict(constraints_text),
+                        **sections)
 
 
-def _check_trained_anchors(constraints: tuple[Constraint, ...], anchors: tuple[str, ...]) -> None:
+def _space(data: Any, problems: list[str], resolve: Any) -> dict[str, Any]:
+    from search_space.space import SpaceError
+
+    try:
+        space = resolve(data if data is not None else {})
+    except SpaceError as e:
+        problems += e.problems
+        return {}
+    except InputError as e:
+        problems.append(first_line(e))
+        return {}
+    scale = space["scale"]
+    if not isinstance(scale, int) or isinstance(scale, bool):
+        from search_space.choices import SCALES
+
+        problems.append(f"space.scale: expected one of {', '.join(map(str, SCALES))} (a search "
+                        f"runs at one scale), got {short(scale)}")
+    return space
+
+
+def _check_trained_anchors(constraints: list[Constraint], anchors: tuple[str, ...]) -> list[str]:
     """A quality floor relative to an anchor compares with that anchor's trial in this run."""
-    for c in constraints:
-        if c.stage == "trained" and c.anchor and c.anchor not in anchors:
-            raise InputError(f"constraints.{c.metric}: {c.anchor!r} must be one of the run's "
-                             f"anchors (it is trained under the same proxy); anchors: "
-                             f"{', '.join(anchors) or 'none'}")
+    return [f"constraints.{c.metric}: {c.anchor!r} must be one of the run's anchors (it is "
+            f"trained under the same proxy); anchors: {', '.join(anchors) or 'none'}"
+            for c in constraints if c.stage == "trained" and c.anchor and c.anchor not in anchors]
 
 
-def _ntire(data: Any, known: list[str]) -> NtireConfig:
-    data = _check_keys("ntire", data or {}, NtireConfig)
-    baseline = data.get("baseline", NtireConfig.baseline)
-    if baseline not in known:
-        raise InputError(not_allowed("ntire.baseline", baseline, known))
-    weights = data.get("weights") or {}
-    if not isinstance(weights, Mapping) or set(weights) != set(NTIRE_WEIGHTS):
-        raise InputError(f"ntire.weights: expected a mapping with exactly "
-                         f"{', '.join(NTIRE_WEIGHTS)}, got {weights!r}")
-    return NtireConfig(baseline, {k: _number(f"ntire.weights.{k}", v) for k, v in
-                                  weights.items()})
-
-
-def _check_measured(objectives: Mapping[str, str], constraints: tuple[Constraint, ...],
-                    profile: ProfileConfig) -> None:
+def _check_measured(objectives: Mapping[str, str], constraints: list[Constraint],
+                    profile: ProfileConfig) -> list[str]:
     """A metric that is optimised or constrained must be measured."""
     used = list(objectives) + [c.metric for c in constraints]
-    for metric, switch in (("runtime_ms", "runtime"), ("ntire_score", "runtime"),
-                           ("peak_memory_mb", "memory")):
-        if metric in used and not getattr(profile, switch):
-            raise InputError(f"profile.{switch}: must be true while {metric} is an objective "
-                             f"or a constraint")
+    return [f"profile.{switch}: must be true while {metric} is an objective or a constraint"
+            for metric, switch in (("runtime_ms", "runtime"), ("ntire_score", "runtime"),
+                                   ("peak_memory_mb", "memory"))
+            if metric in used and not getattr(profile, switch)]
 
 
-def _objectives(data: Any) -> dict[str, str]:
+def _objectives(data: Any, problems: list[str]) -> dict[str, str]:
     if not isinstance(data, Mapping) or not data:
-        raise InputError(f"objectives: expected a mapping metric -> max|min, got {data!r}")
+        problems.append(f"objectives: expected a mapping metric -> max|min, got {short(data)}")
+        return {}
     out = {}
     for name, direction in data.items():
         if name not in OBJECTIVES:
-            raise InputError(not_allowed("objectives", name, OBJECTIVES))
-        out[str(name)] = check_direction(f"objectives.{name}", direction)
+            problems.append(not_allowed("objectives", name, OBJECTIVES))
+            continue
+        d = _collect(problems, check_direction, f"objectives.{name}", direction)
+        if d is not None:
+            out[str(name)] = d
     return out
 
 
-def _anchors(data: Any, known: list[str]) -> tuple[str, ...]:
+def _anchors(data: Any, known: list[str], problems: list[str]) -> tuple[str, ...]:
     if data is None:
         return ()
     if not isinstance(data, (list, tuple)):
-        raise InputError(f"anchors: expected a list of anchor names, got {data!r}")
-    for i, name in enumerate(data):
-        if name not in known:
-            raise InputError(not_allowed(f"anchors[{i}]", name, known))
-    if len(set(data)) != len(data):
-        raise InputError(f"anchors: each anchor at most once, got {list(data)}")
+        problems.append(f"anchors: expected a list of anchor names, got {short(data)}")
+        return ()
+    bad = [not_allowed(f"anchors[{i}]", name, known) for i, name in enumerate(data)
+           if not isinstance(name, str) or name not in known]
+    problems += bad
+    if not bad and len(set(data)) != len(data):
+        problems.append(f"anchors: each anchor at most once, got {list(data)}")
     return tuple(data)
 
 
-def _check_keys(section: str, data: Any, cls: type) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise InputError(f"{section}: expected a mapping, got {data!r}")
-    allowed = list(cls.__dataclass_fields__)
-    for key in data:
-        if key not in allowed:
-            raise InputError(f"{section}.{key}: unknown key; allowed: {', '.join(allowed)}"
-                             f"{did_you_mean(key, allowed)}")
-    return data
-
-
-def _int(path: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{path}: expected an integer >= {minimum}, got {value!r}")
+def _override(path: str, value: Any, **kwargs: Any) -> Any:
+    """A command-line value through the same rules as the config key it overrides."""
+    value, problem = Rule(**kwargs).apply(path, value)
+    if problem:
+        raise InputError(problem)
     return value
-
-
-def _number(path: str, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (
-            positive and value == 0):
-        raise InputError(f"{path}: expected a number {'> 0' if positive else '>= 0'}, "
-                         f"got {value!r}")
-    return float(value)
-
-
-def _bool(path: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(f"{path}: expected true or false, got {value!r}")
-    return value
-
-
-def _choice(path: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise InputError(not_allowed(path, value, allowed))
-    return value
-
-
-def _proxy(data: Any) -> ProxyConfig:
-    data = _check_keys("proxy", data, ProxyConfig)
-    train = data.get("train") or {}
-    if not isinstance(train, Mapping):
-        raise InputError(f"proxy.train: expected a partial training config mapping, got {train!r}")
-    for key in ("arch", "out_dir", "seed", "init"):
-        if key in train:
-            raise InputError(f"proxy.train.{key}: set by the search for every trial; remove it")
-    predictor = data.get("predictor", "auto")
-    if not isinstance(predictor, str) or not predictor:
-        raise InputError(f"proxy.predictor: expected auto, none or a predictor.json path, "
-                         f"got {predictor!r}")
-    return ProxyConfig(preset=_choice("proxy.preset", data.get("preset"), PRESETS),
-                       train=dict(train), predictor=predictor)
-
-
-def _profile(data: Any) -> ProfileConfig:
-    data = _check_keys("profile", data, ProfileConfig)
-    hw = data.get("input_hw")
-    if hw in (None, "auto"):
-        hw = None
-    elif (not isinstance(hw, (list, tuple)) or len(hw) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in hw)):
-        raise InputError(f"profile.input_hw: expected auto or [height, width] integers >= 8, "
-                         f"got {hw!r}")
-    return ProfileConfig(
-        input_hw=None if hw is None else (hw[0], hw[1]),
-        warmup=_int("profile.warmup", data.get("warmup"), 0),
-        repeats=_int("profile.repeats", data.get("repeats"), 1),
-        runtime=_bool("profile.runtime", data.get("runtime")),
-        memory=_bool("profile.memory", data.get("memory")),
-    )
-
-
-def _sampler(data: Any) -> SamplerConfig:
-    data = _check_keys("sampler", data, SamplerConfig)
-    return SamplerConfig(
-        type=_choice("sampler.type", data.get("type"), SAMPLERS),
-        n_startup_trials=_int("sampler.n_startup_trials", data.get("n_startup_trials"), 0),
-        population_size=_int("sampler.population_size", data.get("population_size"), 2),
-    )
-
-
-def _scheduler(data: Any) -> SchedulerConfig:
-    data = _check_keys("scheduler", data, SchedulerConfig)
-    return SchedulerConfig(
-        type=_choice("scheduler.type", data.get("type"), SCHEDULERS),
-        grace_period=_int("scheduler.grace_period", data.get("grace_period"), 1),
-        reduction_factor=_int("scheduler.reduction_factor", data.get("reduction_factor"), 2),
-    )
-
-
-def _resources(data: Any) -> ResourcesConfig:
-    data = _check_keys("resources", data, ResourcesConfig)
-    cpus = data.get("cpus_per_trial")
-    return ResourcesConfig(
-        max_concurrent=_int("resources.max_concurrent", data.get("max_concurrent"), 1),
-        cpus_per_trial=None if cpus is None else _number("resources.cpus_per_trial", cpus,
-                                                          positive=True),
-        gpus_per_trial=_number("resources.gpus_per_trial", data.get("gpus_per_trial")),
-    )
 
 
 @dataclass(frozen=True)
@@ -454,22 +487,25 @@ class Budget:
 
     @classmethod
     def parse(cls, text: str | int) -> Budget:
-        """``8`` (trials, >= 1) or ``90s`` / ``45m`` / ``2h`` (wall clock)."""
+        """``8`` (trials, 1 to :data:`MAX_BUDGET_TRIALS`) or ``90s`` / ``45m`` / ``2h`` (wall
+        clock, at most :data:`MAX_BUDGET_SECONDS`); ASCII digits only."""
         raw = str(text).strip()
         hint = ("expected a number of trials (e.g. 8) or a wall-clock duration "
                 "(e.g. 90s, 45m, 2h)")
-        if raw.isdigit():
-            if int(raw) < 1:
-                raise InputError(f"--budget: {hint}; a number of trials must be >= 1, got {raw!r}")
+        if raw.isascii() and raw.isdigit():
+            if not 1 <= int(raw) <= MAX_BUDGET_TRIALS:
+                raise InputError(f"--budget: {hint}; a number of trials must be >= 1 and <= "
+                                 f"{MAX_BUDGET_TRIALS}, got {short(raw)}")
             return cls(trials=int(raw))
         number, unit = raw[:-1], raw[-1:].lower()
-        try:
-            value = float(number)
-        except ValueError:
-            value = None
-        if unit not in cls._UNITS or value is None or not value > 0 or value != value:
-            raise InputError(f"--budget: {hint}, got {raw!r}")
-        return cls(seconds=value * cls._UNITS[unit])
+        value = parse_number(number) if "e" not in number.lower() else None
+        if unit not in cls._UNITS or value is None or not value > 0:
+            raise InputError(f"--budget: {hint}, got {short(raw)}")
+        seconds = value * cls._UNITS[unit]
+        if seconds > MAX_BUDGET_SECONDS:
+            raise InputError(f"--budget: a wall-clock budget is at most "
+                             f"{MAX_BUDGET_SECONDS / 86400:g} days, got {short(raw)}")
+        return cls(seconds=seconds)
 
     def to_dict(self) -> dict[str, Any]:
         return {"trials": self.trials, "seconds": self.seconds}

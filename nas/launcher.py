@@ -55,6 +55,7 @@ from nas.config import Budget, SearchConfig
 from nas.progress import Progress, format_duration, kendall_tau
 from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.runs import FINISHED, RunDir, TrialsTable, now_iso, read_json, write_json
+from nas.signals import sigterm_as_interrupt
 from nas.trial import META_KEY, TrialSettings, ray_trainable
 from search_space.errors import InputError
 from search_space.io import first_line
@@ -258,6 +259,7 @@ def _init_ray(address: str | None) -> bool:
                              f"({_connection_problem(e)})") from None
     else:
         ray.init(num_cpus=os.cpu_count() or 1, **kwargs)
+    sigterm_as_interrupt()  # ray.init replaced it: SIGTERM is Ctrl-C again (nas/signals.py)
     return True
 
 

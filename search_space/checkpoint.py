@@ -43,7 +43,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 def spec_of_checkpoint(ckpt: dict[str, Any], path: str | Path) -> ArchSpec | None:
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         return None
-    return ArchSpec.from_dict(ckpt["spec"], what=f"spec in checkpoint {path}")
+    return ArchSpec.from_dict(ckpt.get("spec"), what=f"spec in checkpoint {path}")
 
 
 def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:

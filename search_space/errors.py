@@ -14,11 +14,17 @@ class InputError(ValueError):
     """Bad user input; the message names the field or file and what was expected."""
 
 
-class SpecError(InputError):
-    """An invalid architecture spec. ``problems`` lists one line per bad field."""
+class DocumentError(InputError):
+    """Every problem of one document (a spec, a config); ``problems`` holds one line each.
 
-    def __init__(self, problems: list[str], what: str = "ArchSpec") -> None:
+    One problem gives one line; several give a heading line and one indented line per problem.
+    """
+
+    kind = "document"
+
+    def __init__(self, problems: list[str], what: str | None = None) -> None:
         self.problems = list(problems)
+        what = what or self.kind
         n = len(self.problems)
         if n == 1:
             msg = f"invalid {what}: {self.problems[0]}"
@@ -26,6 +32,12 @@ class SpecError(InputError):
             lines = "\n".join(f"  {p}" for p in self.problems)
             msg = f"invalid {what} ({n} problems):\n{lines}"
         super().__init__(msg)
+
+
+class SpecError(DocumentError):
+    """An invalid architecture spec. ``problems`` lists one line per bad field."""
+
+    kind = "ArchSpec"
 
 
 def did_you_mean(value: object, allowed: Iterable[str]) -> str:
@@ -43,25 +55,12 @@ def not_allowed(path: str, value: object, allowed: Iterable[object]) -> str:
 
 
 def read_yaml_file(path, what: str):
-    """Parse a YAML file; unreadable or malformed input raises one-line :class:`InputError`.
+    """Parse a YAML file with size and alias-expansion limits (``validation.read_yaml``).
 
     Args:
         path: The file.
         what: What the file is, for the message (``"spec file"``, ``"training config"``).
     """
-    from pathlib import Path
+    from search_space.validation import read_yaml
 
-    import yaml
-
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, "strerror", None) or type(e).__name__
-        raise InputError(f"{path}: cannot read {what} ({reason})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        from search_space.io import first_line
-
-        raise InputError(f"{path}: not valid YAML ({first_line(e)})") from None
+    return read_yaml(path, what)

@@ -37,6 +37,7 @@ class BlockEntry:
     cls: Callable[..., Any]
     choices: Mapping[str, Sequence[Any]] = field(default_factory=dict)
     searchable: bool = True
+    tags: frozenset[str] = frozenset()
 
     def options(self) -> dict[str, inspect.Parameter]:
         """Keyword options of the constructor (everything but ``channels``)."""
@@ -59,8 +60,13 @@ _BLOCKS: dict[str, BlockEntry] = {}
 _CONV_UNITS: dict[str, ConvUnitEntry] = {}
 
 
+# Tags a block may carry: "attention" = may be inserted as its own stage every k blocks.
+TAGS = ("attention",)
+
+
 def register_block(
-    name: str, *, choices: Mapping[str, Sequence[Any]] | None = None, searchable: bool = True
+    name: str, *, choices: Mapping[str, Sequence[Any]] | None = None, searchable: bool = True,
+    tags: Sequence[str] = (),
 ) -> Callable[[type], type]:
     """Class decorator: register a block under ``name``.
 
@@ -68,12 +74,15 @@ def register_block(
         name: Registry key, a lowercase paper acronym (``erb``, ``rlfb``).
         choices: Allowed values per option; validated in specs and sampled by the space.
         searchable: False for blocks that only exist to express a paper model.
+        tags: Roles in the search space, among :data:`TAGS`.
     """
 
     def deco(cls: type) -> type:
         if name in _BLOCKS:
             raise ValueError(f"block {name!r} is already registered")
-        entry = BlockEntry(name, cls, dict(choices or {}), searchable)
+        if set(tags) - set(TAGS):
+            raise ValueError(f"block {name!r}: unknown tags {sorted(set(tags) - set(TAGS))}")
+        entry = BlockEntry(name, cls, dict(choices or {}), searchable, frozenset(tags))
         unknown = set(entry.choices) - set(entry.options())
         if unknown:
             raise ValueError(f"block {name!r}: choices for unknown options {sorted(unknown)}")
@@ -116,8 +125,10 @@ def get_conv_unit(name: str) -> ConvUnitEntry:
     return _lookup(_CONV_UNITS, name, "conv unit")
 
 
-def list_blocks(*, searchable_only: bool = False) -> list[str]:
-    return sorted(n for n, e in _BLOCKS.items() if e.searchable or not searchable_only)
+def list_blocks(*, searchable_only: bool = False, tag: str | None = None) -> list[str]:
+    """Registered block names, optionally only searchable ones / those with ``tag``."""
+    return sorted(n for n, e in _BLOCKS.items() if (e.searchable or not searchable_only)
+                  and (tag is None or tag in e.tags))
 
 
 def list_conv_units() -> list[str]:

@@ -30,20 +30,26 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from search_space import choices as C
-from search_space.errors import InputError, did_you_mean, not_allowed
-from search_space.spec import ArchSpec
+from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
+from search_space.spec import MAX_CHANNELS, MAX_REPEAT, ArchSpec
+from search_space.validation import Rule, raise_problems, short, unknown_keys
 
 __all__ = [
     "DEFAULT_SPACE",
-    "ATTENTION_STAGES",
+    "attention_stages",
     "suggest_arch",
     "spec_from_params",
     "resolve_space",
     "check_space",
+    "SpaceError",
 ]
 
-# Blocks that may be inserted as their own attention stage every k blocks.
-ATTENTION_STAGES = ("esa", "cca", "hfab")
+
+class SpaceError(DocumentError):
+    """An invalid search space; one line per problem (``space.<path>: ...``)."""
+
+    kind = "search space"
+
 # Block options governed by the spec-wide ``activation`` / ``conv`` dimensions instead.
 _GLOBAL_OPTIONS = ("act", "conv")
 # ``activation: default`` keeps each block's paper activation; ``conv: plain`` is the plain 3x3.
@@ -84,7 +90,16 @@ DEFAULT_SPACE: dict[str, Any] = {
 }
 
 _TOP_KEYS = tuple(DEFAULT_SPACE)
+_RANGE_KEYS = ("low", "high", "step", "log")
 _TRAIN_KEYS = tuple(DEFAULT_SPACE["train"])
+
+
+def attention_stages() -> list[str]:
+    """Blocks that may be inserted as their own attention stage (registry tag ``attention``)."""
+    import search_space.blocks  # noqa: F401  (registers the catalogue)
+    from search_space.registry import list_blocks
+
+    return list_blocks(tag="attention")
 
 
 # ---------------------------------------------------------------------------- dimensions
@@ -274,17 +289,14 @@ def resolve_space(space: Mapping[str, Any] | None) -> dict[str, Any]:
     if space is None:
         return copy.deepcopy(DEFAULT_SPACE)
     if not isinstance(space, Mapping):
-        raise InputError(f"space: expected a mapping, got {space!r}")
+        raise InputError(f"space: expected a mapping, got {short(space)}")
     merged = copy.deepcopy(DEFAULT_SPACE)
     for key, value in space.items():
         if key in ("attention", "conv", "train") and isinstance(value, Mapping):
             merged[key].update(copy.deepcopy(dict(value)))
         else:
             merged[key] = copy.deepcopy(value)
-    problems = check_space(merged)
-    if problems:
-        raise InputError("invalid search space:\n" + "\n".join(f"  {p}" for p in problems)
-                         if len(problems) > 1 else f"invalid search space: {problems[0]}")
+    raise_problems(check_space(merged), SpaceError)
     return merged
 
 
@@ -293,18 +305,19 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     import search_space.blocks  # noqa: F401  (registers the catalogue)
     from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
 
-    problems = [f"{path}.{k}: unknown key; allowed: {', '.join(_TOP_KEYS)}"
-                f"{did_you_mean(k, _TOP_KEYS)}" for k in space if k not in _TOP_KEYS]
+    problems = unknown_keys(path, space, _TOP_KEYS)
     problems += _check_dim(f"{path}.scale", space["scale"], C.SCALES)
     problems += _check_dim(f"{path}.input_range", space["input_range"], None, positive=True)
-    problems += _check_dim(f"{path}.channels", space["channels"], None, positive=True, integer=True)
-    problems += _check_dim(f"{path}.depth", space["depth"], None, positive=True, integer=True)
+    problems += _check_dim(f"{path}.channels", space["channels"], None, positive=True, integer=True,
+                           high=MAX_CHANNELS)
+    problems += _check_dim(f"{path}.depth", space["depth"], None, positive=True, integer=True,
+                           high=MAX_REPEAT)
 
     blocks = space["blocks"]
     searchable = list_blocks(searchable_only=True)
     if not isinstance(blocks, Mapping) or not blocks:
         problems.append(f"{path}.blocks: expected a non-empty mapping family -> {{option: dim}}, "
-                        f"got {blocks!r}")
+                        f"got {short(blocks)}")
     else:
         for block, options in blocks.items():
             if block not in searchable:
@@ -315,9 +328,9 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     att = space["attention"]
     if not isinstance(att, Mapping):
         problems.append(f"{path}.attention: expected a mapping with type, every, "
-                        f"<type>: {{option: dim}}, got {att!r}")
+                        f"<type>: {{option: dim}}, got {short(att)}")
     else:
-        allowed = ("none",) + tuple(a for a in ATTENTION_STAGES if a in list_blocks())
+        allowed = ("none", *attention_stages())
         problems += _check_dim(f"{path}.attention.type", att.get("type"), allowed)
         problems += _check_dim(f"{path}.attention.every", att.get("every"), None, positive=True,
                                integer=True)
@@ -341,7 +354,7 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     units = list_conv_units()
     if not isinstance(conv, Mapping):
         problems.append(f"{path}.conv: expected a mapping with type, <unit>: {{option: dim}}, "
-                        f"got {conv!r}")
+                        f"got {short(conv)}")
     else:
         problems += _check_dim(f"{path}.conv.type", conv.get("type"), units)
         for key, options in conv.items():
@@ -355,13 +368,23 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     return problems
 
 
+def _value_rule(allowed: Sequence[Any] | None, *, positive: bool = False, integer: bool = False,
+                high: float | None = None) -> Rule:
+    """The rule of one value of a dimension: among ``allowed``, or a number (> 0, integer)."""
+    if allowed is not None:
+        return Rule(choices=allowed)
+    return Rule(kind=int if integer else float, low=0 if positive else None, low_open=positive,
+                high=high)
+
+
 def _check_dim(path: str, dim: Any, allowed: Sequence[Any] | None, *, positive: bool = False,
-               integer: bool = False) -> list[str]:
+               integer: bool = False, high: float | None = None) -> list[str]:
     """A dimension's form, and its values against ``allowed`` (or > 0 / integer for numbers)."""
     if dim is None:
         return [f"{path}: required"]
+    value_rule = _value_rule(allowed, positive=positive, integer=integer, high=high)
     if isinstance(dim, Mapping):
-        return _check_range(path, dim, integer=integer, positive=positive) if allowed is None else \
+        return _check_range(path, dim, value_rule) if allowed is None else \
             [f"{path}: expected a value or a list of values among {_names(allowed)}, got a range"]
     values = _dim_values(dim)
     if not values:
@@ -369,37 +392,28 @@ def _check_dim(path: str, dim: Any, allowed: Sequence[Any] | None, *, positive: 
     problems = []
     for v in values:
         if isinstance(v, (Mapping, list, tuple)):
-            problems.append(f"{path}: expected scalar values, got {v!r}")
-        elif allowed is not None and not any(v == a and type(v) is type(a) for a in allowed):
-            problems.append(not_allowed(path, v, allowed))
-        elif allowed is None and not _number_ok(v, integer, positive):
-            kind = "an integer" if integer else "a number"
-            problems.append(f"{path}: expected {kind}{' > 0' if positive else ''}, got {v!r}")
+            problems.append(f"{path}: expected scalar values, got {short(v)}")
+            continue
+        problem = value_rule.apply(path, v)[1]
+        problems += [problem] if problem else []
     return problems
 
 
-def _number_ok(v: Any, integer: bool, positive: bool) -> bool:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return False
-    if integer and not isinstance(v, int):
-        return False
-    return v > 0 or not positive
-
-
-def _check_range(path: str, dim: Mapping[str, Any], *, integer: bool, positive: bool) -> list[str]:
-    unknown = [k for k in dim if k not in ("low", "high", "step", "log")]
-    if unknown:
-        return [f"{path}.{unknown[0]}: unknown key; allowed: low, high, step, log"
-                f"{did_you_mean(unknown[0], ('low', 'high', 'step', 'log'))}"]
-    low, high, step = dim.get("low"), dim.get("high"), dim.get("step")
-    for key, v in (("low", low), ("high", high)):
-        if not _number_ok(v, integer, positive):
-            kind = "an integer" if integer else "a number"
-            return [f"{path}.{key}: expected {kind}{' > 0' if positive else ''}, got {v!r}"]
+def _check_range(path: str, dim: Mapping[str, Any], value_rule: Rule) -> list[str]:
+    """``{low, high[, step][, log]}``: both ends follow ``value_rule``, low <= high."""
+    problems = unknown_keys(path, dim, _RANGE_KEYS)
+    for key in ("low", "high"):
+        problem = value_rule.apply(f"{path}.{key}", dim.get(key))[1]
+        problems += [problem] if problem else []
+    if problems:
+        return problems
+    low, high, step = dim["low"], dim["high"], dim.get("step")
     if low > high:
         return [f"{path}: low <= high must hold, got low={low}, high={high}"]
-    if step is not None and not _number_ok(step, integer, True):
-        return [f"{path}.step: expected a number > 0, got {step!r}"]
+    step_rule = Rule(kind=value_rule.kind, low=0, low_open=True, optional=True)
+    problem = step_rule.apply(f"{path}.step", step)[1]
+    if problem:
+        return [problem]
     if dim.get("log") and (low <= 0 or step is not None):
         return [f"{path}: a log range needs low > 0 and no step, got low={low}, step={step}"]
     return []
@@ -420,7 +434,7 @@ def _check_options(path: str, entry: Any, options: Any) -> list[str]:
         elif option in entry.choices:
             problems += _check_dim(f"{path}.{option}", dim, entry.choices[option])
         elif _is_range(dim):
-            problems += _check_range(f"{path}.{option}", dim, integer=False, positive=False)
+            problems += _check_range(f"{path}.{option}", dim, Rule(kind=float))
         else:
             problems += _check_dim(f"{path}.{option}", dim, None)
     return problems
@@ -429,8 +443,7 @@ def _check_options(path: str, entry: Any, options: Any) -> list[str]:
 def _check_train(path: str, train: Any, scale: Any) -> list[str]:
     if not isinstance(train, Mapping):
         return [f"{path}: expected a mapping, got {train!r}"]
-    problems = [f"{path}.{k}: unknown key; allowed: {', '.join(_TRAIN_KEYS)}"
-                f"{did_you_mean(k, _TRAIN_KEYS)}" for k in train if k not in _TRAIN_KEYS]
+    problems = unknown_keys(path, train, _TRAIN_KEYS)
     for key, integer in (("lr", False), ("batch_size", True), ("lr_patch", True),
                          ("distill_weight", False)):
         if train.get(key) is not None:

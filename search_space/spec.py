@@ -24,12 +24,29 @@ from typing import Any
 import yaml
 
 from search_space import choices as C
-from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
-from search_space.io import first_line
+from search_space.errors import SpecError, did_you_mean, not_allowed, read_yaml_file
+from search_space.validation import Rule, check_fields, load_yaml, rule, short
 
-__all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named"]
+__all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named", "MAX_CHANNELS", "MAX_REPEAT",
+           "MAX_DEPTH"]
 
 SPEC_VERSION = 1
+# Documented maxima (docs/validation.md), checked before anything is built: the widest anchor
+# has 256 channels (EDSR), the deepest body 60 blocks (RCAN: 10 groups x 6 stages).
+MAX_CHANNELS = 1024  # trunk width, and any integer block option (mid_channels, ...)
+MAX_REPEAT = 256  # copies of one stage
+MAX_DEPTH = 512  # blocks in the whole body
+MAX_IN_CHANNELS = 4
+MAX_KERNEL = 15
+MAX_INPUT_RANGE = 65535.0
+
+
+def _is_str(value: Any) -> str | None:
+    return None if isinstance(value, str) else f"expected a string, got {short(value)}"
+
+
+def _odd(value: int) -> str | None:
+    return None if value % 2 == 1 else f"expected an odd kernel size, got {value}"
 
 
 @dataclass(frozen=True)
@@ -81,27 +98,45 @@ class ArchSpec:
     defaults, so that adding them changed no existing architecture's identity.
     """
 
-    scale: int
-    channels: int
-    body: tuple[StageSpec, ...]
-    name: str = ""
-    in_channels: int = 3
+    scale: int = field(metadata=rule(kind=int, choices=C.SCALES))
+    channels: int = field(metadata=rule(kind=int, low=1, high=MAX_CHANNELS))
+    body: tuple[StageSpec, ...] = field(metadata=rule())
+    name: str = field(default="", metadata=rule(kind=None, check=_is_str,
+                                                expected="a string"))
+    in_channels: int = field(default=3, metadata=rule(kind=int, low=1, high=MAX_IN_CHANNELS))
     fusion: str = "sequential"
-    global_residual: bool = True
-    last_conv: bool = True
+    global_residual: bool = field(default=True, metadata=rule(kind=bool))
+    last_conv: bool = field(default=True, metadata=rule(kind=bool))
     upsampler: str = "pixelshuffle"
-    input_skip: bool = False
-    activation: str | None = None
+    input_skip: bool = field(default=False, metadata=rule(kind=bool))
+    activation: str | None = field(default=None, metadata=rule(kind=str, optional=True,
+                                                                 choices=C.ACTIVATIONS))
     conv: Any = None
-    weight_norm: bool = False
-    mean_shift: bool = False
-    input_range: float = 1.0
-    y_only: bool = False
-    head_kernel_size: int = 3
+    weight_norm: bool = field(default=False, metadata=rule(kind=bool))
+    mean_shift: bool = field(default=False, metadata=rule(kind=bool))
+    input_range: float = field(default=1.0, metadata=rule(kind=float, low=0, low_open=True,
+                                                            high=MAX_INPUT_RANGE))
+    y_only: bool = field(default=False, metadata=rule(kind=bool))
+    head_kernel_size: int = field(default=3, metadata=rule(kind=int, low=1, high=MAX_KERNEL,
+                                                           check=_odd))
     head: Any = None
-    input_norm: str = "none"
-    keep_block_outputs: bool = False
-    spec_version: int = SPEC_VERSION
+    input_norm: str = field(default="none", metadata=rule(kind=str, choices=C.INPUT_NORMS))
+    keep_block_outputs: bool = field(default=False, metadata=rule(kind=bool))
+    spec_version: int = field(default=SPEC_VERSION, metadata=rule(kind=int, choices=(
+        SPEC_VERSION,)))
+
+    def __post_init__(self) -> None:
+        """A spec validates itself, however it is made (``from_dict``, ``replace``, directly)."""
+        problems = _validate(self._fields_dict())
+        if problems:
+            raise SpecError(problems)
+
+    def _fields_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(d["body"], (list, tuple)):
+            d["body"] = [{"block": s.block, "repeat": s.repeat, "args": s.args}
+                         if isinstance(s, StageSpec) else s for s in d["body"]]
+        return d
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:
@@ -144,17 +179,17 @@ class ArchSpec:
         kwargs = {k: v for k, v in data.items() if k != "body"}
         if "input_range" in kwargs:
             kwargs["input_range"] = float(kwargs["input_range"])
-        return cls(body=body, **kwargs)
+        try:
+            return cls(body=body, **kwargs)
+        except SpecError as e:  # cannot happen after _validate, but keeps the document's name
+            raise SpecError(e.problems, what) from None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str, *, source: str = "spec") -> ArchSpec:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise InputError(f"{source}: not valid YAML ({first_line(e)})") from None
+        data = load_yaml(text, source)
         if isinstance(data, dict) and "spec" in data and "body" not in data:
             data = data["spec"]  # an anchor file or an exported arch.yaml wrapper
         return cls.from_dict(data, what=f"ArchSpec in {source}")
@@ -173,25 +208,6 @@ _OMITTED_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3, "head": None, "in
                        "keep_block_outputs": False}
 
 # ---------------------------------------------------------------------------- validation
-_FIELD_TYPES = {
-    "scale": int,
-    "channels": int,
-    "in_channels": int,
-    "name": str,
-    "global_residual": bool,
-    "last_conv": bool,
-    "input_skip": bool,
-    "input_norm": str,
-    "keep_block_outputs": bool,
-    "weight_norm": bool,
-    "mean_shift": bool,
-    "input_range": float,
-    "y_only": bool,
-    "head_kernel_size": int,
-    "spec_version": int,
-}
-
-
 def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -200,18 +216,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _type_ok(value: Any, expected: type) -> bool:
-    if expected is bool:
-        return isinstance(value, bool)
-    if expected is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if expected is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, expected)
-
-
-def _type_name(t: type) -> str:
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _normalise_body(body: Any) -> tuple[StageSpec, ...]:
@@ -228,28 +234,10 @@ def _validate(data: Any) -> list[str]:
     if not isinstance(data, Mapping):
         return [f"expected a mapping with keys scale, channels, body, got {type(data).__name__}"]
     problems: list[str] = []
-    known = {f.name for f in fields(ArchSpec)}
-    for key in data:
-        if key not in known:
-            problems.append(f"{key}: unknown field; allowed: {', '.join(sorted(known))}"
-                            f"{did_you_mean(key, known)}")
     for key in ("scale", "channels", "body"):
         if key not in data:
             problems.append(f"{key}: required field is missing")
-    for key, t in _FIELD_TYPES.items():
-        if key in data and not _type_ok(data[key], t):
-            problems.append(f"{key}: expected {_type_name(t)}, got {data[key]!r}")
-    if _type_ok(data.get("scale"), int) and data["scale"] not in C.SCALES:
-        problems.append(not_allowed("scale", data["scale"], C.SCALES))
-    for key in ("channels", "in_channels"):
-        if _type_ok(data.get(key), int) and data[key] <= 0:
-            problems.append(f"{key}: {key} > 0 must hold, got {key}={data[key]}")
-    if _type_ok(data.get("input_range"), float) and data["input_range"] <= 0:
-        problems.append(f"input_range: input_range > 0 must hold, got {data['input_range']}")
-    kernel = data.get("head_kernel_size")
-    if _type_ok(kernel, int) and (kernel < 1 or kernel % 2 == 0):
-        problems.append(f"head_kernel_size: `head_kernel_size` odd and >= 1 must hold, got "
-                        f"head_kernel_size={kernel}")
+    check_fields(ArchSpec, data, "", problems, skip=("body",))
     if data.get("y_only") is True:
         if data.get("in_channels", 3) != 3:
             problems.append(f"in_channels: y_only takes an RGB input, so in_channels == 3 must "
@@ -258,12 +246,7 @@ def _validate(data: Any) -> list[str]:
             problems.append("mean_shift: the DIV2K RGB mean does not apply to a y_only network; "
                             "set mean_shift: false")
     problems += _validate_fusion_and_tail(data)
-    if isinstance(data.get("input_norm"), str) and data["input_norm"] not in C.INPUT_NORMS:
-        problems.append(not_allowed("input_norm", data["input_norm"], C.INPUT_NORMS))
     problems += _validate_head(data)
-    act = data.get("activation")
-    if act is not None and act not in C.ACTIVATIONS:
-        problems.append(not_allowed("activation", act, C.ACTIVATIONS))
     if data.get("conv") is not None:
         problems += _validate_conv_unit("conv", data["conv"])
     if "body" in data:
@@ -278,34 +261,38 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
     if isinstance(body, (Mapping, str)):
         body = [body]
     if not isinstance(body, (list, tuple)) or not body:
-        return [f"body: expected a non-empty list of stages, got {body!r}"]
+        return [f"body: expected a non-empty list of stages, got {short(body)}"]
     problems = []
     registered = list_blocks()
+    depth = 0
     for i, stage in enumerate(body):
         path = f"body[{i}]"
         if isinstance(stage, str):
             stage = {"block": stage}
         if not isinstance(stage, Mapping):
             problems.append(f"{path}: expected {{block: name, repeat: n, args: {{...}}}}, "
-                            f"got {stage!r}")
+                            f"got {short(stage)}")
             continue
         for key in stage:
             if key not in ("block", "repeat", "args"):
                 problems.append(f"{path}.{key}: unknown field; allowed: args, block, repeat"
                                 f"{did_you_mean(key, ('block', 'repeat', 'args'))}")
         repeat = stage.get("repeat", 1)
-        if not _type_ok(repeat, int) or repeat < 1:
-            problems.append(f"{path}.repeat: expected an integer >= 1, got {repeat!r}")
+        if not _is_int(repeat) or not 1 <= repeat <= MAX_REPEAT:
+            problems.append(f"{path}.repeat: expected an integer >= 1 and <= {MAX_REPEAT}, got "
+                            f"{short(repeat)}")
+        else:
+            depth += repeat
         block = stage.get("block")
-        if block not in registered:
+        if not isinstance(block, str) or block not in registered:
             problems.append(
-                f"{path}.block: {block!r} is not a registered block; allowed: "
+                f"{path}.block: {short(block)} is not a registered block; allowed: "
                 f"{', '.join(registered)}{did_you_mean(block, registered)}"
             )
             continue
         args = stage.get("args") or {}
         if not isinstance(args, Mapping):
-            problems.append(f"{path}.args: expected a mapping, got {args!r}")
+            problems.append(f"{path}.args: expected a mapping, got {short(args)}")
             continue
         problems += _validate_options(f"{path}.args", block, args, data)
         if "in_channels" in args:
@@ -317,6 +304,8 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
             problems.append(f"head: 'none' needs a first block that maps the image to the trunk "
                             f"width (an in_channels option); {path}.block {block!r} has none; "
                             f"blocks that do: {', '.join(stems)}")
+    if depth > MAX_DEPTH:
+        problems.append(f"body: {depth} blocks in all; at most {MAX_DEPTH}")
     return problems
 
 
@@ -346,22 +335,25 @@ def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapp
 
 
 def _check_default_type(path: str, value: Any, param: inspect.Parameter) -> list[str]:
+    """An option without registry choices takes its default's type (numbers >= 0, bounded)."""
     default = param.default
     if default is inspect.Parameter.empty or default is None:
         return []
-    expected = type(default)
-    if expected in (int, float, bool, str) and not _type_ok(value, expected):
-        return [f"{path}: expected {_type_name(expected)}, got {value!r}"]
-    if expected in (int, float) and _type_ok(value, expected) and value < 0:
-        return [f"{path}: {path.rsplit('.', 1)[-1]} >= 0 must hold, got {value!r}"]
-    return []
+    kind = type(default)
+    if kind not in (int, float, bool, str):
+        return []
+    bounds = {"low": 0, "high": MAX_CHANNELS} if kind is int else {"low": 0} \
+        if kind is float else {}
+    _, problem = Rule(kind=kind if kind is not str else None, check=None if kind is not str
+                      else _is_str, **bounds).apply(path, value)
+    return [problem] if problem else []
 
 
 def _check_block_invariants(path: str, entry: Any, args: Mapping, data: Mapping) -> list[str]:
     """Blocks may define ``check_options(channels, **args) -> list[str]`` for cross-field rules."""
     check = getattr(entry.cls, "check_options", None)
     channels = data.get("channels")
-    if check is None or not _type_ok(channels, int) or channels <= 0:
+    if check is None or not _is_int(channels) or not 0 < channels <= MAX_CHANNELS:
         return []
     return [f"{path}: {msg}" for msg in check(channels, **args)]
 
@@ -384,7 +376,7 @@ def _validate_fusion_and_tail(data: Mapping[str, Any]) -> list[str]:
     ):
         value = data.get(key, default)
         if not isinstance(value, str) and not (isinstance(value, Mapping) and "type" in value):
-            problems.append(f"{key}: expected a name or {{type: name, ...}}, got {value!r}")
+            problems.append(f"{key}: expected a name or {{type: name, ...}}, got {short(value)}")
             continue
         name, options = split_named(value)
         if name not in allowed:
@@ -436,7 +428,7 @@ def _validate_conv_unit(path: str, unit: Any) -> list[str]:
         options = {k: v for k, v in unit.items() if k != "type"}
         name = unit["type"]
     else:
-        return [f"{path}: expected a conv unit name or {{type: name, ...}}, got {unit!r}"]
+        return [f"{path}: expected a conv unit name or {{type: name, ...}}, got {short(unit)}"]
     if name not in units:
         return [not_allowed(path, name, units)]
     entry = get_conv_unit(name)

@@ -31,128 +31,101 @@ current directory (an ``arch`` file is also looked up next to the config file).
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from search_space.errors import InputError, SpecError, did_you_mean, not_allowed, read_yaml_file
+from search_space import choices as C
+from search_space.errors import (
+    DocumentError,
+    InputError,
+    SpecError,
+    did_you_mean,
+    read_yaml_file,
+)
 from search_space.spec import ArchSpec
+from search_space.validation import (
+    Checked,
+    Rule,
+    check_fields,
+    check_instance,
+    raise_problems,
+    rule,
+    short,
+)
 
 __all__ = ["TrainConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "DistillConfig",
-           "ConfigError", "resolve_arch", "LOSSES", "SCHEDULES"]
+           "ConfigError", "resolve_arch", "DEVICE_RULE", "LOSSES", "SCHEDULES"]
 
 LOSSES = ("l1", "l2")
 SCHEDULES = ("cosine", "step", "constant")
 
 
-class ConfigError(SpecError):
+class ConfigError(DocumentError):
     """An invalid training config; one line per problem, each naming its path."""
 
-
-# ---------------------------------------------------------------------------- checks
-# A check takes the value and returns (converted value, problem or None).
-Check = Callable[[Any], tuple[Any, str | None]]
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+    kind = "training config"
 
 
-def _number(low: float | None = None, *, strict_low: bool = False,
-            high: float | None = None) -> Check:
-    bound = ""
-    if low is not None:
-        bound = f" {'>' if strict_low else '>='} {low:g}"
-    if high is not None:
-        bound += f"{' and' if bound else ''} <= {high:g}"
-
-    def check(value: Any) -> tuple[Any, str | None]:
-        # PyYAML reads 5e-4 (no dot) as a string: accept numeric strings.
-        if isinstance(value, str) and _NUMBER.match(value.strip()):
-            value = float(value)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
-            math.isfinite(value)
-        if ok and low is not None:
-            ok = value > low if strict_low else value >= low
-        if ok and high is not None:
-            ok = value <= high
-        return (float(value) if ok else value), (None if ok else
-                                                 f"expected a number{bound}, got {value!r}")
-    return check
+# Documented maxima (docs/validation.md): beyond them a run cannot fit a machine anyway.
+MAX_ITERATIONS = 10_000_000
+MAX_LR_PATCH = 512
+MAX_BATCH = 1024
 
 
-def _integer(low: int) -> Check:
-    def check(value: Any) -> tuple[Any, str | None]:
-        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
-        return value, None if ok else f"expected an integer >= {low}, got {value!r}"
-    return check
-
-
-def _optional(inner: Check) -> Check:
-    def check(value: Any) -> tuple[Any, str | None]:
-        return (None, None) if value is None else inner(value)
-    return check
-
-
-def _boolean(value: Any) -> tuple[Any, str | None]:
-    return value, None if isinstance(value, bool) else f"expected true or false, got {value!r}"
-
-
-def _text(value: Any) -> tuple[Any, str | None]:
-    ok = isinstance(value, str) and value.strip() != ""
-    return value, None if ok else f"expected a non-empty string, got {value!r}"
-
-
-def _one_of(allowed: tuple) -> Check:
-    def check(value: Any) -> tuple[Any, str | None]:
-        if isinstance(value, str):
-            value = value.lower()
-        return value, None if value in allowed else not_allowed("", value, allowed)[2:]
-    return check
-
-
-def _string_list(value: Any) -> tuple[Any, str | None]:
+def _string_list(value: Any) -> Any:
     if isinstance(value, str):
         value = [v.strip() for v in value.split(",") if v.strip()]
     ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
-    return (tuple(value) if ok else value), None if ok else \
-        f"expected a dataset name/folder or a list of them, got {value!r}"
+    return tuple(value) if ok else value
 
 
-def _betas(value: Any) -> tuple[Any, str | None]:
-    ok = isinstance(value, (list, tuple)) and len(value) == 2
-    if ok:
-        converted = [_number(0.0, high=1.0)(v) for v in value]
-        ok = all(problem is None and v < 1 for v, problem in converted)
-        value = tuple(v for v, _ in converted) if ok else value
-    return value, None if ok else f"expected two numbers in [0, 1), got {value!r}"
+def _all_str(value: Any) -> str | None:
+    return None if all(isinstance(v, str) for v in value) else "expected names or folders"
 
 
-def _channels_last(value: Any) -> tuple[Any, str | None]:
+def _betas(value: Any) -> Any:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        numbers = [Rule(kind=float, low=0, high=1).apply("", v) for v in value]
+        if all(p is None and v < 1 for v, p in numbers):
+            return tuple(v for v, _ in numbers)
+    return value
+
+
+def _is_betas(value: Any) -> str | None:
+    return None if isinstance(value, tuple) and all(isinstance(v, float) for v in value) else \
+        f"expected two numbers in [0, 1), got {short(value)}"
+
+
+def _channels_last(value: Any) -> str | None:
     ok = value == "auto" or isinstance(value, bool)
-    return value, None if ok else f"expected auto, true or false, got {value!r}"
+    return None if ok else f"expected auto, true or false, got {short(value)}"
 
 
-def _device(value: Any) -> tuple[Any, str | None]:
-    ok = isinstance(value, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", value) is not None
-    return value, None if ok else f"expected auto, cpu, cuda or cuda:N, got {value!r}"
+def _device(value: str) -> str | None:
+    ok = re.fullmatch(r"auto|cpu|cuda(:\d+)?", value, re.ASCII) is not None
+    return None if ok else f"expected auto, cpu, cuda or cuda:N, got {short(value)}"
 
 
-def _mapping(value: Any) -> tuple[Any, str | None]:
-    ok = isinstance(value, Mapping)
-    return (dict(value) if ok else value), None if ok else f"expected a mapping, got {value!r}"
+def _as_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
 
 
-def _checked(check: Check) -> Any:
-    """Field metadata: how :meth:`TrainConfig.from_dict` validates and converts the field."""
-    return {"check": check}
+# Also the rule of every --device flag.
+DEVICE_RULE = Rule(kind=str, check=_device, lower=True, expected="auto, cpu, cuda or cuda:N")
+
+
+def _positive(**kwargs: Any) -> dict[str, Rule]:
+    return rule(kind=float, low=0, low_open=True, **kwargs)
 
 
 # ---------------------------------------------------------------------------- sections
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Checked):
     """Training data and validation sets.
 
     Args:
@@ -165,27 +138,36 @@ class DataConfig:
         lr_dir: Optional folder of pre-made LR images (``<name>x<scale>.png``).
     """
 
-    train: str = field(default="SunHays80", metadata=_checked(_text))
-    val: tuple[str, ...] = field(default=("Set5", "Set14"), metadata=_checked(_string_list))
-    lr_patch: int = field(default=24, metadata=_checked(_integer(2)))
-    batch_size: int = field(default=8, metadata=_checked(_integer(1)))
-    workers: int = field(default=0, metadata=_checked(_integer(0)))
-    augment: bool = field(default=True, metadata=_checked(_boolean))
-    lr_dir: str | None = field(default=None, metadata=_checked(_optional(_text)))
+    _path = 'data'
+    _error = ConfigError
+
+    train: str = field(default="SunHays80", metadata=rule(kind=str))
+    val: tuple[str, ...] = field(default=("Set5", "Set14"), metadata=rule(
+        kind=tuple, convert=_string_list, check=_all_str,
+        expected="a dataset name/folder or a list of them"))
+    lr_patch: int = field(default=24, metadata=rule(kind=int, low=2, high=MAX_LR_PATCH))
+    batch_size: int = field(default=8, metadata=rule(kind=int, low=1, high=MAX_BATCH))
+    workers: int = field(default=0, metadata=rule(kind=int, low=0, high=256))
+    augment: bool = field(default=True, metadata=rule(kind=bool))
+    lr_dir: str | None = field(default=None, metadata=rule(kind=str, optional=True))
 
 
 @dataclass(frozen=True)
-class OptimConfig:
+class OptimConfig(Checked):
     """Adam settings."""
 
-    lr: float = field(default=5.0e-4, metadata=_checked(_number(0.0, strict_low=True)))
-    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=_checked(_betas))
-    eps: float = field(default=1.0e-8, metadata=_checked(_number(0.0, strict_low=True)))
-    weight_decay: float = field(default=0.0, metadata=_checked(_number(0.0)))
+    _path = 'optim'
+    _error = ConfigError
+
+    lr: float = field(default=5.0e-4, metadata=_positive())
+    betas: tuple[float, float] = field(default=(0.9, 0.999),
+                                       metadata=rule(convert=_betas, check=_is_betas))
+    eps: float = field(default=1.0e-8, metadata=_positive())
+    weight_decay: float = field(default=0.0, metadata=rule(kind=float, low=0))
 
 
 @dataclass(frozen=True)
-class ScheduleConfig:
+class ScheduleConfig(Checked):
     """Learning-rate schedule over iterations.
 
     Args:
@@ -197,15 +179,19 @@ class ScheduleConfig:
         warmup_iters: Linear warm-up from 0 over this many iterations (all schedules).
     """
 
-    type: str = field(default="cosine", metadata=_checked(_one_of(SCHEDULES)))
-    eta_min: float = field(default=1.0e-7, metadata=_checked(_number(0.0)))
-    step_iters: int = field(default=200000, metadata=_checked(_integer(1)))
-    gamma: float = field(default=0.5, metadata=_checked(_number(0.0, strict_low=True, high=1.0)))
-    warmup_iters: int = field(default=0, metadata=_checked(_integer(0)))
+    _path = 'schedule'
+    _error = ConfigError
+
+    type: str = field(default="cosine", metadata=rule(kind=str, choices=SCHEDULES,
+                                                            lower=True))
+    eta_min: float = field(default=1.0e-7, metadata=rule(kind=float, low=0))
+    step_iters: int = field(default=200000, metadata=rule(kind=int, low=1))
+    gamma: float = field(default=0.5, metadata=_positive(high=1.0))
+    warmup_iters: int = field(default=0, metadata=rule(kind=int, low=0))
 
 
 @dataclass(frozen=True)
-class DistillConfig:
+class DistillConfig(Checked):
     """Output distillation: ``pixel_weight * loss(S, HR) + weight * L1(S, T(LR))``.
 
     Args:
@@ -214,9 +200,12 @@ class DistillConfig:
         pixel_weight: Weight of the ground-truth term.
     """
 
-    teacher: str = field(default="", metadata=_checked(_text))
-    weight: float = field(default=1.0, metadata=_checked(_number(0.0)))
-    pixel_weight: float = field(default=1.0, metadata=_checked(_number(0.0)))
+    _path = 'distill'
+    _error = ConfigError
+
+    teacher: str = field(default="", metadata=rule(kind=str))
+    weight: float = field(default=1.0, metadata=rule(kind=float, low=0))
+    pixel_weight: float = field(default=1.0, metadata=rule(kind=float, low=0))
 
 
 _SECTIONS = {"data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig,
@@ -228,23 +217,32 @@ class TrainConfig:
     """A complete training run (see the module docstring for the YAML form)."""
 
     arch: ArchSpec
-    scale: int | None = field(default=None, metadata=_checked(_optional(_one_of((2, 3, 4)))))
+    scale: int | None = field(default=None, metadata=rule(kind=int, choices=C.SCALES,
+                                                             optional=True))
     data: DataConfig = DataConfig()
     optim: OptimConfig = OptimConfig()
     schedule: ScheduleConfig = ScheduleConfig()
-    iterations: int = field(default=600, metadata=_checked(_integer(1)))
-    eval_every: int = field(default=200, metadata=_checked(_integer(0)))
-    checkpoint_every: int = field(default=200, metadata=_checked(_integer(0)))
-    loss: str = field(default="l1", metadata=_checked(_one_of(LOSSES)))
+    iterations: int = field(default=600, metadata=rule(kind=int, low=1,
+                                                       high=MAX_ITERATIONS))
+    eval_every: int = field(default=200, metadata=rule(kind=int, low=0))
+    checkpoint_every: int = field(default=200, metadata=rule(kind=int, low=0))
+    loss: str = field(default="l1", metadata=rule(kind=str, choices=LOSSES, lower=True))
     distill: DistillConfig | None = None
-    seed: int = field(default=0, metadata=_checked(_integer(0)))
-    device: str = field(default="auto", metadata=_checked(_device))
-    amp: bool = field(default=False, metadata=_checked(_boolean))
-    channels_last: str | bool = field(default="auto", metadata=_checked(_channels_last))
-    threads: int | None = field(default=None, metadata=_checked(_optional(_integer(1))))
-    init: str | None = field(default=None, metadata=_checked(_optional(_text)))
-    out_dir: str = field(default="", metadata=_checked(_text))
-    picked: Mapping[str, Any] = field(default_factory=dict, metadata=_checked(_mapping))
+    seed: int = field(default=0, metadata=rule(kind=int, low=0))
+    device: str = field(default="auto", metadata={"rule": DEVICE_RULE})
+    amp: bool = field(default=False, metadata=rule(kind=bool))
+    channels_last: str | bool = field(default="auto", metadata=rule(check=_channels_last))
+    threads: int | None = field(default=None, metadata=rule(kind=int, low=1,
+                                                                high=4096, optional=True))
+    init: str | None = field(default=None, metadata=rule(kind=str, optional=True))
+    out_dir: str = field(default="", metadata=rule(kind=str))
+    picked: Mapping[str, Any] = field(default_factory=dict, metadata=rule(
+        kind=Mapping, convert=_as_dict, expected="a mapping"))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.arch, ArchSpec):
+            raise ConfigError([f"arch: expected an ArchSpec, got {short(self.arch)}"])
+        raise_problems(check_instance(self), ConfigError)
 
     @property
     def spec(self) -> ArchSpec:
@@ -267,7 +265,7 @@ class TrainConfig:
             raise ConfigError([f"expected a mapping with at least 'arch', got "
                                f"{type(data).__name__}"], f"training config {source}")
         problems: list[str] = []
-        values = _check_fields(cls, data, "", problems, skip=("arch", *_SECTIONS))
+        values = check_fields(cls, data, "", problems, skip=("arch", *_SECTIONS))
         for name, section in _SECTIONS.items():
             raw = data.get(name, {} if name != "distill" else None)
             if raw is None and name == "distill":
@@ -275,16 +273,20 @@ class TrainConfig:
             elif not isinstance(raw, Mapping):
                 problems.append(f"{name}: expected a mapping, got {raw!r}")
             else:
-                sub = _check_fields(section, raw, f"{name}.", problems)
+                before = len(problems)
+                sub = check_fields(section, raw, name, problems)
                 if name == "distill" and "teacher" not in raw:
                     problems.append("distill.teacher: required (an anchor with official "
                                     "weights or a checkpoint path)")
-                values[name] = section(**sub)
+                if len(problems) == before:  # a section is built only from valid values
+                    values[name] = section(**sub)
         if "arch" not in data:
             problems.append("arch: required (an anchor name, a spec YAML path or a mapping)")
         else:
             values["arch"] = _arch(data["arch"], base_dir, problems)
         problems += _check_files(values)
+        if not problems:
+            problems += _check_patch(values)
         if problems:
             raise ConfigError(problems, f"training config {source}")
         if not values.get("out_dir"):
@@ -325,24 +327,6 @@ def resolve_arch(value: Any, base_dir: str | Path | None = None) -> ArchSpec:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _check_fields(cls: type, data: Mapping, prefix: str, problems: list[str],
-                  skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    known = [f.name for f in fields(cls)]
-    for key in data:
-        if key not in known:
-            problems.append(f"{prefix}{key}: unknown key; allowed: {', '.join(known)}"
-                            f"{did_you_mean(key, known)}")
-    out = {}
-    for f in fields(cls):
-        if f.name in skip or f.name not in data:
-            continue
-        value, problem = f.metadata["check"](data[f.name])
-        if problem:
-            problems.append(f"{prefix}{f.name}: {problem}")
-        out[f.name] = value
-    return out
-
-
 def _arch(value: Any, base_dir: str | Path | None, problems: list[str]) -> ArchSpec | None:
     from search_space.anchors import get_anchor, list_anchors
 
@@ -369,6 +353,19 @@ def _arch(value: Any, base_dir: str | Path | None, problems: list[str]) -> ArchS
     except InputError as e:
         problems.append(f"arch: {e}")
     return None
+
+
+def _check_patch(values: Mapping[str, Any]) -> list[str]:
+    """The LR patch must be large enough for the network (ESA and MAB need >= 15 / 13 px)."""
+    from search_space.limits import min_input_problem
+
+    spec = values["arch"]
+    if values.get("scale") is not None:
+        spec = spec.with_scale(values["scale"])
+    patch = (values.get("data") or DataConfig()).lr_patch
+    problem = min_input_problem(spec, (patch, patch))
+    return [f"data.lr_patch: {patch} is too small for {spec.name or 'this architecture'} "
+            f"({problem})"] if problem else []
 
 
 def _check_files(values: Mapping[str, Any]) -> list[str]:

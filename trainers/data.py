@@ -31,7 +31,7 @@ from search_space.io import first_line, write_atomic
 from trainers.degrade import bicubic_downsample
 
 __all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
-           "resolve_dataset", "validation_pairs"]
+           "resolve_dataset", "validation_pairs", "MAX_IMAGE_PIXELS"]
 
 _BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
 BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
@@ -73,14 +73,57 @@ def list_images(folder: Path) -> list[Path]:
                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+# Documented maximum (docs/validation.md), checked on the header before any pixel is decoded:
+# 8192 x 8192 decodes to 192 MiB of RGB; DIV2K's largest image is 2040 x 2040.
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+def _open_image(path: Path):
+    """Open ``path`` lazily (header only) and check its size; library warnings become errors."""
+    import warnings
+
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check, replaced by the one below
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any other warning while reading the header
+        img = Image.open(path)
+    width, height = img.size
+    if width * height > MAX_IMAGE_PIXELS:
+        img.close()
+        raise InputError(f"{path}: image of {width}x{height} pixels; at most "
+                         f"{MAX_IMAGE_PIXELS:,} pixels (8192x8192) are decoded")
+    return img
+
+
+def _to_rgb8(img) -> np.ndarray:
+    """uint8 HxWx3 RGB. 16-bit grayscale (PIL modes I;16*, I) is scaled by 255/65535, not
+    clipped; other modes go through PIL (16-bit RGB PNGs it already reads as 8-bit)."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        wide = np.asarray(img, dtype=np.float64)
+        if wide.min() < 0 or wide.max() > 65535:
+            raise ValueError(f"{img.mode} pixel values outside 0..65535")
+        gray = np.rint(wide * (255.0 / 65535.0)).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if img.mode == "F":
+        raise ValueError("floating-point images are not supported; save it as 8- or 16-bit")
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
 def load_image(path: Path) -> np.ndarray:
-    """Decode an image as uint8 HxWx3 RGB (grayscale repeated, alpha dropped)."""
+    """Decode an image as uint8 HxWx3 RGB (grayscale repeated, alpha dropped, 16-bit scaled)."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+        with _open_image(path) as img, warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return _to_rgb8(img)
+    except InputError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, Warning, Image.DecompressionBombError,
+            MemoryError) as e:
         raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
 
 
@@ -89,9 +132,12 @@ def image_size(path: Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             width, height = img.size
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except InputError:
+        raise
+    except (OSError, UnidentifiedImageError, ValueError, Warning,
+            Image.DecompressionBombError) as e:
         raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
     return height, width
 

@@ -33,15 +33,21 @@ class Command:
                             help='print {"<dataset>": {"psnr_y", "ssim_y", "psnr_rgb", ...}}')
 
     def run(self, args) -> int:
+        from search_space.errors import InputError
+        from trainers.data import resolve_dataset
         from trainers.evaluate import evaluate
 
-        label, model = _load(args.target, args.weights, args.scale)
+        device = _device(args.device)
         datasets = [d.strip() for d in args.data.split(",") if d.strip()]
         if not datasets:
-            from search_space.errors import InputError
-
             raise InputError("--data: expected dataset names or folders, got nothing")
-        results = evaluate(model, datasets, scale=model.scale, device=_device(args.device))
+        for name in datasets:
+            try:
+                resolve_dataset(name)
+            except InputError as e:
+                raise InputError(f"--data: {e}") from None
+        label, model = _load(args.target, args.weights, args.scale)
+        results = evaluate(model, datasets, scale=model.scale, device=device)
         if args.json:
             print(json.dumps(results, indent=1))
             return 0
@@ -87,6 +93,12 @@ def _load(target: str, weights: str | None, scale: int | None):
 def _device(choice: str) -> str:
     import torch
 
+    from search_space.errors import InputError
+    from trainers.config import DEVICE_RULE
+
+    problem = DEVICE_RULE.apply("--device", choice)[1]
+    if problem:
+        raise InputError(problem)
     if choice == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if choice.startswith("cuda") and not torch.cuda.is_available():

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import sys
-import traceback
-
 
 class Command:
     """Run an architecture search (Ray Tune + Optuna) or continue a stopped one.
@@ -62,8 +59,11 @@ class Command:
         config = config.with_overrides(**overrides)
 
         from nas.launcher import default_run_dir, launch
+        from nas.runs import RunDir
 
         out = None if args.resume else (args.out or str(default_run_dir()))
+        if out is not None:
+            _check_new_folder(out)
         where = args.resume or out
         try:
             summary = launch(config, budget=budget, out=out, resume=args.resume,
@@ -71,15 +71,26 @@ class Command:
                              progress=not args.quiet)
         except InputError:
             raise
-        except KeyboardInterrupt:
-            print(f"nas launch: interrupted; continue with `nas launch --resume {where}`",
-                  file=sys.stderr)
-            return 130
-        except Exception:
-            traceback.print_exc()
-            print(f"nas launch: failed; once fixed, continue with `nas launch --resume {where}`",
-                  file=sys.stderr)
-            return 1
+        except BaseException:  # the CLI reports it; point it at the run once there is one
+            if RunDir(where).is_run():
+                args.log_dir, args.resume_hint = where, f"nas launch --resume {where}"
+            raise
         for line in summary.lines:
             print(line)
         return 130 if summary.interrupted else 0
+
+
+def _check_new_folder(out: str) -> None:
+    """A new run goes to a new (or empty) folder: nothing of an earlier run is overwritten."""
+    from pathlib import Path
+
+    from nas.runs import RunDir
+    from search_space.errors import InputError
+
+    path = Path(out)
+    if RunDir(path).is_run():
+        raise InputError(f"--out: {path} already holds a run; continue it with "
+                         f"`nas launch --resume {path}` or choose another --out")
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise InputError(f"--out: {path} already exists and is not an empty folder; choose "
+                         "another --out")

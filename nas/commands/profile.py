@@ -2,21 +2,30 @@ from __future__ import annotations
 
 import json
 
+from nas.commands.show import add_limit_arguments
 from search_space.errors import InputError
+
+MAX_SIDE = 8192  # per side of --input (the area is capped by limits.MAX_INPUT_PIXELS)
 
 
 def parse_input_hw(text: str) -> tuple[int, int]:
-    """``"256x256"`` (or ``"256"`` for a square) -> (256, 256); InputError otherwise."""
+    """``"256x256"`` (or ``"256"`` for a square) -> (256, 256), each side at most
+    :data:`MAX_SIDE` and the area at most ``limits.MAX_INPUT_PIXELS``; InputError otherwise."""
+    from search_space.limits import MAX_INPUT_PIXELS
+    from search_space.validation import short
+
     parts = text.lower().split("x")
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
+    sizes = [int(p) for p in parts if p.isascii() and p.isdigit()]
+    if len(sizes) != len(parts):
         sizes = []
     if len(sizes) == 1:
         sizes *= 2
-    if len(sizes) != 2 or min(sizes) < 1:
-        raise InputError(f"--input: expected HxW with positive integers (e.g. 256x256), "
-                         f"got {text!r}")
+    if len(sizes) != 2 or min(sizes) < 1 or max(sizes) > MAX_SIDE:
+        raise InputError(f"--input: expected HxW with integers from 1 to {MAX_SIDE} (e.g. "
+                         f"256x256), got {short(text)}")
+    if sizes[0] * sizes[1] > MAX_INPUT_PIXELS:
+        raise InputError(f"--input: {sizes[0]}x{sizes[1]} is {sizes[0] * sizes[1]:,} pixels; at "
+                         f"most {MAX_INPUT_PIXELS:,}")
     return sizes[0], sizes[1]
 
 
@@ -60,19 +69,23 @@ class Command:
         parser.add_argument("--repeats", type=int, default=20,
                             help="timed forwards (default: 20, after 5 warm-ups)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_limit_arguments(parser)
 
     def run(self, args) -> int:
-        from nas.commands.show import resolve_spec
+        from nas.commands.show import check_limits, resolve_spec
         from search_space.builder import build_model
+        from search_space.validation import Rule
         from trainers.profiling import profile_model, resolve_device
 
         input_hw = parse_input_hw(args.input)
-        if args.repeats < 1:
-            raise InputError(f"--repeats: expected an integer >= 1, got {args.repeats}")
-        if args.threads is not None and args.threads < 1:
-            raise InputError(f"--threads: expected an integer >= 1, got {args.threads}")
+        for flag, value, high in (("--repeats", args.repeats, 10_000),
+                                  ("--threads", args.threads, 4096)):
+            problem = Rule(kind=int, low=1, high=high, optional=True).apply(flag, value)[1]
+            if problem:
+                raise InputError(problem)
         resolve_device(args.device)  # fail before building anything
         label, spec = resolve_spec(args.target, args.scale)
+        check_limits(spec, args, input_hw=input_hw, what=label)
         model = build_model(spec, deploy=True)
         profile = profile_model(model, input_hw=input_hw, device=args.device,
                                 threads=args.threads, repeats=args.repeats)

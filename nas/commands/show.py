@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 
+from search_space.errors import InputError
+
 
 def resolve_spec(target: str, scale: int | None = None):
     """An anchor name or a spec YAML path -> (label, ArchSpec); scale overrides the spec's."""
     from pathlib import Path
 
     from search_space.anchors import get_anchor, list_anchors
-    from search_space.errors import InputError
     from search_space.spec import ArchSpec
 
     if target in list_anchors():
@@ -19,10 +20,40 @@ def resolve_spec(target: str, scale: int | None = None):
         get_anchor(target)  # raises with the list of anchors and a suggestion
         raise InputError(f"{target!r} is neither an anchor nor a spec file")
     if scale is not None:
-        if scale not in (2, 3, 4):
-            raise InputError(f"--scale: {scale} not allowed; allowed: 2, 3, 4")
+        from search_space.choices import SCALES
+        from search_space.validation import Rule
+
+        problem = Rule(kind=int, choices=SCALES).apply("--scale", scale)[1]
+        if problem:
+            raise InputError(problem)
         spec = spec.with_scale(scale)
     return spec.name or target, spec
+
+
+def add_limit_arguments(parser) -> None:
+    """``--max-params`` / ``--max-memory-mb``: the resource limits a command checks before it
+    builds a model (search_space/limits.py)."""
+    from search_space.limits import MAX_MEMORY_MB, MAX_PARAMS
+
+    parser.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
+                        help=f"refuse larger models (default: {MAX_PARAMS:,})")
+    parser.add_argument("--max-memory-mb", type=float, default=MAX_MEMORY_MB, metavar="MB",
+                        help=f"refuse models whose estimated memory is larger (default: "
+                             f"{MAX_MEMORY_MB:,})")
+
+
+def check_limits(spec, args, *, input_hw=None, batch: int = 1, what: str = "spec") -> int:
+    """Parameter count and estimated memory of ``spec`` against ``args``' limits; the count."""
+    from search_space.limits import check_resources
+    from search_space.validation import Rule
+
+    for flag, value in (("--max-params", args.max_params), ("--max-memory-mb",
+                                                             args.max_memory_mb)):
+        problem = Rule(kind=float, low=0, low_open=True).apply(flag, value)[1]
+        if problem:
+            raise InputError(problem)
+    return check_resources(spec, input_hw=input_hw, batch=batch, max_params=args.max_params,
+                           max_memory_mb=args.max_memory_mb, what=what)
 
 
 class Command:
@@ -33,11 +64,13 @@ class Command:
         parser.add_argument("target", help="anchor name or path to a spec YAML")
         parser.add_argument("--scale", type=int, default=None, help="override the scale (2, 3, 4)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
+        add_limit_arguments(parser)
 
     def run(self, args) -> int:
         from search_space.builder import build_model
 
         label, spec = resolve_spec(args.target, args.scale)
+        check_limits(spec, args, what=label)
         train = build_model(spec)
         deploy = build_model(spec, deploy=True)
         out = {

@@ -18,6 +18,8 @@ class Command:
 
     @staticmethod
     def add_arguments(parser) -> None:
+        from nas.commands.show import add_limit_arguments
+
         parser.add_argument("config", help="training config YAML")
         parser.add_argument("--iters", type=int, default=None, help="override iterations")
         parser.add_argument("--out", default=None, help="override out_dir")
@@ -25,19 +27,24 @@ class Command:
         parser.add_argument("--resume", action="store_true",
                             help="continue from OUT/checkpoint.pth")
         parser.add_argument("--quiet", action="store_true", help="no progress line")
+        add_limit_arguments(parser)
 
     def run(self, args) -> int:
-        from search_space.errors import InputError
+        from nas.commands.show import check_limits
         from search_space.io import write_atomic
         from trainers.config import TrainConfig
-        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train
+        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, resolve_device, train
 
-        config = TrainConfig.from_file(args.config)
-        config = _override(config, args)
+        config = _override(TrainConfig.from_file(args.config), args)
         out = Path(config.out_dir)
-        if (out / CHECKPOINT_NAME).exists() and not args.resume:
-            raise InputError(f"{out}: already holds {CHECKPOINT_NAME} from an earlier run; pass "
-                             "--resume to continue it, or --out DIR for a new run")
+        _check_out(out, args.resume, CHECKPOINT_NAME)
+        resolve_device(config.device)
+        patch = config.data.lr_patch
+        check_limits(config.spec, args, input_hw=(patch, patch), batch=config.data.batch_size,
+                     what=f"arch of {args.config}")
+        # Validated: from here on a crash is a failure of the run, resumable once it checkpointed.
+        args.log_dir = out
+        args.resume_hint = f"nas train {args.config} --out {out} --resume"
         try:
             result = train(config, progress=not args.quiet, resume=args.resume)
         except NonFiniteLossError as e:
@@ -56,6 +63,20 @@ class Command:
               f"(+ {result.eval_seconds:.1f} s validation); deploy weights: "
               f"{out / 'model_deploy.pth'}")
         return 0
+
+
+def _check_out(out: Path, resume: bool, checkpoint: str) -> None:
+    """A fresh run needs a new or empty folder; --resume needs the earlier run's checkpoint."""
+    from search_space.errors import InputError
+
+    if resume:
+        return  # the loop refuses a folder without a checkpoint to resume
+    if (out / checkpoint).exists():
+        raise InputError(f"{out}: already holds {checkpoint} from an earlier run; pass "
+                         "--resume to continue it, or --out DIR for a new run")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError(f"{out}: already exists and is not an empty folder; nothing in it is "
+                         "overwritten: choose another --out (or --resume a run there)")
 
 
 def _override(config, args):

@@ -28,7 +28,7 @@ def contrast_plus_mean(x: torch.Tensor) -> torch.Tensor:
     return variance.clamp_min(_MIN_VARIANCE).sqrt() + mean
 
 
-@register_block("cca", choices={"reduction": (4, 8, 16)})
+@register_block("cca", choices={"reduction": (4, 8, 16)}, tags=("attention",))
 class CCA(nn.Module):
     """Contrast-aware channel attention: (std + mean) per channel gates ``x`` per channel.
 

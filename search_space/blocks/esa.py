@@ -29,7 +29,7 @@ ESA_OR_NONE = ("none", *ESA_VARIANTS)
 ESA_MIN_SIZE = 15
 
 
-@register_block("esa", choices={"variant": ESA_VARIANTS})
+@register_block("esa", choices={"variant": ESA_VARIANTS}, tags=("attention",))
 class ESA(nn.Module):
     """Enhanced spatial attention: a strided, max-pooled branch gates ``x`` per pixel.
 

@@ -38,7 +38,8 @@ def _fuse_bn_conv(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
 
 
 @register_block(
-    "hfab", choices={"num_erb": NUM_ERBS, "act": ACTIVATIONS, "expand_ratio": EXPAND_RATIOS}
+    "hfab", choices={"num_erb": NUM_ERBS, "act": ACTIVATIONS, "expand_ratio": EXPAND_RATIOS},
+    tags=("attention",),
 )
 class HFAB(nn.Module):
     """High-frequency attention block (FMEN): a conv/ERB branch at width m gates ``x`` per pixel.

@@ -44,7 +44,8 @@ def test_user_file_merges_over_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"objective": {"psnr": "max"}}, r"^objective: unknown key.*did you mean 'objectives'"),
+    ({"objective": {"psnr": "max"}},
+     r"^invalid search config: objective: unknown key.*did you mean 'objectives'"),
     ({"objectives": {"pnsr": "max"}}, r"objectives: 'pnsr' not allowed.*did you mean 'psnr'"),
     ({"objectives": {"psnr": "up"}}, r"objectives\.psnr: expected max or min, got 'up'"),
     ({"anchors": ["fmen_x"]}, r"anchors\[0\]: 'fmen_x' not allowed.*did you mean 'fmen_s'"),
@@ -83,6 +84,16 @@ def test_unreadable_and_invalid_files(tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(InputError, match=r"binary\.yaml: cannot read search config"):
         SearchConfig.from_file(binary)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(InputError) as info:
+        SearchConfig.from_dict({"seed": -1, "sampler": {"type": "cmaes"},
+                                "resources": {"max_concurrent": 0}})
+    lines = str(info.value).splitlines()
+    assert lines[0] == "invalid search config (3 problems):"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == [
+        "sampler.type", "resources.max_concurrent", "seed"]
 
 
 def test_command_line_overrides_are_validated():

@@ -49,7 +49,8 @@ def test_all_problems_reported_in_one_error():
         ArchSpec.from_dict(bad)
     text = str(info.value)
     assert "8 problems" in text
-    for fragment in ("colour: unknown field", "scale: 5 not allowed", "channels > 0 must hold",
+    for fragment in ("colour: unknown key", "scale: 5 not allowed",
+                     "channels: expected an integer >= 1",
                      "body[0].repeat", "body[0].block: 'rfdbb' is not a registered block",
                      "body[1].args.variant: 'esa3' not allowed; allowed: rfdn, rlfn, slim",
                      "body[1].args.foo: unknown option", "fusion: 'concat' not allowed"):

@@ -1,0 +1,291 @@
+"""The one validation layer: field rules, problem collection, bounded YAML and number parsing.
+
+Every user document (spec, training config, search config, search space) and every CLI value is
+checked with these primitives. A dataclass field carries a :class:`Rule` in its metadata (type,
+range, allowed values); :func:`check_fields` checks a mapping against a dataclass and
+:func:`check_instance` a constructed one, so a frozen dataclass validates itself in
+``__post_init__``. Problems are collected, never raised one by one: each is one line
+``path: expected ..., got <value>`` (values shortened), and a document raises one
+:class:`DocumentError` subclass listing them all.
+
+Resource bounds that need no torch live here too (:data:`MAX_YAML_BYTES`,
+:data:`MAX_YAML_NODES`); see ``docs/validation.md`` for the documented maxima.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import reprlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
+
+__all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "unknown_keys", "short",
+           "raise_problems", "load_yaml", "read_yaml", "parse_number", "MAX_YAML_BYTES",
+           "MAX_YAML_NODES"]
+
+# A YAML document larger than this, or expanding (aliases counted at every use) to more nodes,
+# is refused before it is built: a 9-level alias bomb expands to ~10^9 nodes from 1 kB.
+MAX_YAML_BYTES = 1 << 20
+MAX_YAML_NODES = 100_000
+
+_repr = reprlib.Repr()
+_repr.maxstring, _repr.maxother, _repr.maxlist, _repr.maxdict, _repr.maxlevel = 60, 60, 6, 6, 3
+
+
+def short(value: Any) -> str:
+    """``repr(value)``, shortened: a message never renders a huge or deeply nested value."""
+    return _repr.repr(value)
+
+
+# ---------------------------------------------------------------------------- rules
+_INT, _NUMBER, _BOOL, _STR = "an integer", "a number", "true or false", "a non-empty string"
+# Numbers written as text (PyYAML reads 5e-4, without a dot, as a string): ASCII only.
+_NUMBER_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+def parse_number(text: str) -> float | None:
+    """A finite float from ASCII text (``5e-4``, ``12``), or None (``nan``, ``1e999``, ``²``)."""
+    if not isinstance(text, str) or not _NUMBER_TEXT.fullmatch(text.strip()):
+        return None
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a value may be: a kind, a range and/or allowed values.
+
+    Args:
+        kind: ``int``, ``float`` (any finite number), ``bool``, ``str`` (non-empty) or None (any
+            type; only ``choices`` / ``check`` apply).
+        low, high: Inclusive bounds (``low_open``: ``> low``).
+        choices: Allowed values, or a function returning them (registry look-ups stay lazy).
+        optional: None is allowed.
+        check: Extra rule ``value -> problem or None`` on a value of the right kind.
+        expected: Overrides the ``expected ...`` text.
+        lower: Compare strings case-insensitively (stored lowercase).
+        convert: Normalise the value first (``"Set5, Set14"`` -> a tuple); may return it as is.
+    """
+
+    kind: type | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    choices: Sequence[Any] | Callable[[], Sequence[Any]] | None = None
+    optional: bool = False
+    check: Callable[[Any], str | None] | None = None
+    expected: str | None = None
+    lower: bool = False
+    convert: Callable[[Any], Any] | None = None
+
+    def allowed(self) -> Sequence[Any] | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def describe(self) -> str:
+        if self.expected:
+            return self.expected
+        text = {int: _INT, float: _NUMBER, bool: _BOOL, str: _STR}.get(self.kind, "a value")
+        if self.low is not None:
+            text += f" {'>' if self.low_open else '>='} {_num(self.low)}"
+        if self.high is not None:
+            text += f"{' and' if self.low is not None else ''} <= {_num(self.high)}"
+        return text
+
+    def apply(self, path: str, value: Any) -> tuple[Any, str | None]:
+        """``(converted value, problem line or None)``."""
+        value = self._convert(value)
+        if value is None and self.optional:
+            return None, None
+        if not self._kind_ok(value) or not self._range_ok(value):
+            return value, f"{path}: expected {self.describe()}, got {short(value)}"
+        allowed = self.allowed()
+        if allowed is not None and not any(value == a and type(value) is type(a)
+                                           or value == a and self.kind is float
+                                           for a in allowed):
+            return value, _not_allowed(path, value, allowed)
+        problem = self.check(value) if self.check else None
+        if problem and problem.startswith("."):  # the check names a sub-path (``.seed: ...``)
+            return value, f"{path}{problem}"
+        return value, (f"{path}: {problem}" if problem else None)
+
+    def _convert(self, value: Any) -> Any:
+        if self.convert is not None:
+            value = self.convert(value)
+        if self.kind is float and isinstance(value, str):
+            number = parse_number(value)
+            return value if number is None else number
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if self.lower and isinstance(value, str):
+            return value.lower()
+        return value
+
+    def _kind_ok(self, value: Any) -> bool:
+        if self.kind is None:
+            return True
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if self.kind is int:
+            return isinstance(value, int) and not isinstance(value, bool)
+        if self.kind is float:
+            return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                math.isfinite(value)
+        if self.kind is str:
+            return isinstance(value, str) and value.strip() != ""
+        return isinstance(value, self.kind)
+
+    def _range_ok(self, value: Any) -> bool:
+        if self.kind not in (int, float):
+            return True
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _not_allowed(path: str, value: Any, allowed: Iterable[Any]) -> str:
+    if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 60:
+        return not_allowed(path, value, allowed)
+    return f"{path}: {short(value)} not allowed; allowed: {', '.join(map(str, allowed))}"
+
+
+def rule(**kwargs: Any) -> dict[str, Rule]:
+    """Dataclass field metadata: ``field(default=.., metadata=rule(kind=int, low=1))``."""
+    return {"rule": Rule(**kwargs)}
+
+
+def unknown_keys(path: str, data: Mapping[str, Any], known: Sequence[str],
+                 what: str = "unknown key") -> list[str]:
+    """One line per key of ``data`` outside ``known``, with a suggestion."""
+    prefix = f"{path}." if path else ""
+    return [f"{prefix}{k}: {what}; allowed: {', '.join(map(str, known))}"
+            f"{did_you_mean(k, known)}" for k in data if k not in known]
+
+
+def check_fields(cls: type, data: Mapping[str, Any], path: str, problems: list[str],
+                 skip: Sequence[str] = ()) -> dict[str, Any]:
+    """Check ``data`` against the rules of dataclass ``cls``; unknown keys are problems.
+
+    Returns the converted values of the fields present in ``data`` (``skip``-ped ones aside).
+    """
+    prefix = f"{path}." if path else ""
+    problems += unknown_keys(path, data, [f.name for f in fields(cls)])
+    out = {}
+    for f in fields(cls):
+        if f.name in skip or f.name not in data or "rule" not in f.metadata:
+            continue
+        value, problem = f.metadata["rule"].apply(prefix + f.name, data[f.name])
+        if problem:
+            problems.append(problem)
+        out[f.name] = value
+    return out
+
+
+def raise_problems(problems: list[str], error: type, what: str | None = None) -> None:
+    """Raise ``error(problems, what)`` (a :class:`DocumentError` subclass) if there are any."""
+    if problems:
+        raise error(problems, what)
+
+
+class Checked:
+    """Mixin of a frozen dataclass that checks its field rules on construction.
+
+    ``_path`` prefixes the problems (``"data"`` -> ``data.lr_patch: ...``); ``_error`` is the
+    document's error type.
+    """
+
+    _path = ""
+    _error: type = DocumentError
+
+    def __post_init__(self) -> None:
+        raise_problems(check_instance(self, self._path), self._error)
+
+
+def check_instance(obj: Any, path: str = "") -> list[str]:
+    """The rule problems of a constructed dataclass (its ``__post_init__`` raises them)."""
+    prefix = f"{path}." if path else ""
+    problems = []
+    for f in fields(obj):
+        if "rule" in f.metadata:
+            _, problem = f.metadata["rule"].apply(prefix + f.name, getattr(obj, f.name))
+            if problem:
+                problems.append(problem)
+    return problems
+
+
+# ---------------------------------------------------------------------------- YAML
+class _BoundedLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses documents expanding to more than :data:`MAX_YAML_NODES`."""
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if _expanded_size(node, {}, MAX_YAML_NODES) > MAX_YAML_NODES:
+            raise _TooLarge(f"expands to more than {MAX_YAML_NODES:,} nodes (through aliases)")
+        return node
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _expanded_size(node: Any, memo: dict[int, int], cap: int) -> int:
+    """Nodes after alias expansion (an aliased node counts at every use), stopping past ``cap``."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = cap + 1  # a cycle (a recursive alias) counts as too large
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children: Iterable[Any] = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = (n for pair in node.value for n in pair)
+    else:
+        children = ()
+    for child in children:
+        total += _expanded_size(child, memo, cap)
+        if total > cap:
+            break
+    memo[key] = total
+    return total
+
+
+def load_yaml(text: str | bytes, source: str) -> Any:
+    """Parse one YAML document with size and alias-expansion limits; one-line InputError."""
+    from search_space.io import first_line
+
+    if len(text) > MAX_YAML_BYTES:
+        raise InputError(f"{source}: YAML document of {len(text):,} bytes; at most "
+                         f"{MAX_YAML_BYTES:,} are read")
+    try:
+        return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506  (a SafeLoader subclass)
+    except _TooLarge as e:
+        raise InputError(f"{source}: YAML document {e}; at most {MAX_YAML_NODES:,}") from None
+    except RecursionError:
+        raise InputError(f"{source}: YAML document nested too deeply") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{source}: not valid YAML ({first_line(e)})") from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """Read and parse a YAML file (see :func:`load_yaml`); unreadable files raise InputError."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise InputError(f"{path}: {what} of {size:,} bytes; at most {MAX_YAML_BYTES:,} are "
+                             "read")
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = getattr(e, "strerror", None) or type(e).__name__
+        raise InputError(f"{path}: cannot read {what} ({reason})") from None
+    return load_yaml(text, str(path))
