@@ -24,6 +24,7 @@ _COMMANDS = {
     "pareto": "pareto",
     "export": "export",
     "fidelity": "fidelity",
+    "data": "data",
 }
 
 
