@@ -4,13 +4,18 @@
 
 - ``arch.yaml``: the ArchSpec alone (``ArchSpec.from_file`` gives the same spec back);
 - ``train.yaml``: a TrainConfig that ``nas train`` accepts unchanged: the spec inline, a full
-  training recipe from one of the papers (:data:`RECIPES`), data, seed, and under ``picked:``
-  the proxy metrics the trial was picked on;
-- ``basicsr.yml``: the same recipe as BasicSR options (``network_g`` needs a small BasicSR arch
-  wrapper around ``search_space.builder.SRNet``, given in the file's header);
-- ``model_deploy.pth``: the proxy-trained weights in deploy form (esrnas checkpoint);
+  training recipe from one of the papers (:data:`RECIPES`), a prepared training set (``nas data
+  prepare``; :data:`DEFAULT_TRAIN_DATA` unless told otherwise), seed, and
+  under ``picked:`` the proxy metrics the trial was picked on;
+- ``basicsr.yml``: the same recipe as BasicSR options on the same prepared set; ``network_g``
+  builds the deploy form (the form of the weights) through ``analysis.basicsr_plugin``;
+- ``model_deploy.pth``: the proxy-trained weights in deploy form under ``params`` (BasicSR's key;
+  also an esrnas checkpoint: format, spec);
+- ``arch.py``: the deploy network in plain PyTorch (no esrnas import), checked against the model;
 - ``model.onnx``: the deploy model with dynamic batch/height/width, checked against PyTorch with
-  onnxruntime (when onnx and onnxruntime are installed).
+  onnxruntime (when onnx and onnxruntime are installed), the model card's facts in its metadata;
+- ``README.md``: the model card (what the weights are, the proxy that made them, input range,
+  scale, how to load them).
 
 torch, onnx and onnxruntime are imported inside the functions that need them.
 """
@@ -78,6 +83,9 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULT_RECIPE = "fmen"
+# Where train.yaml / basicsr.yml look for training data unless told: what the README's
+# `nas data prepare DIV2K_train_HR --out datasets/DIV2K_sub` makes.
+DEFAULT_TRAIN_DATA = "datasets/DIV2K_sub"
 _PICKED_METRICS = ("psnr", "ssim", "psnr_official", "runtime_ms", "runtime_iqr_ms",
                    "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g",
                    "activations_m", "num_conv", "train_seconds", "iterations")
@@ -255,10 +263,9 @@ def train_config(
     return {
         "arch": spec.to_dict(),
         "scale": None,
-        "data": {"train": train_data or (data.get("train") if isinstance(data.get("train"), str)
-                                         else None) or "SunHays80",
+        "data": {"train": train_data or DEFAULT_TRAIN_DATA,
                  "val": val, "lr_patch": r["lr_patch"], "batch_size": r["batch_size"],
-                 "workers": 4, "augment": True, "lr_dir": None},
+                 "workers": loader_workers(), "augment": True, "lr_dir": None},
         "optim": copy.deepcopy(r["optim"]),
         "schedule": copy.deepcopy(r["schedule"]),
         "iterations": int(iterations),
@@ -277,8 +284,18 @@ def train_config(
     }
 
 
+def loader_workers(limit: int = 4) -> int:
+    """Loader processes for this machine: ``limit``, or fewer on a machine with fewer cores."""
+    return max(1, min(limit, os.cpu_count() or 1))
+
+
 def basicsr_options(config: Mapping[str, Any], spec: ArchSpec, name: str) -> dict[str, Any]:
-    """BasicSR-style options for the same recipe (SRModel, PairedImageDataset)."""
+    """BasicSR-style options for the same recipe (SRModel, PairedImageDataset).
+
+    The training set is train.yaml's, in the layout ``nas data prepare`` writes; ``num_gpu:
+    auto`` uses the GPUs BasicSR finds (none: the CPU) and ``num_worker_per_gpu`` is sized for
+    this machine (:func:`loader_workers`).
+    """
     schedule, total = config["schedule"], config["iterations"]
     if schedule["type"] == "step":
         milestones = list(range(schedule["step_iters"], total, schedule["step_iters"]))
@@ -290,26 +307,28 @@ def basicsr_options(config: Mapping[str, Any], spec: ArchSpec, name: str) -> dic
         scheduler = {"type": "MultiStepLR", "milestones": [total], "gamma": 1.0}
     s = spec.scale
     loss = "L1Loss" if config["loss"] == "l1" else "MSELoss"
+    root = Path(config["data"]["train"])
     return {
         "name": name,
         "model_type": "SRModel",
         "scale": s,
-        "num_gpu": 1,
+        "num_gpu": "auto",
         "manual_seed": config["seed"],
         "datasets": {
-            "train": {"name": "DIV2K", "type": "PairedImageDataset",
-                      "dataroot_gt": "datasets/DIV2K/DIV2K_train_HR_sub",
-                      "dataroot_lq": f"datasets/DIV2K/DIV2K_train_LR_bicubic/X{s}_sub",
+            "train": {"name": root.name, "type": "PairedImageDataset",
+                      # the layout of nas data prepare (trainers.prepare), which is BasicSR's
+                      "dataroot_gt": str(root / "HR_sub"),
+                      "dataroot_lq": str(root / "LR_bicubic" / f"X{s}_sub"),
                       "io_backend": {"type": "disk"}, "gt_size": config["data"]["lr_patch"] * s,
                       "use_hflip": True, "use_rot": True, "use_shuffle": True,
-                      "num_worker_per_gpu": 6,
+                      "num_worker_per_gpu": loader_workers(6),
                       "batch_size_per_gpu": config["data"]["batch_size"],
                       "dataset_enlarge_ratio": 1, "prefetch_mode": None},
             "val": {"name": "Set5", "type": "PairedImageDataset",
                     "dataroot_gt": "datasets/Set5/GTmod12",
                     "dataroot_lq": f"datasets/Set5/LRbicx{s}", "io_backend": {"type": "disk"}},
         },
-        "network_g": {"type": "ESRNASNet", **spec.to_dict()},
+        "network_g": {"type": "ESRNASNet", "deploy": True, **spec.to_dict()},
         "path": {"pretrain_network_g": None, "strict_load_g": True, "resume_state": None},
         "train": {
             "ema_decay": 0,
@@ -327,33 +346,32 @@ def basicsr_options(config: Mapping[str, Any], spec: ArchSpec, name: str) -> dic
                             "ssim": {"type": "calculate_ssim", "crop_border": s,
                                      "test_y_channel": True}}},
         "logger": {"print_freq": 100, "save_checkpoint_freq": config["checkpoint_every"],
-                   "use_tb_logger": True, "wandb": {"project": None, "resume_id": None}},
+                   "use_tb_logger": False, "wandb": {"project": None, "resume_id": None}},
         "dist_params": {"backend": "nccl", "port": 29500},
     }
 
 
 _BASICSR_HEADER = """\
-# BasicSR options for an esrnas architecture ({arch_id}), recipe: {recipe}.
-# network_g needs this arch registered with BasicSR (e.g. in basicsr/archs/esrnas_arch.py):
+# BasicSR (1.4.2) options for an esrnas architecture ({arch_id}), recipe: {recipe}.
+# Train with BasicSR's train pipeline and the ESRNASNet arch registered (esrnas installed):
 #
-#   from basicsr.utils.registry import ARCH_REGISTRY
-#   from search_space.builder import SRNet
-#   from search_space.spec import ArchSpec
+#   python -m analysis.basicsr_plugin -opt basicsr.yml
 #
-#   @ARCH_REGISTRY.register()
-#   class ESRNASNet(SRNet):
-#       def __init__(self, **spec):
-#           super().__init__(ArchSpec.from_dict(spec))
-#
-#       def forward(self, x):  # BasicSR feeds [0, 1]; the spec expects [0, input_range]
-#           return super().forward(x * self.input_range) / self.input_range
-#
-# Dataset paths follow BasicSR's DIV2K layout; change them to yours.
+# network_g builds the deploy form, the form of model_deploy.pth (key params): set
+# path.pretrain_network_g to it to start from the proxy weights. deploy: false builds the
+# re-parameterisable training form instead (its weights do not load into the deploy form).
+# Training data: {train}, as nas data prepare lays it out (HR_sub, LR_bicubic/X{scale}_sub).
+# datasets.val is Set5 in BasicSR's layout (GTmod12, LRbicx{scale}): point it at yours, or
+# remove it and the val section.
+# Keys that follow the machine: num_gpu (auto: the GPUs found, none -> CPU) and
+# datasets.train.num_worker_per_gpu (set to this machine's cores, at most 6).
 """
 
 _TRAIN_HEADER = """\
 # esrnas training config for architecture {arch_id}, exported from run {run} ({why}).
-# Recipe: {source}.
+# Recipe as the paper states it (its data included): {source}.
+# Training data here (data.train): {data}.
+# data.workers is sized for the machine that exported this file; set it to your cores.
 # Train with: nas train {path}
 """
 
@@ -386,6 +404,7 @@ def export_trial(
     recipe: str = DEFAULT_RECIPE,
     iterations: int | None = None,
     train_data: str | None = None,
+    data_note: str = "",
     onnx: bool = True,
 ) -> ExportResult:
     """Write ``exports/<arch_id>/`` for row ``label`` of ``run.trials``."""
@@ -406,19 +425,95 @@ def export_trial(
     train_yaml = out / "train.yaml"
     _write_yaml(train_yaml, config, _TRAIN_HEADER.format(
         arch_id=spec.arch_id(), run=run.name, why=why or "picked by hand",
-        source=RECIPES[recipe]["source"], path=train_yaml))
+        source=RECIPES[recipe]["source"], data=data_note or config["data"]["train"],
+        path=train_yaml))
     _write_yaml(out / "basicsr.yml", basicsr_options(config, spec, f"{spec.arch_id()}_x"
                                                                    f"{spec.scale}_{recipe}"),
-                _BASICSR_HEADER.format(arch_id=spec.arch_id(), recipe=recipe))
+                _BASICSR_HEADER.format(arch_id=spec.arch_id(), recipe=recipe,
+                                       train=config["data"]["train"], scale=spec.scale))
     result.files += [out / "arch.yaml", train_yaml, out / "basicsr.yml"]
 
+    card = model_card(run, row, spec, why=why, recipe=recipe)
     model = _deploy_model(run, row, spec, result)
     if model is not None:
         _save_checkpoint(out / "model_deploy.pth", spec, model, row)
         result.files.append(out / "model_deploy.pth")
+        _write_arch_source(model, spec, out / "arch.py", result)
         if onnx:
-            _maybe_onnx(model, out / "model.onnx", result)
+            _maybe_onnx(model, out / "model.onnx", result, metadata=card)
+    write_atomic(out / "README.md", _card_text(card, has_weights=model is not None))
+    result.files.append(out / "README.md")
     return result
+
+
+def model_card(run: Run, row: Mapping[str, Any], spec: ArchSpec, *, why: str,
+               recipe: str) -> dict[str, str]:
+    """The facts of the model card (README.md) and of the ONNX metadata, as strings."""
+    from analysis.report import protocol
+
+    proxy = protocol(run)
+    metrics = _picked_metrics(row)
+    return {
+        "arch_id": spec.arch_id(),
+        "name": spec.name or "",
+        "scale": str(spec.scale),
+        "input_range": f"{spec.input_range:g}",
+        "input": f"RGB, float32 NCHW in [0, {spec.input_range:g}]",
+        "output": f"RGB, {spec.scale}x the input's height and width, in [0, {spec.input_range:g}]",
+        "form": "deploy (re-parameterised, inference only)",
+        "weights": "proxy-trained: the short training of the search, not a full training",
+        "run": run.name,
+        "trial_id": str(row["trial_id"]),
+        "pick": why or "picked by hand",
+        "proxy": ", ".join(f"{k} {v}" for k, v in proxy.items() if v not in (None, "")),
+        "proxy_metrics": ", ".join(f"{k} {v}" for k, v in metrics.items()),
+        "recipe": recipe,
+        "producer": "esrnas",
+    }
+
+
+def _card_text(card: Mapping[str, str], *, has_weights: bool) -> str:
+    weights = ("model_deploy.pth holds them (key params)" if has_weights else
+               "not exported: the trial left no weights")
+    return f"""# {card['name'] or 'esrnas network'} {card['arch_id']} (x{card['scale']})
+
+Super-resolution network found by an esrnas search (run `{card['run']}`, trial
+`{card['trial_id']}`, {card['pick']}).
+
+- **Weights**: {card['weights']}; {weights}, in the {card['form']} form. Train the network
+  fully with `nas train train.yaml` (or BasicSR with `basicsr.yml`) before comparing it with
+  published models.
+- **Proxy that produced them**: {card['proxy']}.
+- **Proxy metrics**: {card['proxy_metrics'] or 'none recorded'}.
+- **Scale**: x{card['scale']}.
+- **Input**: {card['input']}. **Output**: {card['output']}.
+
+Files: `arch.yaml` (spec), `train.yaml` (`nas train`, recipe {card['recipe']}), `basicsr.yml`
+(BasicSR 1.4.2: `python -m analysis.basicsr_plugin -opt basicsr.yml`), `arch.py` (the network in
+plain PyTorch), `model_deploy.pth`, `model.onnx` (the same facts in its metadata).
+
+    import torch
+    from arch import ESRNASDeployNet
+    net = ESRNASDeployNet().eval()
+    net.load_state_dict(torch.load("model_deploy.pth", weights_only=True)["params"])
+"""
+
+
+def _write_arch_source(model, spec: ArchSpec, path: Path, result: ExportResult) -> None:
+    from analysis.arch_source import check_source, deploy_source
+
+    title = f"{spec.name or 'esrnas network'} {spec.arch_id()} (x{spec.scale}), deploy form."
+    try:
+        source = deploy_source(model, title=title)
+        diff = check_source(source, model)
+    except ValueError as e:
+        result.warnings.append(f"arch.py not written: {e}")
+        return
+    if diff > 1e-6:
+        result.warnings.append(f"arch.py not written: it differs from the model by {diff:.2e}")
+        return
+    write_atomic(path, source)
+    result.files.append(path)
 
 
 def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: ExportResult):
@@ -438,18 +533,19 @@ def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: Expo
 def _save_checkpoint(path: Path, spec: ArchSpec, model, row: Mapping[str, Any]) -> None:
 
     checkpoint = {"format": "esrnas", "version": 1, "spec": spec.to_dict(),
-                  "model_deploy": model.state_dict(),
+                  "params": model.state_dict(),  # BasicSR's key; the deploy form
                   "source": {"trial_id": str(row["trial_id"]), "kind": "proxy training"}}
     save_torch_atomic(checkpoint, path)
 
 
-def _maybe_onnx(model, path: Path, result: ExportResult) -> None:
+def _maybe_onnx(model, path: Path, result: ExportResult,
+                metadata: Mapping[str, str] | None = None) -> None:
     missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
         result.warnings.append(f"model.onnx not written: {' and '.join(missing)} not installed "
                                "(pip install 'esrnas[export]')")
         return
-    diff = export_onnx(model, path)
+    diff = export_onnx(model, path, metadata=metadata)
     result.onnx_max_abs_diff = diff
     result.files.append(path)
     if diff > ONNX_TOLERANCE:
@@ -457,10 +553,12 @@ def _maybe_onnx(model, path: Path, result: ExportResult) -> None:
                                f"{ONNX_TOLERANCE:g}, relative to the input range)")
 
 
-def export_onnx(model, path: Path, *, check_hw: tuple[int, int] = (23, 37)) -> float:
+def export_onnx(model, path: Path, *, check_hw: tuple[int, int] = (23, 37),
+                metadata: Mapping[str, str] | None = None) -> float:
     """Export the deploy ``model`` to ONNX with dynamic batch, height and width.
 
-    The file is checked with onnxruntime on an input of another size than the traced one.
+    ``metadata`` goes into the model's ``metadata_props``. The file is checked with
+    onnxruntime on an input of another size than the traced one.
 
     Returns:
         Max absolute difference between onnxruntime and PyTorch outputs, divided by the
@@ -482,6 +580,13 @@ def export_onnx(model, path: Path, *, check_hw: tuple[int, int] = (23, 37)) -> f
             input_names=["lr"], output_names=["sr"],
             dynamic_axes={"lr": {0: "batch", 2: "height", 3: "width"},
                           "sr": {0: "batch", 2: "sr_height", 3: "sr_width"}})
+    if metadata:
+        import onnx
+
+        proto = onnx.load(str(tmp))
+        for key, value in metadata.items():
+            proto.metadata_props.add(key=str(key), value=str(value))
+        onnx.save(proto, str(tmp))
     os.replace(tmp, path)
     x = torch.rand(2, 3, *check_hw, generator=torch.Generator().manual_seed(0)) * value_range
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -6,7 +6,10 @@ A checkpoint is a dict::
      "model": train-form state dict (optional), "model_deploy": deploy-form state dict (optional),
      ...trainer state (iteration, optimizer, scheduler, rng, config)}
 
-A bare state dict is accepted too (matched against the deploy or train form by its keys).
+``nas export`` writes the deploy-form weights under ``params`` (BasicSR's key) instead of
+``model_deploy``. BasicSR's own checkpoints (``{"params": ..., "params_ema": ...}``, no spec) give
+their EMA weights when present, else ``params``, in whichever form BasicSR trained. A bare state
+dict is accepted too (matched against the deploy or train form by its keys).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from search_space.errors import InputError
 from search_space.io import first_line
 from search_space.spec import ArchSpec
 
-__all__ = ["read_checkpoint", "load_weights", "spec_of_checkpoint", "CHECKPOINT_FORMAT"]
+__all__ = ["read_checkpoint", "load_weights", "spec_of_checkpoint", "basicsr_state",
+           "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "esrnas"
+# BasicSR's parameter keys, the one preferred for inference first
+BASICSR_KEYS = ("params_ema", "params")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -46,6 +52,16 @@ def spec_of_checkpoint(ckpt: dict[str, Any], path: str | Path) -> ArchSpec | Non
     return ArchSpec.from_dict(ckpt.get("spec"), what=f"spec in checkpoint {path}")
 
 
+def basicsr_state(ckpt: dict[str, Any]) -> dict[str, Any] | None:
+    """The state dict of a BasicSR checkpoint (``params_ema``, else ``params``; a DataParallel
+    ``module.`` prefix removed), or None when ``ckpt`` is not one."""
+    for key in BASICSR_KEYS:
+        state = ckpt.get(key)
+        if isinstance(state, dict) and state:
+            return {k.removeprefix("module."): v for k, v in state.items()}
+    return None
+
+
 def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:
     """Load ``path`` onto ``model`` (deploy or train form); one clear error on a mismatch."""
     ckpt = read_checkpoint(path)
@@ -58,12 +74,14 @@ def load_weights(model: nn.Module, path: str | Path, *, deploy: bool) -> None:
     if spec is not None:
         key = "model_deploy" if deploy else "model"
         state = ckpt.get(key)
+        if state is None and deploy:  # an export: deploy form under BasicSR's key
+            state = ckpt.get("params")
         if state is None and deploy and ckpt.get("model") is not None:
             raise InputError(f"{path}: has no deploy-form weights; load with deploy=False")
         if state is None:
             raise InputError(f"{path}: checkpoint has no {key!r} weights")
     else:
-        state = ckpt
+        state = basicsr_state(ckpt) or ckpt
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -31,7 +31,7 @@ from search_space.io import first_line, write_atomic
 from trainers.degrade import bicubic_downsample
 
 __all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
-           "resolve_dataset", "validation_pairs", "MAX_IMAGE_PIXELS"]
+           "patch_dataset", "resolve_dataset", "validation_pairs", "MAX_IMAGE_PIXELS"]
 
 _BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
 BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
@@ -50,7 +50,8 @@ _DISK_CACHE_VERSION = 1  # bump when the LR computation changes
 def resolve_dataset(name_or_path: str | Path) -> Path:
     """A bundled set's name (``SunHays80``, ``Set5``, ``Set14``) or a folder -> its image folder.
 
-    A folder without images but with an ``HR`` sub-folder (DIV2K layout) resolves to ``HR``.
+    A folder without images but with an ``HR`` sub-folder (DIV2K layout) resolves to ``HR``, and
+    a prepared dataset (``nas data prepare``) to its ``HR_sub``.
     """
     if isinstance(name_or_path, str) and name_or_path in BUNDLED:
         return BUNDLED[name_or_path]
@@ -62,6 +63,8 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
         raise InputError(f"{path}: expected a folder of images, got a file")
     if not list_images(path) and (path / "HR").is_dir():
         path = path / "HR"
+    elif not list_images(path) and (path / "HR_sub").is_dir():  # made by nas data prepare
+        path = path / "HR_sub"
     if not list_images(path):
         raise InputError(f"{path}: no images found (expected {'/'.join(IMAGE_EXTENSIONS)} files)")
     return path
@@ -140,6 +143,24 @@ def image_size(path: Path) -> tuple[int, int]:
             Image.DecompressionBombError) as e:
         raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
     return height, width
+
+
+def patch_dataset(train: str | Path, *, scale: int, lr_patch: int, seed: int,
+                  augment: bool = True, lr_dir: str | Path | None = None
+                  ) -> torch.utils.data.Dataset:
+    """Training patches from ``train``: a prepared dataset (``nas data prepare``) is read from its
+    memory-mapped store (uint8 items, :mod:`trainers.store`); a folder of images or a bundled
+    name gives a :class:`PatchDataset` (float items in [0, 1])."""
+    from trainers.store import StorePatchDataset, is_prepared
+
+    if not (isinstance(train, str) and train in BUNDLED) and is_prepared(train):
+        if lr_dir:
+            raise InputError(f"data.lr_dir: not used with a prepared dataset ({train} holds its "
+                             "own LR images); remove it")
+        return StorePatchDataset(train, scale=scale, lr_patch=lr_patch, seed=seed,
+                                 augment=augment)
+    return PatchDataset(train, scale=scale, lr_patch=lr_patch, seed=seed, augment=augment,
+                        lr_dir=lr_dir)
 
 
 class PatchDataset(torch.utils.data.Dataset):

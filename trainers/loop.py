@@ -40,7 +40,7 @@ from search_space.errors import InputError
 from search_space.io import save_torch_atomic, write_atomic
 from search_space.reparam import is_deploy_form, reparameterize_model
 from trainers.config import ScheduleConfig, TrainConfig
-from trainers.data import PatchDataset
+from trainers.data import patch_dataset
 from trainers.evaluate import evaluate
 from trainers.losses import TrainingLoss, load_teacher
 
@@ -197,7 +197,7 @@ class _Run:
             self._restore()
         self._set_memory_format()
         self.loss = self._build_loss()
-        self.dataset = PatchDataset(
+        self.dataset = patch_dataset(
             config.data.train, scale=self.spec.scale, lr_patch=config.data.lr_patch,
             seed=config.seed, augment=config.data.augment, lr_dir=config.data.lr_dir)
         self.progress = _Progress(config.iterations, enabled=progress)
@@ -283,6 +283,8 @@ class _Run:
 
     def _to_device(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, non_blocking=True)
+        if x.dtype == torch.uint8:  # prepared datasets send uint8: scaled here, on the device
+            x = x.float().div_(255.0)
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     # ------------------------------------------------------------------------ validation

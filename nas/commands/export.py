@@ -10,7 +10,8 @@ class Command:
     """Export one architecture of a run to runs/<name>/exports/<arch_id>/.
 
     Writes train.yaml (for `nas train`), arch.yaml, basicsr.yml, model_deploy.pth (proxy weights,
-    deploy form) and model.onnx (when onnx is installed).
+    deploy form, key params), arch.py (the network in plain PyTorch), README.md (model card) and
+    model.onnx (when onnx is installed).
     """
 
     @staticmethod
@@ -29,8 +30,9 @@ class Command:
         parser.add_argument("--iterations", type=int, default=None,
                             help="override the recipe's number of iterations")
         parser.add_argument("--train-data", default=None,
-                            help="training images for train.yaml: a bundled name or a folder "
-                                 "(default: the run's training data)")
+                            help="training data of train.yaml and basicsr.yml: a dataset made by "
+                                 "nas data prepare (default: the run's, if prepared, else "
+                                 "datasets/DIV2K_sub)")
         parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -50,9 +52,11 @@ class Command:
         if args.iterations is not None and args.iterations < 1:
             raise InputError(f"--iterations: expected an integer >= 1, got {args.iterations}")
         label, why = select_trial(run.trials, args.pick, objectives, where=args.where)
+        train_data = _train_data(args.train_data, run)
         result = export_trial(run, label, why=why, objectives=objectives, where=args.where,
                               recipe=args.recipe, iterations=args.iterations,
-                              train_data=args.train_data, onnx=not args.no_onnx)
+                              train_data=train_data, data_note=_data_note(train_data),
+                              onnx=not args.no_onnx)
         for note in result.warnings:
             print(f"nas export: warning: {note}", file=sys.stderr)
         if args.json:
@@ -71,3 +75,35 @@ class Command:
             print(f"ONNX vs PyTorch max |diff| / input range: {result.onnx_max_abs_diff:.2e}")
         print(f"next: nas train {result.directory / 'train.yaml'}")
         return 0
+
+
+def _train_data(given: str | None, run) -> str:
+    """--train-data, else the run's training data if it is a prepared dataset, else the
+    default path that the README's ``nas data prepare`` writes."""
+    from analysis.export import DEFAULT_TRAIN_DATA
+    from analysis.report import proxy_train
+    from trainers.store import is_prepared
+
+    if given:
+        return given
+    proxy = (proxy_train(run).get("data") or {}).get("train")
+    return proxy if isinstance(proxy, str) and is_prepared(proxy) else DEFAULT_TRAIN_DATA
+
+
+def _data_note(train: str) -> str:
+    """What train.yaml's header says about its training data."""
+    from pathlib import Path
+
+    from trainers.data import BUNDLED
+    from trainers.store import is_prepared
+
+    if train in BUNDLED:
+        return (f"{train}, a small bundled set: fine for a smoke test, not for the recipe "
+                "(prepare DIV2K with nas data prepare)")
+    if is_prepared(train):
+        return f"{train}, a dataset prepared by nas data prepare"
+    if Path(train).expanduser().is_dir():
+        return (f"{train}, a folder of images (nas data prepare {train} --out DIR makes loading "
+                "it many times faster)")
+    return (f"{train}, not there yet: make it with nas data prepare DIV2K_train_HR --out "
+            f"{train} (or set data.train to your prepared set)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 import torch
@@ -58,7 +59,8 @@ def test_export_writes_round_tripping_files(run_dir, capsys):
     out = run_dir / "exports" / row["arch_id"]
     assert result["directory"] == str(out) and result["arch_id"] == row["arch_id"]
     spec = ArchSpec.from_file(run_dir / "trials" / row["trial_id"] / "spec.yaml")
-    assert sorted(p.name for p in out.iterdir()) == ["arch.yaml", "basicsr.yml", "model.onnx",
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "arch.py", "arch.yaml",
+                                                     "basicsr.yml", "model.onnx",
                                                      "model_deploy.pth", "train.yaml"]
     # arch.yaml is the spec alone and round-trips
     assert ArchSpec.from_file(out / "arch.yaml") == spec
@@ -67,7 +69,12 @@ def test_export_writes_round_tripping_files(run_dir, capsys):
     config = yaml.safe_load((out / "train.yaml").read_text())
     assert set(config) == TRAIN_KEYS
     assert ArchSpec.from_dict(config["arch"]) == spec
-    assert config["data"]["train"] == "SunHays80" and config["data"]["val"] == ["Set5"]
+    # the run trained on a bundled set: train.yaml names the prepared DIV2K and says how to make it
+    assert config["data"]["train"] == "datasets/DIV2K_sub" and config["data"]["val"] == ["Set5"]
+    header = (out / "train.yaml").read_text().split("\narch:")[0]
+    assert "not there yet: make it with nas data prepare DIV2K_train_HR --out " \
+        "datasets/DIV2K_sub" in header
+    assert config["data"]["workers"] == min(4, os.cpu_count())
     assert config["optim"] == {"lr": 5e-4, "betas": [0.9, 0.999], "eps": 1e-8,
                                "weight_decay": 0.0}
     assert config["schedule"]["type"] == "step" and config["schedule"]["step_iters"] == 600000
@@ -82,8 +89,12 @@ def test_export_writes_round_tripping_files(run_dir, capsys):
     assert options["model_type"] == "SRModel" and options["scale"] == spec.scale
     assert {"name", "num_gpu", "datasets", "network_g", "path", "train", "val", "logger"} <= \
         set(options)
-    assert options["network_g"]["type"] == "ESRNASNet"
-    network = {k: v for k, v in options["network_g"].items() if k != "type"}
+    assert options["network_g"]["type"] == "ESRNASNet" and options["network_g"]["deploy"] is True
+    assert options["num_gpu"] == "auto"
+    assert options["datasets"]["train"]["dataroot_gt"] == "datasets/DIV2K_sub/HR_sub"
+    assert options["datasets"]["train"]["dataroot_lq"] == \
+        f"datasets/DIV2K_sub/LR_bicubic/X{spec.scale}_sub"
+    network = {k: v for k, v in options["network_g"].items() if k not in ("type", "deploy")}
     assert ArchSpec.from_dict(network) == spec
     train = options["train"]
     assert train["scheduler"] == {"type": "MultiStepLR", "gamma": 0.5,
@@ -100,6 +111,18 @@ def test_export_writes_round_tripping_files(run_dir, capsys):
     with torch.no_grad():
         assert torch.equal(exported(x), original(x))
     assert result["onnx_max_abs_diff"] <= 1e-4
+    # BasicSR's key; the model card's facts in the ONNX metadata and in README.md
+    assert set(torch.load(out / "model_deploy.pth", weights_only=True)["params"]) == \
+        set(exported.state_dict())
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert meta["arch_id"] == spec.arch_id() and meta["scale"] == str(spec.scale)
+    assert meta["input_range"] == f"{spec.input_range:g}" and meta["trial_id"] == row["trial_id"]
+    assert "proxy-trained" in meta["weights"] and "preset cpu" in meta["proxy"]
+    card = (out / "README.md").read_text()
+    assert spec.arch_id() in card and f"x{spec.scale}" in card and "preset cpu" in card
+    assert f"[0, {spec.input_range:g}]" in card
 
 
 def test_export_carries_the_trials_distillation(run_dir, capsys):
@@ -128,7 +151,7 @@ def test_export_srn_recipe_and_missing_weights(tmp_path, capsys):
 
 def test_export_config_is_a_valid_train_config(run_dir, capsys):
     config_module = pytest.importorskip("trainers.config")
-    result = export(capsys, run_dir, "--pick", "fastest", "--no-onnx")
+    result = export(capsys, run_dir, "--pick", "fastest", "--no-onnx", "--train-data", "SunHays80")
     config = config_module.TrainConfig.from_file(f"{result['directory']}/train.yaml")
     assert config.iterations == 3_000_000
 
@@ -166,15 +189,14 @@ def test_onnx_parity_is_relative_to_the_input_range(tmp_path):
     assert export_onnx(model, tmp_path / "m.onnx") <= 1e-4
 
 
-# train.yaml asks for 4 loader workers (a GPU machine's recipe); this machine has fewer cores
-@pytest.mark.filterwarnings("ignore:This DataLoader will create")
 def test_export_train_eval_round_trip(run_dir, tmp_path, capsys, monkeypatch):
     pytest.importorskip("nas.commands.train")
     df = load_run(run_dir).trials
     # a trial without distillation: the fixture's teacher (rlfn) has official weights at x4 only
     plain = df[(df["status"] == "completed") & ~df["is_anchor"]
                & df["hparams"].map(lambda h: json.loads(h).get("distill") is None)]
-    result = export(capsys, run_dir, "--pick", plain["trial_id"].iloc[0], "--no-onnx")
+    result = export(capsys, run_dir, "--pick", plain["trial_id"].iloc[0], "--no-onnx",
+                    "--train-data", "SunHays80")
     monkeypatch.chdir(tmp_path)  # train.yaml's out_dir is relative: runs/train/<run>_<arch>
     assert main(["train", f"{result['directory']}/train.yaml", "--iters", "5"]) == 0
     capsys.readouterr()

@@ -1,0 +1,398 @@
+"""``nas data prepare``: a folder of HR images becomes a prepared training set.
+
+Layout of ``OUT`` (BasicSR's, so that its ``PairedImageDataset`` reads it unchanged)::
+
+    HR_sub/<name>_s001.png ...           sub-images cut as BasicSR's extract_subimages.py does
+    LR_bicubic/X4_sub/<name>_s001.png    trainers.degrade.bicubic_downsample of each HR sub-image
+    store/HR.npy, store/X4.npy           every sub-image packed, (N, crop, crop, 3) uint8 and
+                                         (N, crop / s, crop / s, 3): the loader memory-maps these
+    store/index.json                     the store's shape and which slots hold an image
+    manifest.json                        settings, every source and output file with its sha256
+
+Resuming: ``.prepare/plan.json`` fixes, from the image headers alone, which sub-images each source
+image gives and their slots in the store, before any pixel is written. A source image is done
+when its marker ``.prepare/done/<file>.json`` exists; the marker is written (atomically) only
+after all the image's PNGs and store slots are written and flushed. A re-run skips done images
+and redoes the others; a PNG that already exists is complete (every file is written atomically)
+and is not written again. ``manifest.json`` is built from the markers at the end, sorted, so an
+interrupted and resumed run gives the same manifest as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from search_space.errors import InputError
+from search_space.io import first_line, write_atomic
+from trainers.data import list_images, load_image
+from trainers.degrade import bicubic_downsample
+
+__all__ = ["Settings", "PrepareResult", "prepare", "sub_positions", "hr_dir", "lr_dir",
+           "FORMAT", "MANIFEST"]
+
+FORMAT = "esrnas-prepared"
+VERSION = 1
+MANIFEST = "manifest.json"
+STORE = "store"
+_STATE = ".prepare"
+_PNG_LEVEL = 3  # zlib level of the PNGs (BasicSR's extract_subimages uses 3 as well)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How sub-images are cut and which LR versions are made.
+
+    Args:
+        scales: LR scale factors; each must divide ``crop``.
+        crop: Side of a square HR sub-image (BasicSR: 480).
+        step: Stride between sub-images (BasicSR: 240); the last row/column is flush with the
+            image's bottom/right edge.
+    """
+
+    scales: tuple[int, ...] = (2, 3, 4)
+    crop: int = 480
+    step: int = 240
+
+    def check(self) -> None:
+        if not self.scales or any(s < 2 for s in self.scales):
+            raise InputError(f"--scale: expected factors >= 2, got {list(self.scales)}")
+        if len(set(self.scales)) != len(self.scales):
+            raise InputError(f"--scale: repeated factor in {list(self.scales)}")
+        if self.crop < 8 or self.step < 1:
+            raise InputError(f"--crop/--step: expected crop >= 8 and step >= 1, got crop "
+                             f"{self.crop}, step {self.step}")
+        bad = [s for s in self.scales if self.crop % s]
+        if bad:
+            raise InputError(f"--crop: {self.crop} is not divisible by the scale(s) "
+                             f"{', '.join(map(str, bad))} (the LR sub-image would be cropped)")
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    images: int  # source images prepared
+    sub_images: int
+    skipped: list[tuple[str, str]]  # (file, reason)
+    reused: int  # images done by an earlier, interrupted run
+    seconds: float
+
+
+def hr_dir(out: Path) -> Path:
+    return Path(out) / "HR_sub"
+
+
+def lr_dir(out: Path, scale: int) -> Path:
+    return Path(out) / "LR_bicubic" / f"X{scale}_sub"
+
+
+def sub_positions(height: int, width: int, crop: int, step: int) -> list[tuple[int, int]]:
+    """(top, left) of each sub-image, row by row, as BasicSR's extract_subimages.py cuts them."""
+    def starts(length: int) -> list[int]:
+        out = list(range(0, length - crop + 1, step))
+        if length - (out[-1] + crop) > 0:
+            out.append(length - crop)
+        return out
+
+    return [(top, left) for top in starts(height) for left in starts(width)]
+
+
+# ---------------------------------------------------------------------------- validation
+def check_header(path: Path, crop: int) -> tuple[int, int]:
+    """(height, width) of an 8-bit RGB image at least ``crop`` on each side; else InputError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            mode, (width, height) = img.mode, img.size
+            rawmodes = [str(tile[3]) for tile in getattr(img, "tile", []) or []
+                        if len(tile) > 3]
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
+    # PIL reads a 16-bit RGB PNG as mode RGB and drops the low bits: its raw mode says 16.
+    if mode in ("I", "F") or mode.startswith("I;16") or any(";16" in r for r in rawmodes):
+        raise InputError(f"{path}: bit depth 16 or more (mode {mode}), expected 8-bit RGB")
+    if mode != "RGB":
+        raise InputError(f"{path}: colour mode {mode}, expected 8-bit RGB")
+    if height < crop or width < crop:
+        raise InputError(f"{path}: image is {width}x{height}, smaller than one {crop}x{crop} "
+                         "sub-image (lower --crop or remove it)")
+    return height, width
+
+
+# ---------------------------------------------------------------------------- plan
+def _plan(images: list[Path], settings: Settings, strict: bool) -> dict[str, Any]:
+    """Sources, their sub-image positions and store slots, from the headers alone."""
+    entries, skipped, slot = [], [], 0
+    for path in images:
+        try:
+            height, width = check_header(path, settings.crop)
+        except InputError as e:
+            if strict:
+                raise
+            skipped.append({"file": path.name, "reason": str(e)})
+            continue
+        positions = sub_positions(height, width, settings.crop, settings.step)
+        entries.append({"file": path.name, "height": height, "width": width, "slot": slot,
+                        "positions": [list(p) for p in positions]})
+        slot += len(positions)
+    return {"format": FORMAT, "version": VERSION, "settings": asdict(settings),
+            "images": entries, "skipped": skipped, "count": slot}
+
+
+def _load_or_write_plan(out: Path, plan: dict[str, Any]) -> None:
+    path = out / _STATE / "plan.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != json.loads(json.dumps(plan)):  # compared as stored (tuples -> lists)
+            raise InputError(f"{out}: holds a preparation with other settings or other source "
+                             "images; use another --out, or delete it to start over")
+        return
+    write_atomic(path, json.dumps(plan, indent=1))
+
+
+def _store_shapes(settings: Settings, count: int) -> dict[str, tuple[int, ...]]:
+    c = settings.crop
+    shapes = {"HR": (count, c, c, 3)}
+    for s in settings.scales:
+        shapes[f"X{s}"] = (count, c // s, c // s, 3)
+    return shapes
+
+
+def _make_store(out: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Sparse, zero-filled ``.npy`` files of the final shapes (created once, atomically)."""
+    for key, shape in shapes.items():
+        path = out / STORE / f"{key}.npy"
+        if path.is_file():
+            try:
+                if np.load(path, mmap_mode="r").shape == shape:
+                    continue
+            except (OSError, ValueError):
+                pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape).flush()
+        os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- work
+_stores: dict[str, np.memmap] = {}
+
+
+def _open_stores(out: str, keys: list[str]) -> None:
+    _stores.clear()
+    for key in keys:
+        _stores[key] = np.load(Path(out) / STORE / f"{key}.npy", mmap_mode="r+")
+
+
+def _png(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG", compress_level=_PNG_LEVEL)
+    return buf.getvalue()
+
+
+def _write_png(path: Path, img: np.ndarray) -> str:
+    """sha256 of the PNG at ``path``; written only if absent (an existing one is complete)."""
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    data = _png(img)
+    write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def _process(task: tuple[str, str, dict[str, Any], dict[str, Any]]) -> tuple[str, int, str]:
+    """Prepare one source image; returns (file, sub-images, error or '')."""
+    src, out, entry, settings = task
+    path, out = Path(src) / entry["file"], Path(out)
+    try:
+        img = load_image(path)
+        if img.shape[:2] != (entry["height"], entry["width"]):
+            raise InputError(f"{path}: decoded as {img.shape[1]}x{img.shape[0]}, but its header "
+                             f"says {entry['width']}x{entry['height']}")
+    except InputError as e:
+        return entry["file"], 0, str(e)
+    stem, crop = Path(entry["file"]).stem, settings["crop"]
+    subs = []
+    for j, (top, left) in enumerate(entry["positions"]):
+        name, slot = f"{stem}_s{j + 1:03d}.png", entry["slot"] + j
+        hr = np.ascontiguousarray(img[top:top + crop, left:left + crop])
+        files = {"HR": _write_png(hr_dir(out) / name, hr)}
+        _stores["HR"][slot] = hr
+        for s in settings["scales"]:
+            lr = bicubic_downsample(hr, s)
+            files[f"X{s}"] = _write_png(lr_dir(out, s) / name, lr)
+            _stores[f"X{s}"][slot] = lr
+        subs.append({"name": name, "slot": slot, "top": top, "left": left, "sha256": files})
+    for store in _stores.values():
+        store.flush()  # the slots reach the file before the marker says they did
+    marker = {"file": entry["file"], "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+              "height": entry["height"], "width": entry["width"], "sub_images": subs}
+    write_atomic(_marker(out, entry["file"]), json.dumps(marker, indent=1))
+    return entry["file"], len(subs), ""
+
+
+def _marker(out: Path, file: str) -> Path:
+    return out / _STATE / "done" / f"{file}.json"
+
+
+def _read_marker(out: Path, file: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(_marker(out, file).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------------------- progress
+class _Progress:
+    """``prepare: done/total images, sub-images, elapsed, ETA`` on stderr."""
+
+    def __init__(self, total: int, done: int, enabled: bool) -> None:
+        self.total, self.done, self.start_done = total, done, done
+        self.enabled, self.tty = enabled, sys.stderr.isatty()
+        self.start = self.last = time.monotonic()
+        self.subs = 0
+
+    def update(self, subs: int) -> None:
+        self.done += 1
+        self.subs += subs
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 1.0 and self.done < self.total
+                                and not self.tty):
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = (self.done - self.start_done) / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+        line = (f"prepare: {self.done}/{self.total} images ({100 * self.done / self.total:.0f}%),"
+                f" {self.subs} sub-images this run, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n",
+              file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+def _clock(seconds: float) -> str:
+    if seconds != seconds:  # nan: not known yet
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+# ---------------------------------------------------------------------------- driver
+def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *,
+            workers: int | None = None, strict: bool = False,
+            progress: bool = True) -> PrepareResult:
+    """Prepare the images of ``src`` into ``out`` (see the module docstring); resumable.
+
+    Args:
+        src: Folder of HR images (PNG/JPEG/BMP).
+        out: Output folder; a folder holding an interrupted preparation is resumed.
+        settings: Crop, step and scales.
+        workers: Processes (default: all cores); 0 or 1 works in this process.
+        strict: Stop at the first bad image instead of naming and skipping it.
+        progress: Progress line on stderr.
+    """
+    started = time.monotonic()
+    settings.check()
+    src, out = Path(src).expanduser(), Path(out).expanduser()
+    if not src.is_dir():
+        raise InputError(f"{src}: source folder of HR images not found")
+    images = list_images(src)
+    if not images:
+        raise InputError(f"{src}: no images found (expected .png/.jpg/.jpeg/.bmp files)")
+    if out.resolve() == src.resolve():
+        raise InputError(f"--out: {out} is the source folder; give another folder")
+    plan = _plan(images, settings, strict)
+    if not plan["images"]:
+        raise InputError(f"{src}: no usable image ({plan['skipped'][0]['reason']})")
+    _load_or_write_plan(out, plan)
+    shapes = _store_shapes(settings, plan["count"])
+    _make_store(out, shapes)
+
+    todo = [e for e in plan["images"] if _read_marker(out, e["file"]) is None]
+    reused = len(plan["images"]) - len(todo)
+    bar = _Progress(len(plan["images"]), reused, progress)
+    for item in plan["skipped"]:
+        print(f"prepare: skipped {item['reason']}", file=sys.stderr)
+    failed = _run(src, out, todo, settings, workers, strict, bar)
+    bar.close()
+    for _, reason in failed:
+        print(f"prepare: skipped {reason}", file=sys.stderr)
+    skipped = [(s["file"], s["reason"]) for s in plan["skipped"]] + failed
+    count = _write_manifest(out, plan, shapes, skipped)
+    return PrepareResult(out=out, images=len(plan["images"]) - len(failed), sub_images=count,
+                         skipped=skipped, reused=reused, seconds=time.monotonic() - started)
+
+
+def _run(src: Path, out: Path, todo: list[dict], settings: Settings, workers: int | None,
+         strict: bool, bar: _Progress) -> list[tuple[str, str]]:
+    """Process ``todo`` (in parallel); (file, reason) of the images that failed to decode."""
+    keys = ["HR"] + [f"X{s}" for s in settings.scales]
+    tasks = [(str(src), str(out), entry, asdict(settings)) for entry in todo]
+    workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else workers
+    failed = []
+
+    def collect(result: tuple[str, int, str]) -> None:
+        file, subs, error = result
+        if error and strict:
+            raise InputError(error)
+        if error:
+            failed.append((file, error))
+        bar.update(subs)
+
+    if workers <= 1 or len(tasks) <= 1:
+        _open_stores(str(out), keys)
+        for task in tasks:
+            collect(_process(task))
+        return failed
+    with multiprocessing.get_context().Pool(workers, initializer=_open_stores,
+                                            initargs=(str(out), keys)) as pool:
+        for result in pool.imap_unordered(_process, tasks):
+            collect(result)
+    return failed
+
+
+def _write_manifest(out: Path, plan: dict[str, Any], shapes: dict[str, tuple[int, ...]],
+                    skipped: list[tuple[str, str]]) -> int:
+    """``manifest.json`` and ``store/index.json`` from the markers; returns the sub-image count."""
+    failed = {file for file, _ in skipped}
+    sources, ranges = [], []
+    for entry in plan["images"]:
+        if entry["file"] in failed:
+            continue
+        marker = _read_marker(out, entry["file"])
+        if marker is None:  # cannot happen after a complete run; never count a missing image
+            raise InputError(f"{out}: {entry['file']} has no completion marker; run again")
+        sources.append(marker)
+        ranges.append([entry["slot"], len(entry["positions"])])
+    settings = plan["settings"]
+    layout = {"HR": str(hr_dir(Path("."))),
+              **{f"X{s}": str(lr_dir(Path("."), s)) for s in settings["scales"]}}
+    store = {key: {"file": f"{STORE}/{key}.npy", "shape": list(shape), "dtype": "uint8"}
+             for key, shape in shapes.items()}
+    count = sum(n for _, n in ranges)
+    manifest = {"format": FORMAT, "version": VERSION, "settings": settings, "layout": layout,
+                "store": store, "sub_images": count, "sources": sources,
+                "skipped": [{"file": f, "reason": r} for f, r in sorted(skipped)]}
+    index = {"format": FORMAT, "version": VERSION, "crop": settings["crop"],
+             "scales": settings["scales"], "store": store, "ranges": ranges}
+    write_atomic(out / STORE / "index.json", json.dumps(index))
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1))
+    return count
