@@ -249,19 +249,22 @@ def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSet
     return spec_from_params(params, name=name)
 
 
-def _device(device: str) -> str:
-    import torch
+def _device(device: str | None) -> str:
+    from trainers.loop import resolve_device
 
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    return resolve_device(device or "auto")
 
 
 def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
-    for key in ("params", "macs_g", "activations_m", "num_conv", "peak_memory_est_mb",
-                "runtime_ms", "runtime_iqr_ms", "peak_memory_mb"):
-        if profile.get(key) is not None:
-            row[key] = profile[key]
+    """The profiler's figures that are columns of the catalogue, and what they were measured
+    with (``profile_hw`` such as ``128x128``, ``device``)."""
+    from analysis import metrics as catalogue
+
+    for key, value in profile.items():
+        if value is not None and catalogue.field(key) is not None and key != "device":
+            row[key] = value
+    h, w = profile["input_hw"]
+    row.update(profile_hw=f"{int(h)}x{int(w)}", device=str(profile["device"]))
 
 
 def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
