@@ -39,6 +39,7 @@ from search_space.errors import InputError, did_you_mean
 __all__ = [
     "Direction",
     "DIRECTIONS",
+    "is_max",
     "ELIGIBLE_STATUS",
     "HV_MARGIN",
     "resolve_objectives",
@@ -79,7 +80,8 @@ DIRECTIONS: Mapping[str, str] = _Directions()
 _DIRECTION_ALIASES = {"maximize": "max", "max": "max", "minimize": "min", "min": "min"}
 
 
-def _is_max(direction: str) -> bool:
+def is_max(direction: str) -> bool:
+    """``max``/``maximize`` -> True."""
     return _DIRECTION_ALIASES.get(str(direction).lower()) == "max"
 
 
@@ -148,7 +150,7 @@ def loss_matrix(df: pd.DataFrame, objectives: Mapping[str, str]) -> np.ndarray:
     cols = []
     for name, direction in objectives.items():
         values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-        cols.append(-values if _is_max(direction) else values)
+        cols.append(-values if is_max(direction) else values)
     return np.stack(cols, axis=1) if cols else np.empty((len(df), 0))
 
 
@@ -195,7 +197,7 @@ def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFram
     """The non-dominated rows, best first in the first objective."""
     front = df[pareto_mask(df, objectives)]
     first, direction = next(iter(objectives.items()))
-    return front.sort_values(first, ascending=not _is_max(direction), kind="stable")
+    return front.sort_values(first, ascending=not is_max(direction), kind="stable")
 
 
 # ---------------------------------------------------------------------------- hypervolume
@@ -292,7 +294,8 @@ def hypervolume_history(
     return pd.DataFrame({
         "step": np.arange(1, len(ordered) + 1),
         "trial_id": ordered["trial_id"].astype(str).to_numpy() if "trial_id" in ordered else "",
-        "number": ordered["number"].to_numpy() if "number" in ordered else np.nan,
+        "number": (pd.to_numeric(ordered["number"], errors="coerce").astype(float).to_numpy()
+                   if "number" in ordered else np.nan),
         "hypervolume": values,
     })
 

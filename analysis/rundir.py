@@ -55,7 +55,7 @@ __all__ = [
 
 # the columns as of import; code that writes or reads uses catalogue.columns() (the catalogue)
 COLUMNS = catalogue.columns()
-STATUSES = ("completed", "failed", "infeasible", "pruned", "running")
+STATUSES = ("completed", "running", "failed", "infeasible", "pruned")
 FINISHED = ("completed", "failed", "infeasible", "pruned")
 STATE_VERSION = 1
 
@@ -269,9 +269,9 @@ _PANDAS_DTYPES = {"str": "string", "json": "string", "int": "Int64", "float": "f
 
 def read_trials(path: str | Path) -> Any:
     """``trials.csv`` as a pandas DataFrame with the catalogue's dtypes: text columns as
-    strings (empty -> ""), counts as nullable ``Int64`` (``optuna_number`` of an anchor is
-    <NA>, not a float), ``is_anchor`` boolean, metrics float. Columns the catalogue does not
-    know (a newer or older writer) are kept, as numbers when they all parse as numbers.
+    strings (empty -> ""), bookkeeping integers as nullable ``Int64`` (``optuna_number`` of an
+    anchor is <NA>, not a float), ``is_anchor`` boolean, metrics float. Columns the catalogue
+    does not know (a newer or older writer) are kept, as numbers when they all parse as numbers.
 
     Raises InputError for a missing, empty or unreadable table."""
     import pandas as pd
@@ -292,11 +292,13 @@ def read_trials(path: str | Path) -> Any:
         raise InputError(f"{table}: not a readable CSV ({first_line(e)})") from None
     for column in df.columns:
         f = catalogue.field(column)
-        df[column] = _typed(df[column], f.dtype if f is not None else None)
+        df[column] = _typed(df[column], f.dtype if f is not None else None,
+                            f is not None and f.is_metric)
     return df
 
 
-def _typed(col: Any, dtype: str | None) -> Any:
+def _typed(col: Any, dtype: str | None, metric: bool = False) -> Any:
+    """Metrics stay float64 (counts included), so that numpy code sees NaN, not <NA>."""
     import pandas as pd
 
     text = col.fillna("").astype(str).str.strip()
@@ -307,6 +309,6 @@ def _typed(col: Any, dtype: str | None) -> Any:
     numbers = pd.to_numeric(text.replace("", None), errors="coerce")
     if dtype is None and numbers.notna().sum() < (text != "").sum():
         return text  # an unknown text column
-    if dtype == "int":
+    if dtype == "int" and not metric:
         return numbers.round().astype("Int64")
     return numbers.astype(float)
