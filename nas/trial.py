@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.objectives import Constraint, ntire_score
-from nas.runs import now_iso, write_json
+from nas.runs import RunDir, now_iso, write_json
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -128,7 +128,7 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     meta = dict(config.get(META_KEY) or {})
     params = {k: v for k, v in config.items() if k != META_KEY}
     anchor = meta.get("anchor")
-    folder = Path(settings.run_dir) / "trials" / trial_id
+    folder = RunDir(settings.run_dir).trial_dir(trial_id)
     folder.mkdir(parents=True, exist_ok=True)
     log = _Log(folder / "train.log")
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -315,7 +315,7 @@ def _trained_anchors(names: set[str], settings: TrialSettings, *, poll_seconds: 
                      timeout: float = 24 * 3600) -> dict[str, dict[str, Any]]:
     """The finished rows of these anchors' trials in this run (anchors run first; with several
     trials at a time one may still be training: wait for it)."""
-    from nas.runs import RunDir, TrialsTable
+    from nas.runs import TrialsTable
 
     deadline = time.monotonic() + timeout
     while True:

@@ -83,7 +83,7 @@ def test_reading_gives_honest_dtypes_and_keeps_the_columns_of_an_old_run(run_dir
     df = read_trials(run_dir)
     header = (run_dir / "trials.csv").read_text().splitlines()[0].split(",")
     assert list(df.columns) == header
-    assert df["reason"].dtype == object and set(map(type, df["reason"])) == {str}
+    assert pd.api.types.is_string_dtype(df["reason"]) and set(map(type, df["reason"])) == {str}
     if "optuna_number" in df:
         assert str(df["optuna_number"].dtype) == "Int64"
     assert df["is_anchor"].dtype == bool

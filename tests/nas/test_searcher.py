@@ -108,11 +108,11 @@ def test_optuna_dashboard_lists_the_objective_names(tmp_path):
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.5)
-        study_id = studies["studies"][0]["study_id"]
+        study_id = studies["study_summaries"][0]["study_id"]
         detail = json.loads(urllib.request.urlopen(f"{base}/{study_id}", timeout=30).read())
     finally:
         server.terminate()
         server.wait(timeout=30)
-    assert detail["metric_names"] == list(config.metric_names)
-    text = json.dumps(detail)
-    assert '"128x128"' in text  # the study says what it measured with
+    assert detail["objective_names"] == list(config.metric_names)  # not "Objective 0/1/2"
+    assert detail["has_intermediate_values"] is True
+    assert '"128x128"' in json.dumps(detail["user_attrs"])  # what it measured with
