@@ -51,6 +51,7 @@ __all__ = [
     "plot_scatter3d",
     "plot_hypervolume",
     "plot_parallel",
+    "plot_learning_curves",
     "write_figures",
     "parse_json",
     "format_value",
@@ -587,6 +588,22 @@ def plot_hypervolume(info: HypervolumeInfo):
     fig.update_yaxes(title="hypervolume (normalised)")
     _layout(fig, "Hypervolume of " + ", ".join(f"{k} ({v[:3]})" for k, v in
                                                  info.objectives.items()), info.reference_note)
+    return fig
+
+
+def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]]):
+    """Validation PSNR-Y against proxy iterations, one line per trial (``label -> curve``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in curves.items():
+        if curve:
+            xs, ys = zip(*curve, strict=True)
+            fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines+markers", name=name))
+    fig.update_xaxes(title="proxy training iteration")
+    fig.update_yaxes(title=metrics.label("psnr_proxy"))
+    _layout(fig, "Learning curves (validation during proxy training)",
+            "A line that is still rising at the end was stopped before it converged.")
     return fig
 
 

@@ -266,7 +266,23 @@ def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
         info = plots.parallel_info(df, color=quality)
         if len(info.dimensions) > 1 and len(info.color) > 1:
             figures["pareto_parallel"] = plots.plot_parallel(info)
+    curves = _learning_curves(run)
+    if curves:
+        figures["learning_curves"] = plots.plot_learning_curves(curves)
     return figures
+
+
+def _learning_curves(run: Run) -> dict[str, list[tuple[int, float]]]:
+    """Completed trials' validation curves, labelled by trial id (and anchor)."""
+    rundir = RunDir(run.path)
+    done = run.trials[run.trials["status"] == pareto.ELIGIBLE_STATUS]
+    curves = {}
+    for _, row in done.iterrows():
+        label = str(row["trial_id"]) + (f" ({row['anchor']})" if row.get("anchor") else "")
+        curve = rundir.validation_curve(str(row["trial_id"]))
+        if len(curve) >= 2:
+            curves[label] = curve
+    return curves
 
 
 # ---------------------------------------------------------------------------- report

@@ -113,6 +113,25 @@ class RunDir:
     def trial_dir(self, trial_id: str) -> Path:
         return self.trials_dir / trial_id
 
+    def metrics_json(self, trial_id: str) -> Path:
+        return self.trial_dir(trial_id) / "metrics.json"
+
+    def validation_curve(self, trial_id: str) -> list[tuple[int, float]]:
+        """``(iteration, validation PSNR-Y)`` of one trial's proxy training, from its
+        ``metrics.json`` history (PSNR averaged over the validation sets); [] when absent."""
+        try:
+            history = read_json(self.metrics_json(trial_id)).get("history") or []
+        except (OSError, ValueError, AttributeError):
+            return []
+        curve = []
+        for entry in history:
+            sets = entry.get("metrics") if isinstance(entry, Mapping) else None
+            values = [m["psnr_y"] for m in (sets or {}).values()
+                      if isinstance(m, Mapping) and m.get("psnr_y") is not None]
+            if values and entry.get("iteration") is not None:
+                curve.append((int(entry["iteration"]), sum(values) / len(values)))
+        return curve
+
     @property
     def sqlite_url(self) -> str:
         return f"sqlite:///{self.study_db}"

@@ -9,8 +9,11 @@ budget's sampled trials are handed out.
 
 What reaches Optuna: a trial that finished its schedule is COMPLETE with its objective values;
 an early-stopped or infeasible trial is PRUNED (the sampler learns it is bad); a failure is FAIL.
-Validation PSNR after each evaluation is stored as the trial's intermediate values (Optuna's
-``Trial.report`` refuses multi-objective studies, the storage API does not).
+Validation PSNR after each evaluation is stored as a COMPLETE trial's intermediate values
+(Optuna's ``Trial.report`` refuses multi-objective studies, the storage API does not); a PRUNED
+or FAILED trial keeps it as the user attribute ``val_psnr`` instead, because TPE ranks pruned
+trials by their last intermediate value with ``study.direction``, which a multi-objective study
+does not have.
 
 Supported versions: Ray 2.4x-2.6x (``Searcher``: ``suggest`` / ``on_trial_result`` /
 ``on_trial_complete`` / ``save`` / ``restore``) and Optuna 4-5 (``ask``/``tell``,
@@ -119,6 +122,7 @@ class AnchorsFirst(Searcher):
         self.sampled_left = sampled_left
         self.next_number = first_number
         self.asked: dict[str, optuna.Trial] = {}  # Tune trial id -> its running Optuna trial
+        self.curves: dict[str, dict[int, float]] = {}  # Tune trial id -> iteration -> val PSNR
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True  # metric, mode and space are fixed at construction
@@ -143,9 +147,8 @@ class AnchorsFirst(Searcher):
         return meta
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        trial = self.asked.get(trial_id)
-        if trial is not None and not result.get("final"):
-            self._intermediate(trial, result)
+        if trial_id in self.asked and not result.get("final"):
+            self._intermediate(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -159,21 +162,26 @@ class AnchorsFirst(Searcher):
             if result.get(key) is not None:
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("trial_id", trial_id)
-        self._intermediate(trial, result)
+        self._intermediate(trial_id, result)
+        curve = self.curves.pop(trial_id, {})
         values = [result.get(m) for m in self.objectives]
         if status == "completed" and all(v is not None for v in values):
+            tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id,
+                                                                       trial.number)
+            for step, value in sorted(curve.items()):
+                self.storage.set_trial_intermediate_value(tid, step, value)
             self.study.tell(trial, values, skip_if_finished=True)
         else:
+            if curve:
+                trial.set_user_attr("val_psnr", [[k, v] for k, v in sorted(curve.items())])
             state = TrialState.PRUNED if status in ("pruned", "infeasible") else TrialState.FAIL
             self.study.tell(trial, state=state, skip_if_finished=True)
 
-    def _intermediate(self, trial: optuna.Trial, result: Mapping[str, Any]) -> None:
+    def _intermediate(self, trial_id: str, result: Mapping[str, Any]) -> None:
         """Validation PSNR (raw proxy figure) at the iteration it was measured."""
         value, step = result.get("psnr_proxy"), result.get("iterations")
-        if value is None or step is None:
-            return
-        tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
-        self.storage.set_trial_intermediate_value(tid, int(step), float(value))
+        if value is not None and step is not None:
+            self.curves.setdefault(trial_id, {})[int(step)] = float(value)
 
     def save(self, checkpoint_path: str) -> None:
         write_json(checkpoint_path, {"resume": "use `nas launch --resume <run dir>`"})

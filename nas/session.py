@@ -42,11 +42,11 @@ def measured_settings(config: SearchConfig, settings: TrialSettings,
                       gpus: float) -> dict[str, Any]:
     """What every trial of this session measures with, resolved (never ``auto``): recorded in
     state.json and the study, and read by plots and the report."""
-    from trainers.loop import resolve_device
-
     h, w = settings.profile["input_hw"]
-    return {"profile_hw": f"{int(h)}x{int(w)}",
-            "device": resolve_device(settings.train_base.get("device") or "auto"),
+    device = settings.train_base.get("device") or "auto"
+    if device == "auto":  # Ray hides the GPUs from a trial that was given none
+        device = "cuda" if gpus > 0 else "cpu"
+    return {"profile_hw": f"{int(h)}x{int(w)}", "device": str(device),
             "threads": settings.threads, "preset": proxy_preset(config, gpus)}
 
 

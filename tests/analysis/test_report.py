@@ -194,3 +194,22 @@ def test_an_auto_input_size_is_read_from_what_the_trials_recorded(tmp_path):
                                     input_hw=unknown.input_hw, anchor_lookup=lambda name: fake)
     assert "input size not recorded" in unlabelled.x_label
     assert all(layer.kind != "published" for layer in unlabelled.layers)
+
+
+def test_the_report_draws_learning_curves_from_each_trials_history(tmp_path):
+    import json
+
+    from tests.analysis.conftest import build_run
+
+    run_dir = build_run(tmp_path, weights=False)
+    run = load_run(run_dir)
+    tid = run.trials.loc[run.trials["status"] == "completed", "trial_id"].iloc[0]
+    history = [{"iteration": 10, "loss": 0.1},
+               {"iteration": 20, "metrics": {"Set5": {"psnr_y": 25.0}, "Set14": {"psnr_y": 23.0}}},
+               {"iteration": 40, "metrics": {"Set5": {"psnr_y": 27.0}, "Set14": {"psnr_y": 25.0}}}]
+    (run_dir / "trials" / tid).mkdir(parents=True, exist_ok=True)
+    (run_dir / "trials" / tid / "metrics.json").write_text(json.dumps({"history": history}))
+    fig = build_figures(run, OBJECTIVES)["learning_curves"]
+    (trace,) = fig.data
+    assert trace.name.startswith(tid) and list(trace.x) == [20, 40]
+    assert list(trace.y) == [24.0, 26.0]

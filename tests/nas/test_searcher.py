@@ -74,7 +74,13 @@ def test_what_optuna_is_told_and_what_a_dashboard_shows(tmp_path):
                                                 TrialState.PRUNED]
     assert done.values[0] == 27.0 and done.user_attrs["trial_id"] == "done"
     assert done.intermediate_values == {10: 24.5, 20: 26.0}
-    assert stopped.intermediate_values == {10: 20.0}
+    # a pruned trial keeps its curve as an attribute: TPE would rank pruned trials by their
+    # last intermediate value with study.direction, which a multi-objective study lacks
+    assert stopped.intermediate_values == {} and stopped.user_attrs["val_psnr"] == [[10, 20.0]]
+    # past its start-up trials, TPE samples with the pruned trial in the study
+    more = AnchorsFirst(study, searcher.storage, config, anchors=[], sampled_left=1,
+                        first_number=9)
+    assert more.suggest("after")[META_KEY]["optuna_number"] == 3
     assert loaded.metric_names == list(config.metric_names)
     assert loaded.user_attrs == MEASURED
 
