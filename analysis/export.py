@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import pareto
+from analysis import metrics, pareto
 from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from search_space.errors import InputError, did_you_mean
@@ -86,9 +86,6 @@ DEFAULT_RECIPE = "fmen"
 # Where train.yaml / basicsr.yml look for training data unless told: what the README's
 # `nas data prepare DIV2K_train_HR --out datasets/DIV2K_sub` makes.
 DEFAULT_TRAIN_DATA = "datasets/DIV2K_sub"
-_PICKED_METRICS = ("psnr", "ssim", "psnr_official", "runtime_ms", "runtime_iqr_ms",
-                   "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g",
-                   "activations_m", "num_conv", "train_seconds", "iterations")
 ONNX_TOLERANCE = 1e-4
 
 
@@ -199,7 +196,9 @@ def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
 
 def _picked_metrics(row: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
-    names = list(_PICKED_METRICS) + sorted(k for k in row if str(k).startswith("psnr_set"))
+    # every metric of the catalogue (analysis.metrics), then per-set PSNRs it does not list
+    names = dict.fromkeys([*metrics.metrics(),
+                           *sorted(k for k in row if str(k).startswith("psnr_set"))])
     for name in names:
         value = row.get(name)
         if isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value):

@@ -1,8 +1,10 @@
 """Pareto fronts, non-dominated ranks, hypervolume and the knee point of a trials table.
 
 Pure functions on a pandas DataFrame with one row per trial (the columns of ``trials.csv``); no
-torch. Objectives are given as ``{column: "maximize" | "minimize"}``; internally every objective
-is turned into a loss (``maximize`` columns negated), as Optuna and Archai do.
+torch. Objectives are given as ``{column: "max" | "min"}`` (the catalogue's words,
+:mod:`analysis.metrics`; ``maximize``/``minimize`` are accepted too); internally every objective is
+turned into a loss (``max`` columns negated), as Optuna and Archai do. Non-dominated sorting and
+hypervolume are numpy code of this module (tested against brute force), not library internals.
 
 Which rows compete: only ``status == "completed"`` rows (searched trials and anchors alike) with a
 finite value in every objective. Running, failed, infeasible and pruned rows never enter a front.
@@ -31,11 +33,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis import metrics
 from search_space.errors import InputError, did_you_mean
 
 __all__ = [
     "Direction",
     "DIRECTIONS",
+    "is_max",
     "ELIGIBLE_STATUS",
     "HV_MARGIN",
     "resolve_objectives",
@@ -52,28 +56,34 @@ __all__ = [
     "where_columns",
 ]
 
-Direction = Literal["maximize", "minimize"]
+Direction = Literal["max", "min"]
 
-# Known metric columns of trials.csv and whether larger is better. Per-dataset columns
-# (psnr_<set>, ssim_<set>) are recognised by prefix in ``direction_of``.
-DIRECTIONS: dict[str, Direction] = {
-    "psnr": "maximize",
-    "ssim": "maximize",
-    "psnr_official": "maximize",
-    "runtime_ms": "minimize",
-    "runtime_iqr_ms": "minimize",
-    "peak_memory_mb": "minimize",
-    "peak_memory_est_mb": "minimize",
-    "params": "minimize",
-    "params_train": "minimize",
-    "macs_g": "minimize",
-    "activations_m": "minimize",
-    "num_conv": "minimize",
-    "train_seconds": "minimize",
-}
-_MAXIMIZED_PREFIXES = ("psnr_", "ssim_")
-_DIRECTION_ALIASES = {"maximize": "maximize", "max": "maximize", "minimize": "minimize",
-                      "min": "minimize"}
+
+class _Directions(Mapping):
+    """Known metric columns of trials.csv -> direction, read from the catalogue on each use.
+    Per-dataset columns (psnr_<set>, ssim_<set>) are recognised by prefix in ``direction_of``."""
+
+    def _table(self) -> dict[str, str]:
+        return {name: str(metrics.direction(name)) for name in metrics.metrics()}
+
+    def __getitem__(self, name: str) -> str:
+        return self._table()[name]
+
+    def __iter__(self):
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+DIRECTIONS: Mapping[str, str] = _Directions()
+_DIRECTION_ALIASES = {"maximize": "max", "max": "max", "minimize": "min", "min": "min"}
+
+
+def is_max(direction: str) -> bool:
+    """``max``/``maximize`` -> True."""
+    return _DIRECTION_ALIASES.get(str(direction).lower()) == "max"
+
 
 ELIGIBLE_STATUS = "completed"
 HV_MARGIN = 0.1
@@ -84,8 +94,8 @@ def direction_of(name: str, table: Mapping[str, str] = DIRECTIONS) -> Direction:
     """Direction of a known metric column; InputError naming the allowed metrics otherwise."""
     if name in table:
         return _DIRECTION_ALIASES[table[name]]
-    if name.startswith(_MAXIMIZED_PREFIXES) and len(name) > 5:
-        return "maximize"
+    if name.startswith(("psnr_", "ssim_")) and len(name) > 5:
+        return "max"
     raise InputError(f"objective {name!r} is not a known metric; allowed: "
                      f"{', '.join(table)}, psnr_<set>, ssim_<set>{did_you_mean(name, table)}")
 
@@ -94,7 +104,7 @@ def resolve_objectives(
     objectives: str | Sequence[str] | Mapping[str, str],
     table: Mapping[str, str] = DIRECTIONS,
 ) -> dict[str, Direction]:
-    """Normalise objectives to ``{column: "maximize" | "minimize"}``.
+    """Normalise objectives to ``{column: "max" | "min"}``.
 
     Args:
         objectives: ``"psnr,runtime_ms"``, a list of column names (directions from ``table``),
@@ -107,7 +117,7 @@ def resolve_objectives(
         out = {}
         for name, direction in objectives.items():
             if str(direction).lower() not in _DIRECTION_ALIASES:
-                raise InputError(f"objective {name!r}: direction must be maximize or minimize, "
+                raise InputError(f"objective {name!r}: direction must be max or min, "
                                  f"got {direction!r}")
             out[str(name)] = _DIRECTION_ALIASES[str(direction).lower()]
     else:
@@ -140,15 +150,33 @@ def loss_matrix(df: pd.DataFrame, objectives: Mapping[str, str]) -> np.ndarray:
     cols = []
     for name, direction in objectives.items():
         values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
-        cols.append(-values if direction == "maximize" else values)
+        cols.append(-values if is_max(direction) else values)
     return np.stack(cols, axis=1) if cols else np.empty((len(df), 0))
 
 
-def _optuna_ranks(losses: np.ndarray) -> np.ndarray:
-    # Optuna's NSGA-II sort: 0 = non-dominated; equal points share a rank.
-    from optuna.study._multi_objective import _fast_non_domination_rank
+def _dominates(losses: np.ndarray) -> np.ndarray:
+    """``d[i, j]``: row i dominates row j (no worse everywhere, better somewhere)."""
+    le = np.all(losses[:, None, :] <= losses[None, :, :], axis=2)
+    lt = np.any(losses[:, None, :] < losses[None, :, :], axis=2)
+    return le & lt
 
-    return _fast_non_domination_rank(losses)
+
+def _ranks(losses: np.ndarray) -> np.ndarray:
+    """Non-dominated sorting (NSGA-II's fronts): 0 = non-dominated; equal points share a rank.
+    O(n^2 m) memory and time, ample for the hundreds of trials of a run."""
+    n = len(losses)
+    ranks = np.full(n, -1, dtype=np.int64)
+    dom = _dominates(losses)
+    dominated_by = dom.sum(axis=0)  # how many rows dominate each row
+    rank = 0
+    current = np.flatnonzero(dominated_by == 0)
+    while current.size:
+        ranks[current] = rank
+        dominated_by = dominated_by - dom[current].sum(axis=0)
+        dominated_by[ranks >= 0] = -1
+        current = np.flatnonzero(dominated_by == 0)
+        rank += 1
+    return ranks
 
 
 def nondominated_ranks(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Series:
@@ -156,7 +184,7 @@ def nondominated_ranks(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Se
     mask = eligible_mask(df, objectives)
     ranks = pd.Series(pd.NA, index=df.index, dtype="Int64")
     if mask.any():
-        ranks[mask] = _optuna_ranks(loss_matrix(df[mask], objectives))
+        ranks[mask] = _ranks(loss_matrix(df[mask], objectives))
     return ranks
 
 
@@ -169,7 +197,7 @@ def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFram
     """The non-dominated rows, best first in the first objective."""
     front = df[pareto_mask(df, objectives)]
     first, direction = next(iter(objectives.items()))
-    return front.sort_values(first, ascending=direction == "minimize", kind="stable")
+    return front.sort_values(first, ascending=not is_max(direction), kind="stable")
 
 
 # ---------------------------------------------------------------------------- hypervolume
@@ -190,11 +218,27 @@ def _normalise(losses: np.ndarray, ideal: np.ndarray, worst: np.ndarray) -> np.n
 
 
 def _hv(normalised: np.ndarray, margin: float) -> float:
-    from optuna._hypervolume import compute_hypervolume
-
     reference = np.full(normalised.shape[1], 1.0 + margin)
     inside = np.all(normalised <= reference, axis=1)  # rows worse than the reference add nothing
-    return float(compute_hypervolume(normalised[inside], reference)) if inside.any() else 0.0
+    return _hypervolume(normalised[inside], reference) if inside.any() else 0.0
+
+
+def _hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Volume dominated by ``points`` (losses) and bounded by ``reference``: exact, by slicing
+    along the last objective (2-D: a sweep). Fine for the few objectives and fronts of a run."""
+    front = points[_ranks(points) == 0] if len(points) > 1 else points
+    front = np.unique(front, axis=0)
+    if front.shape[1] == 1:
+        return float(reference[0] - front[:, 0].min())
+    order = np.argsort(front[:, -1], kind="stable")
+    front = front[order]
+    volume = 0.0
+    for i in range(len(front)):
+        upper = front[i + 1, -1] if i + 1 < len(front) else reference[-1]
+        depth = upper - front[i, -1]
+        if depth > 0:
+            volume += depth * _hypervolume(front[: i + 1, :-1], reference[:-1])
+    return float(volume)
 
 
 def hypervolume(
@@ -250,7 +294,8 @@ def hypervolume_history(
     return pd.DataFrame({
         "step": np.arange(1, len(ordered) + 1),
         "trial_id": ordered["trial_id"].astype(str).to_numpy() if "trial_id" in ordered else "",
-        "number": ordered["number"].to_numpy() if "number" in ordered else np.nan,
+        "number": (pd.to_numeric(ordered["number"], errors="coerce").astype(float).to_numpy()
+                   if "number" in ordered else np.nan),
         "hypervolume": values,
     })
 

@@ -11,8 +11,9 @@ Layers of the 2-D views:
 - anchors with their official weights (``psnr_official``: fully trained, same validation
   protocol), hidden by default because they sit ~3 dB above any proxy-trained point;
 - published / official-code figures of the anchors, only where they measure the same thing as
-  the x axis: parameters and MACs (3x256x256 input). Published runtimes and memory come from other
-  hardware (GPUs) and are listed in the report's anchor table instead of being drawn.
+  the x axis: parameters, and MACs where the run profiled at their 3x256x256 input. Published
+  runtimes and memory come from other hardware (GPUs) and are listed in the report's anchor
+  table instead of being drawn.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis import pareto
+from analysis import metrics, pareto
 from search_space.io import first_line, write_atomic
 
 __all__ = [
@@ -50,43 +51,22 @@ __all__ = [
     "plot_scatter3d",
     "plot_hypervolume",
     "plot_parallel",
+    "plot_learning_curves",
     "write_figures",
     "parse_json",
     "format_value",
 ]
 
-METRIC_LABELS = {
-    "psnr": "PSNR-Y [dB] (predicted converged; raw proxy if uncalibrated)",
-    "psnr_proxy": "raw proxy validation PSNR-Y [dB]",
-    "ssim": "validation SSIM-Y",
-    "psnr_official": "PSNR-Y, official weights [dB]",
-    "runtime_ms": "runtime [ms]",
-    "runtime_iqr_ms": "runtime IQR [ms]",
-    "peak_memory_mb": "peak memory [MiB]",
-    "peak_memory_est_mb": "estimated peak memory [MiB]",
-    "params": "parameters (deploy form)",
-    "params_train": "parameters (training form)",
-    "macs_g": "MACs [G]",
-    "activations_m": "activations [M]",
-    "num_conv": "convolutions",
-    "train_seconds": "proxy training time [s]",
-    "iterations": "proxy iterations",
-    "ntire_score": "NTIRE score (baseline = e^2 = 7.389)",
-}
+# axis titles of the catalogue's columns (analysis.metrics), as of import; _label reads it live
+METRIC_LABELS = {name: metrics.label(name) for name in metrics.columns()}
 # (file stem, x column): the PSNR-vs-cost views written by the report.
 COST_VIEWS = (("runtime", "runtime_ms"), ("memory", "peak_memory_mb"), ("macs", "macs_g"),
               ("params", "params"))
 # the input size of the anchors' reference MACs (NTIRE protocol)
 REFERENCE_INPUT_HW = (256, 256)
-# costs that depend on the profiled input size (named in their axis titles)
-_PER_INPUT = ("macs_g", "activations_m", "runtime_ms", "runtime_iqr_ms", "peak_memory_mb",
-              "peak_memory_est_mb")
 # a cost axis spanning more than this ratio is drawn on a log scale
 LOG_AXIS_RATIO = 30.0
 
-_HOVER_METRICS = ("psnr", "psnr_proxy", "ssim", "psnr_official", "runtime_ms", "runtime_iqr_ms",
-                  "peak_memory_mb", "peak_memory_est_mb", "params", "params_train", "macs_g",
-                  "activations_m", "num_conv", "train_seconds", "iterations", "seed")
 _COLOURS = {"front": "#d62728", "dominated": "#9aa5b1", "anchor": "#1f77b4",
             "official": "#2ca02c", "published": "#7f7f7f", "line": "#d62728"}
 
@@ -159,9 +139,9 @@ def hover_text(row: Mapping[str, Any]) -> str:
     summary = spec_summary(row.get("spec"))
     if summary:
         lines.append(summary)
-    for name in _HOVER_METRICS:
+    for name in (*metrics.metrics(), "seed"):
         value = row.get(name)
-        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+        if value is not None and not pd.isna(value):
             lines.append(f"{name}: {format_value(value)}")
     for name in sorted(k for k in row if str(k).startswith(("psnr_set", "ssim_set"))):
         if isinstance(row[name], (int, float)) and not math.isnan(row[name]):
@@ -187,7 +167,7 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _label(column: str) -> str:
-    return METRIC_LABELS.get(column, column)
+    return metrics.label(column)
 
 
 # ---------------------------------------------------------------------------- 2-D views
@@ -253,7 +233,7 @@ def scatter_info(
     *,
     y: str = "psnr",
     scale: int | None = None,
-    input_hw: tuple[int, int] = REFERENCE_INPUT_HW,
+    input_hw: tuple[int, int] | None = REFERENCE_INPUT_HW,
     anchor_lookup: Callable[[str], Any] | None = None,
 ) -> ScatterInfo:
     """The PSNR-vs-``x`` view.
@@ -264,8 +244,10 @@ def scatter_info(
         objectives: The run's objectives; the highlighted front is theirs.
         y: Quality column on the y axis.
         scale: The run's scale (selects the anchors' reference figures).
-        input_hw: LR input size the run counted MACs/activations at; published MACs are drawn
-            only when it is the reference 256x256.
+        input_hw: LR input size the run profiled at (MACs, activations, runtime, memory);
+            published MACs are drawn only when it is the reference 256x256. None: not recorded
+            (an old run with ``input_hw: auto``): the axis says so and nothing published is
+            drawn against it.
         anchor_lookup: ``name -> Anchor`` (default ``search_space.anchors.get_anchor``).
     """
     directions = {x: pareto.direction_of(x), y: pareto.direction_of(y)}
@@ -286,7 +268,7 @@ def scatter_info(
     if official is not None:
         layers.append(official)
     published = None
-    if x == "params" or tuple(input_hw) == REFERENCE_INPUT_HW:
+    if x == "params" or (input_hw is not None and tuple(input_hw) == REFERENCE_INPUT_HW):
         published = _published_layer(plotted[is_anchor], plotted[y], x, scale, anchor_lookup)
     if published is not None:
         layers.append(published)
@@ -297,8 +279,9 @@ def scatter_info(
     xs = pd.to_numeric(plotted[x], errors="coerce")
     log_x = bool(len(xs) and xs.min() > 0 and xs.max() / xs.min() > LOG_AXIS_RATIO)
     x_label = _label(x)
-    if x in _PER_INPUT:
-        x_label += f" (3x{input_hw[0]}x{input_hw[1]} input)"
+    if metrics.per_input(x):
+        x_label += (f" (3x{input_hw[0]}x{input_hw[1]} input)" if input_hw is not None
+                    else " (input size not recorded)")
     return ScatterInfo(
         x=x, y=y, x_label=x_label + (" (log scale)" if log_x else ""), y_label=_label(y),
         layers=layers, front_line=_front_line(plotted, x, y, directions),
@@ -608,6 +591,22 @@ def plot_hypervolume(info: HypervolumeInfo):
     return fig
 
 
+def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]]):
+    """Validation PSNR-Y against proxy iterations, one line per trial (``label -> curve``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in curves.items():
+        if curve:
+            xs, ys = zip(*curve, strict=True)
+            fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines+markers", name=name))
+    fig.update_xaxes(title="proxy training iteration")
+    fig.update_yaxes(title=metrics.label("psnr_proxy"))
+    _layout(fig, "Learning curves (validation during proxy training)",
+            "A line that is still rising at the end was stopped before it converged.")
+    return fig
+
+
 def plot_parallel(info: ParallelInfo):
     import plotly.graph_objects as go
 
@@ -632,17 +631,15 @@ def write_figures(figures: Mapping[str, Any], out_dir: str | Path, *,
                   png: bool = True) -> list[str]:
     """Write ``<out_dir>/<name>.html`` for every figure, and ``.png`` where a browser exists.
 
-    The HTML files share one ``plotly.min.js`` written beside them (plotly's ``directory``
-    mode: they work offline as long as they stay together). PNGs are rendered by kaleido in a
+    Each HTML file inlines plotly.js (about 4.6 MB), so that one file copied or mailed on its
+    own still renders, offline. PNGs are rendered by kaleido in a
     locally installed Chrome/Chromium; kaleido is never allowed to download one. Returns
     warnings (one line each), e.g. when no browser is found; the HTML is written regardless.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
-        write_atomic(out_dir / f"{name}.html",
-                           fig.to_html(include_plotlyjs="directory", full_html=True))
-    _ensure_plotly_js(out_dir)
+        write_atomic(out_dir / f"{name}.html", fig.to_html(include_plotlyjs=True, full_html=True))
     if not png:
         return []
     return export_png({out_dir / f"{name}.png": fig for name, fig in figures.items()})
@@ -683,11 +680,3 @@ def export_png(figures: Mapping[Path, Any]) -> list[str]:
     return [problem] if problem else []
 
 
-def _ensure_plotly_js(out_dir: Path) -> None:
-    # plotly writes plotly.min.js only when it is missing; keep it matching the installed plotly
-    from plotly.offline import get_plotlyjs
-
-    target = out_dir / "plotly.min.js"
-    script = get_plotlyjs()
-    if not target.exists() or target.stat().st_size != len(script.encode()):
-        write_atomic(target, script)

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from analysis import pareto, plots
+from analysis.rundir import STATUSES, RunDir, read_trials
 from search_space.errors import InputError
 from search_space.io import first_line, write_atomic
 
@@ -42,11 +43,7 @@ __all__ = [
     "write_report",
 ]
 
-STATUSES = ("completed", "running", "failed", "infeasible", "pruned")
 DEFAULT_OBJECTIVES = ("psnr", "runtime_ms", "peak_memory_mb")
-# Columns read as text whatever they look like (a trial id "00012" must stay "00012").
-_TEXT_COLUMNS = ("trial_id", "status", "reason", "anchor", "arch_id", "spec", "hparams",
-                 "started_at", "finished_at")
 _REQUIRED_COLUMNS = ("trial_id", "status")
 # below three anchors a rank correlation is always +-1 and says nothing
 MIN_TRUST_ANCHORS = 3
@@ -74,10 +71,20 @@ class Run:
         return self.path.resolve().name
 
     @property
-    def input_hw(self) -> tuple[int, int]:
-        """LR input size of the run's profiling (MACs, activations, runtime, memory)."""
+    def input_hw(self) -> tuple[int, int] | None:
+        """LR input size the run profiled at (MACs, activations, runtime, memory): what the
+        trials recorded (``profile_hw``), else what the session resolved (``state.json``), else
+        an explicit ``profile.input_hw`` of search.yaml; None when none is known (an old run
+        with ``auto``): never a guess."""
+        sizes = self.trials.get("profile_hw", pd.Series(dtype=str))
+        sizes = [v for v in sizes.astype(str).unique() if v]
+        text = sizes[0] if len(sizes) == 1 else (self.state.get("measured") or {}).get(
+            "profile_hw")
+        if isinstance(text, str) and "x" in text:
+            h, _, w = text.partition("x")
+            return int(h), int(w)
         hw = _section(self.search, "profile").get("input_hw")
-        return (int(hw[0]), int(hw[1])) if isinstance(hw, list) and len(hw) == 2 else (256, 256)
+        return (int(hw[0]), int(hw[1])) if isinstance(hw, list) and len(hw) == 2 else None
 
     @property
     def scale(self) -> int | None:
@@ -97,44 +104,26 @@ def load_run(run_dir: str | Path) -> Run:
     path = Path(run_dir)
     if not path.is_dir():
         raise InputError(f"{path}: not a run directory (expected runs/<name>/ with trials.csv)")
-    table = path / "trials.csv"
-    if not table.is_file():
-        raise InputError(f"{path}: no trials.csv (no trial has been recorded in this run yet)")
-    try:
-        df = pd.read_csv(table, dtype={c: str for c in _TEXT_COLUMNS})
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{table}: has no trials") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(f"{table}: not a readable CSV ({first_line(e)})") from None
+    run = RunDir(path)
+    df = read_trials(run.trials_csv)
     missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
     if missing:
-        raise InputError(f"{table}: missing column(s) {', '.join(missing)}; is this an esrnas "
-                         "trials table?")
+        raise InputError(f"{run.trials_csv}: missing column(s) {', '.join(missing)}; is this an "
+                         "esrnas trials table?")
     if df.empty:
-        raise InputError(f"{table}: has no trials")
-    return Run(path=path, trials=_normalise_columns(df), search=_read_yaml(path / "search.yaml"),
-               state=_read_yaml(path / "state.json"),
-               calibration=_read_yaml(path / "calibration.json"))
+        raise InputError(f"{run.trials_csv}: has no trials")
+    return Run(path=path, trials=_normalise_columns(df), search=_read_yaml(run.search_yaml),
+               state=_read_yaml(run.state_json), calibration=_read_yaml(run.calibration_json))
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
-    for column in _TEXT_COLUMNS:
-        if column in df.columns:
-            df[column] = df[column].fillna("").astype(str)
     df["status"] = df["status"].str.strip().str.lower()
-    if "is_anchor" in df.columns:
-        df["is_anchor"] = df["is_anchor"].astype(str).str.strip().str.lower().isin(
-            ("true", "1", "1.0", "yes"))
-    else:
+    if "is_anchor" not in df.columns:
         df["is_anchor"] = df.get("anchor", pd.Series("", df.index)).astype(str) != ""
+    df["is_anchor"] = df["is_anchor"].astype(bool)
     if "anchor" not in df.columns:
         df["anchor"] = ""
-    for column in df.columns:
-        if column not in _TEXT_COLUMNS and column != "is_anchor":
-            numbers = pd.to_numeric(df[column], errors="coerce")
-            if numbers.notna().sum() >= df[column].notna().sum():
-                df[column] = numbers.astype(float)
     return df
 
 
@@ -260,7 +249,7 @@ def _has_values(df: pd.DataFrame, column: str) -> bool:
 def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
     """``{"pareto_<view>": figure}`` for every view the table has data for."""
     df, figures = run.trials, {}
-    quality = next((k for k, v in objectives.items() if v == "maximize"), "psnr")
+    quality = next((k for k, v in objectives.items() if pareto.is_max(v)), "psnr")
     for stem, x in plots.COST_VIEWS:
         if _has_values(df, x) and _has_values(df, quality):
             info = plots.scatter_info(df, x, objectives, y=quality, scale=run.scale,
@@ -277,7 +266,23 @@ def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
         info = plots.parallel_info(df, color=quality)
         if len(info.dimensions) > 1 and len(info.color) > 1:
             figures["pareto_parallel"] = plots.plot_parallel(info)
+    curves = _learning_curves(run)
+    if curves:
+        figures["learning_curves"] = plots.plot_learning_curves(curves)
     return figures
+
+
+def _learning_curves(run: Run) -> dict[str, list[tuple[int, float]]]:
+    """Completed trials' validation curves, labelled by trial id (and anchor)."""
+    rundir = RunDir(run.path)
+    done = run.trials[run.trials["status"] == pareto.ELIGIBLE_STATUS]
+    curves = {}
+    for _, row in done.iterrows():
+        label = str(row["trial_id"]) + (f" ({row['anchor']})" if row.get("anchor") else "")
+        curve = rundir.validation_curve(str(row["trial_id"]))
+        if len(curve) >= 2:
+            curves[label] = curve
+    return curves
 
 
 # ---------------------------------------------------------------------------- report

@@ -1,5 +1,7 @@
 """What a search can optimise or constrain: metric names, directions, and constraint expressions.
 
+The metrics, their directions, units and stages come from the catalogue (:mod:`analysis.metrics`).
+
 Objectives are declared with a direction (``max``/``min``) like Archai's ``higher_is_better``.
 Constraints are checked as soon as their metric is known: *cheap* ones (``params``, ``macs_g``,
 ``activations_m``, ``num_conv``, ``peak_memory_est_mb``; counted without running the model) reject
@@ -20,6 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from analysis import metrics as catalogue
 from search_space.errors import InputError, did_you_mean
 
 __all__ = [
@@ -60,26 +63,30 @@ class Objective:
         return "max" if self.higher_is_better else "min"
 
 
-OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
-    Objective("psnr", True, "dB", "trained"),
-    Objective("psnr_proxy", True, "dB", "trained"),
-    Objective("ssim", True, "", "trained"),
-    Objective("psnr_set5", True, "dB", "trained"),
-    Objective("psnr_set14", True, "dB", "trained"),
-    Objective("runtime_ms", False, "ms", "measured"),
-    Objective("peak_memory_mb", False, "MiB", "measured"),
-    Objective("peak_memory_est_mb", False, "MiB", "cheap"),
-    Objective("params", False, "", "cheap"),
-    Objective("macs_g", False, "G", "cheap"),
-    Objective("activations_m", False, "M", "cheap"),
-    Objective("num_conv", False, "", "cheap"),
-    Objective("ntire_score", False, "", "measured"),
-)}
+def _objectives() -> dict[str, Objective]:
+    return {f.name: Objective(f.name, f.direction == "max", f.unit, f.stage)
+            for f in catalogue.FIELDS.values() if f.is_metric and f.searchable}
 
-CHEAP_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "cheap")
-MEASURED_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "measured")
-TRAINED_METRICS = tuple(n for n, o in OBJECTIVES.items() if o.stage == "trained")
-_DIRECTIONS = ("max", "min")
+
+class _Objectives(Mapping):
+    """The searchable metrics of the catalogue (:mod:`analysis.metrics`), read on each use: a
+    metric added to the catalogue is searchable at once."""
+
+    def __getitem__(self, name: str) -> Objective:
+        return _objectives()[name]
+
+    def __iter__(self):
+        return iter(_objectives())
+
+    def __len__(self) -> int:
+        return len(_objectives())
+
+
+OBJECTIVES: Mapping[str, Objective] = _Objectives()
+CHEAP_METRICS = catalogue.metrics(searchable=True, stage="cheap")
+MEASURED_METRICS = catalogue.metrics(searchable=True, stage="measured")
+TRAINED_METRICS = catalogue.metrics(searchable=True, stage="trained")
+_DIRECTIONS = catalogue.DIRECTIONS
 
 
 def check_direction(path: str, direction: object) -> str:
@@ -103,11 +110,11 @@ class Constraint:
 
     @property
     def cheap(self) -> bool:
-        return self.metric in CHEAP_METRICS
+        return self.stage == "cheap"
 
     @property
     def stage(self) -> str:
-        return OBJECTIVES[self.metric].stage
+        return catalogue.FIELDS[self.metric].stage
 
     def bound(self, references: Mapping[str, Mapping[str, float | None]]) -> float:
         """The absolute bound; ``references`` maps anchor -> its measured metrics."""

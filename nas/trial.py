@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.objectives import Constraint, ntire_score
-from nas.runs import now_iso, write_json
+from nas.runs import RunDir, now_iso, write_json
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -128,7 +128,7 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     meta = dict(config.get(META_KEY) or {})
     params = {k: v for k, v in config.items() if k != META_KEY}
     anchor = meta.get("anchor")
-    folder = Path(settings.run_dir) / "trials" / trial_id
+    folder = RunDir(settings.run_dir).trial_dir(trial_id)
     folder.mkdir(parents=True, exist_ok=True)
     log = _Log(folder / "train.log")
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -249,19 +249,22 @@ def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSet
     return spec_from_params(params, name=name)
 
 
-def _device(device: str) -> str:
-    import torch
+def _device(device: str | None) -> str:
+    from trainers.loop import resolve_device
 
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return str(device)
+    return resolve_device(device or "auto")
 
 
 def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
-    for key in ("params", "macs_g", "activations_m", "num_conv", "peak_memory_est_mb",
-                "runtime_ms", "runtime_iqr_ms", "peak_memory_mb"):
-        if profile.get(key) is not None:
-            row[key] = profile[key]
+    """The profiler's figures that are columns of the catalogue, and what they were measured
+    with (``profile_hw`` such as ``128x128``, ``device``)."""
+    from analysis import metrics as catalogue
+
+    for key, value in profile.items():
+        if value is not None and catalogue.field(key) is not None and key != "device":
+            row[key] = value
+    h, w = profile["input_hw"]
+    row.update(profile_hw=f"{int(h)}x{int(w)}", device=str(profile["device"]))
 
 
 def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
@@ -312,7 +315,7 @@ def _trained_anchors(names: set[str], settings: TrialSettings, *, poll_seconds: 
                      timeout: float = 24 * 3600) -> dict[str, dict[str, Any]]:
     """The finished rows of these anchors' trials in this run (anchors run first; with several
     trials at a time one may still be training: wait for it)."""
-    from nas.runs import RunDir, TrialsTable
+    from nas.runs import TrialsTable
 
     deadline = time.monotonic() + timeout
     while True:

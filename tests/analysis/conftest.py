@@ -132,7 +132,7 @@ def brute_force_front(df: pd.DataFrame, objectives: dict[str, str]) -> set:
     ok = df[df["status"] == "completed"].copy()
     for name in objectives:
         ok = ok[np.isfinite(pd.to_numeric(ok[name], errors="coerce").astype(float))]
-    losses = {label: [(-1 if d == "maximize" else 1) * float(ok.loc[label, n])
+    losses = {label: [(-1 if d in ("max", "maximize") else 1) * float(ok.loc[label, n])
                       for n, d in objectives.items()] for label in ok.index}
     front = set()
     for a, la in losses.items():

@@ -155,15 +155,14 @@ def test_knee_respects_directions_and_is_on_the_front():
 
 
 def test_resolve_objectives_forms_and_errors():
-    assert pareto.resolve_objectives("psnr, runtime_ms") == {"psnr": "maximize",
-                                                              "runtime_ms": "minimize"}
+    assert pareto.resolve_objectives("psnr, runtime_ms") == {"psnr": "max", "runtime_ms": "min"}
     assert pareto.resolve_objectives({"ssim": "max", "params": "min"}) == {
-        "ssim": "maximize", "params": "minimize"}
-    assert pareto.resolve_objectives(["psnr_set14"]) == {"psnr_set14": "maximize"}
+        "ssim": "max", "params": "min"}
+    assert pareto.resolve_objectives(["psnr_set14"]) == {"psnr_set14": "max"}
     with pytest.raises(InputError, match=r"'runtim_ms' is not a known metric.*did you mean "
                                          r"'runtime_ms'"):
         pareto.resolve_objectives("psnr,runtim_ms")
-    with pytest.raises(InputError, match="direction must be maximize or minimize"):
+    with pytest.raises(InputError, match="direction must be max or min"):
         pareto.resolve_objectives({"psnr": "up"})
     with pytest.raises(InputError, match="psnr twice"):
         pareto.resolve_objectives("psnr,psnr")

@@ -175,7 +175,9 @@ def test_write_figures_without_a_browser_writes_html_and_warns(trials, tmp_path,
     assert len(notes) == 1 and "no Chrome/Chromium found" in notes[0]
     assert "\n" not in notes[0]
     html = (tmp_path / "pareto_hv.html").read_text()
-    assert 'src="plotly.min.js"' in html and (tmp_path / "plotly.min.js").is_file()
+    # standalone: plotly.js is inlined, nothing is loaded from beside the file
+    assert 'src="plotly.min.js"' not in html and "Plotly.newPlot" in html
+    assert len(html) > 1_000_000 and not (tmp_path / "plotly.min.js").exists()
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob(".*tmp*"))
 
 

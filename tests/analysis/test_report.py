@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import pareto
+from analysis import pareto, plots
 from analysis.report import (
+    build_figures,
     default_objectives,
     front_records,
     load_run,
@@ -62,10 +63,11 @@ def test_status_counts_and_default_objectives(run_dir):
     assert status_counts(run.trials) == {"completed": 12, "running": 1, "failed": 1,
                                          "infeasible": 1, "pruned": 1}
     objectives, notes = default_objectives(run)
-    assert objectives == OBJECTIVES and notes == []
+    assert objectives == {"psnr": "max", "runtime_ms": "min", "peak_memory_mb": "min"}
+    assert notes == []
     run.trials["peak_memory_mb"] = np.nan  # e.g. not measurable on this device
     objectives, notes = default_objectives(run)
-    assert objectives == {"psnr": "maximize", "runtime_ms": "minimize"}
+    assert objectives == {"psnr": "max", "runtime_ms": "min"}
     assert notes == ["objective peak_memory_mb has no value in trials.csv; left out of the front"]
 
 
@@ -157,3 +159,57 @@ def test_report_shows_the_calibration_and_warns_when_it_beats_no_baseline(run_di
     run.calibration["fidelity"]["predictor_beats_baselines"] = False
     write_report(run, {"psnr": "maximize", "params": "minimize"}, png=False)
     assert "does not beat every training-free baseline" in (tmp_path / "report.html").read_text()
+
+
+def test_an_auto_input_size_is_read_from_what_the_trials_recorded(tmp_path):
+    """search.yaml says ``input_hw: auto``; the trials profiled at 128x128 (a CPU run): every
+    label says 128x128, and the anchors' published MACs (at 256x256) are not drawn."""
+    from types import SimpleNamespace
+
+    import yaml
+
+    from tests.analysis.conftest import build_run
+
+    run_dir = build_run(tmp_path, weights=False)
+    search = yaml.safe_load((run_dir / "search.yaml").read_text())
+    search["profile"] = {"input_hw": "auto"}
+    (run_dir / "search.yaml").write_text(yaml.safe_dump(search))
+    unknown = load_run(run_dir)
+    assert unknown.input_hw is None  # an old run: no size is better than a guessed one
+    df = pd.read_csv(run_dir / "trials.csv", dtype=str, keep_default_na=False)
+    df["profile_hw"], df["device"] = "128x128", "cpu"
+    df.to_csv(run_dir / "trials.csv", index=False)
+    run = load_run(run_dir)
+    assert run.input_hw == (128, 128)
+    figures = build_figures(run, OBJECTIVES)
+    titles = [figures[f"pareto_{stem}"].layout.xaxis.title.text
+              for stem in ("runtime", "memory", "macs")]
+    assert all("(3x128x128 input)" in t and "256" not in t for t in titles), titles
+    fake = SimpleNamespace(reference={"params": {"x4": 1}, "torch_macs_g_256": 7.5},
+                           published={})
+    info = plots.scatter_info(run.trials, "macs_g", OBJECTIVES, scale=4, input_hw=run.input_hw,
+                              anchor_lookup=lambda name: fake)
+    assert all(layer.kind != "published" for layer in info.layers)
+    unlabelled = plots.scatter_info(unknown.trials, "macs_g", OBJECTIVES, scale=4,
+                                    input_hw=unknown.input_hw, anchor_lookup=lambda name: fake)
+    assert "input size not recorded" in unlabelled.x_label
+    assert all(layer.kind != "published" for layer in unlabelled.layers)
+
+
+def test_the_report_draws_learning_curves_from_each_trials_history(tmp_path):
+    import json
+
+    from tests.analysis.conftest import build_run
+
+    run_dir = build_run(tmp_path, weights=False)
+    run = load_run(run_dir)
+    tid = run.trials.loc[run.trials["status"] == "completed", "trial_id"].iloc[0]
+    history = [{"iteration": 10, "loss": 0.1},
+               {"iteration": 20, "metrics": {"Set5": {"psnr_y": 25.0}, "Set14": {"psnr_y": 23.0}}},
+               {"iteration": 40, "metrics": {"Set5": {"psnr_y": 27.0}, "Set14": {"psnr_y": 25.0}}}]
+    (run_dir / "trials" / tid).mkdir(parents=True, exist_ok=True)
+    (run_dir / "trials" / tid / "metrics.json").write_text(json.dumps({"history": history}))
+    fig = build_figures(run, OBJECTIVES)["learning_curves"]
+    (trace,) = fig.data
+    assert trace.name.startswith(tid) and list(trace.x) == [20, 40]
+    assert list(trace.y) == [24.0, 26.0]

@@ -1,0 +1,108 @@
+"""What a session of ``nas launch`` did: :class:`LaunchSummary` and the lines it prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.config import Budget, SearchConfig
+from nas.progress import format_duration, kendall_tau
+from nas.runs import FINISHED, RunDir, read_json
+
+__all__ = ["LaunchSummary", "summary_lines"]
+
+
+@dataclass
+class LaunchSummary:
+    """What a session did; printed by ``nas launch``."""
+
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    wall_seconds: float
+    trial_seconds: float
+    concurrency: int
+    budget: Budget
+    resumed: bool = False
+    interrupted: bool = False  # stopped (Ctrl-C) before the budget was spent
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def overhead_seconds(self) -> float:
+        """Wall time not explained by trial compute: wall - trial time / concurrency."""
+        return self.wall_seconds - self.trial_seconds / max(1, self.concurrency)
+
+    @property
+    def overhead_fraction(self) -> float:
+        return self.overhead_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    def anchor_tau(self) -> tuple[float | None, int]:
+        """Kendall tau between anchors' proxy PSNR and official-weight PSNR, and n."""
+        pairs = [(r["psnr_proxy"], r["psnr_official"]) for r in self.rows
+                 if r.get("is_anchor") and r.get("status") == "completed"
+                 and r.get("psnr_proxy") is not None and r.get("psnr_official") is not None]
+        return kendall_tau([p for p, _ in pairs], [o for _, o in pairs]), len(pairs)
+
+    def counts(self) -> dict[str, int]:
+        out = {s: 0 for s in FINISHED}
+        for r in self.rows:
+            if r.get("status") in out:
+                out[r["status"]] += 1
+        return out
+
+
+
+def _calibration_line(run_dir: Path) -> str:
+    try:
+        record = read_json(RunDir(run_dir).calibration_json)
+    except (OSError, ValueError):
+        return "psnr: raw proxy PSNR (no calibration record)"
+    if not record.get("calibrated"):
+        return f"psnr: raw proxy PSNR; {record.get('predictor')}"
+    fid = record.get("fidelity")
+    if not fid:
+        return f"psnr: predicted converged PSNR ({record['predictor']})"
+    p = fid["scores"]["predictor"]
+    return (f"psnr: predicted converged PSNR ({record['predictor']}; leave-one-out over "
+            f"{fid['n']} references: Kendall tau {p['kendall_tau']:+.2f}, pairwise accuracy "
+            f"{p['pairwise_accuracy']:.2f}; `nas fidelity --shipped`)")
+
+
+def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
+    c = summary.counts()
+    lines = [
+        f"run: {summary.run_dir}",
+        "trials: " + ", ".join(f"{v} {k}" for k, v in c.items()) +
+        f" ({sum(1 for r in summary.rows if r.get('is_anchor'))} anchors; "
+        f"budget {summary.budget.describe()})",
+        f"wall time {format_duration(summary.wall_seconds)}; harness overhead "
+        f"{summary.overhead_seconds:.1f} s = {100 * summary.overhead_fraction:.1f}% "
+        f"(wall - trial compute / {summary.concurrency})",
+    ]
+    best = [r for r in summary.rows if r.get("status") == "completed" and r.get("psnr") is not None
+            and not r.get("is_anchor")]
+    if best:
+        top = max(best, key=lambda r: r["psnr"])
+        lines.append(f"best sampled psnr {top['psnr']:.3f} dB (trial {top['number']}, "
+                     f"arch {top['arch_id']}, {top.get('params')} params, "
+                     f"{top.get('runtime_ms') or float('nan'):.1f} ms)")
+    failed = [r for r in summary.rows if r.get("status") == "failed"]
+    for r in failed[:5]:
+        lines.append(f"trial {r['number']} failed: {r.get('reason') or '?'} "
+                     f"(see trials/{r['trial_id']}/train.log)")
+    if len(failed) > 5:
+        lines.append(f"... and {len(failed) - 5} more failed trials (trials.csv)")
+    lines.append(_calibration_line(summary.run_dir))
+    tau, n = summary.anchor_tau()
+    if n >= 2 and tau is not None:
+        lines.append(f"proxy fidelity: Kendall tau {tau:+.2f} between anchors' proxy psnr and "
+                     f"official-weight psnr (n={n}; with n < 10 only a rough indication)")
+    else:
+        lines.append(f"proxy fidelity: not computed ({n} anchors with official weights completed;"
+                     f" needs >= 2)")
+    if summary.interrupted:
+        lines.append(f"interrupted before the budget was spent; continue with "
+                     f"`nas launch --resume {summary.run_dir}`")
+    else:
+        lines.append(f"next: nas pareto {summary.run_dir}")
+    return lines
