@@ -143,7 +143,7 @@ def test_asha_stops_trials_as_pruned(ray_local, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--budget", "0"], "a number of trials must be >= 1, got '0'"),
+    (["--budget", "0"], "a number of trials must be >= 1 and <= 100000, got '0'"),
     (["--budget", "3x"], "expected a number of trials (e.g. 8) or a wall-clock duration "
                          "(e.g. 90s, 45m, 2h), got '3x'"),
     ([], "--budget: required"),
