@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from search_space.errors import InputError
+from trainers.data import _dihedral  # the same augmentation as the folder loader
 from trainers.prepare import FORMAT, MANIFEST, STORE
 
 __all__ = ["StorePatchDataset", "is_prepared", "read_index"]
@@ -102,14 +103,6 @@ class StorePatchDataset(torch.utils.data.Dataset):
             flip_h, flip_v, rot = rng.integers(2), rng.integers(2), int(rng.integers(4))
             lr, hr = (_dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
         return _chw(lr), _chw(hr)
-
-
-def _dihedral(img: np.ndarray, flip_h: int, flip_v: int, rot: int) -> np.ndarray:
-    if flip_h:
-        img = img[:, ::-1]
-    if flip_v:
-        img = img[::-1]
-    return np.rot90(img, rot) if rot else img
 
 
 def _chw(img: np.ndarray) -> torch.Tensor:
