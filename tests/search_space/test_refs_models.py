@@ -152,8 +152,7 @@ def test_y_only_and_head_kernel_errors_name_the_field():
         ArchSpec.from_dict({**base, "mean_shift": True})
     with pytest.raises(SpecError, match=r"in_channels == 3 must hold, got in_channels=1"):
         ArchSpec.from_dict({**base, "in_channels": 1})
-    with pytest.raises(SpecError, match=r"head_kernel_size: .* odd and >= 1 must hold, "
-                                         r"got head_kernel_size=4"):
+    with pytest.raises(SpecError, match=r"head_kernel_size: expected an odd kernel size, got 4"):
         ArchSpec.from_dict({**base, "head_kernel_size": 4})
     with pytest.raises(SpecError, match=r"y_only: expected true or false"):
         ArchSpec.from_dict({**base, "y_only": "yes"})

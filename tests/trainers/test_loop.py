@@ -222,7 +222,7 @@ def test_cli_resume_with_another_architecture_leaves_checkpoint_alone(tmp_path, 
     ("missing_data", "data.train: /no/such/folder: dataset folder not found"),
     ("empty_data", "no images found"),
     ("unknown_key", "optim.learning_rate: unknown key"),
-    ("wrong_type", "data.batch_size: expected an integer >= 1, got 'eight'"),
+    ("wrong_type", "data.batch_size: expected an integer >= 1 and <= 1024, got 'eight'"),
     ("small_image", "tiny.png: image is 12x12, smaller than one training patch"),
     ("corrupt_image", "broken.png: cannot read image"),
     ("truncated_image", "cut.png: cannot read image"),  # fails only when decoded, in a worker

@@ -241,7 +241,7 @@ def test_cli_table_and_scale_override(capsys):
 @pytest.mark.parametrize("argv, message", [
     (["no_such_anchor_xyz"], "'no_such_anchor_xyz' is not a known anchor"),
     (["fmen_s", "--input", "12y12"], "--input: expected HxW"),
-    (["fmen_s", "--repeats", "0"], "--repeats: expected an integer >= 1, got 0"),
+    (["fmen_s", "--repeats", "0"], "--repeats: expected an integer >= 1 and <= 10000, got 0"),
     pytest.param(["fmen_s", "--device", "cuda"], "CUDA is not available",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="has CUDA")),
 ])
