@@ -26,6 +26,7 @@ from nas.objectives import (
 )
 from search_space.errors import DocumentError, InputError, not_allowed, read_yaml_file
 from search_space.io import first_line
+from search_space.limits import PROFILE_RULES, input_hw_problem
 from search_space.validation import (
     Checked,
     Rule,
@@ -62,7 +63,6 @@ _MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space", "nt
 # Documented maxima (docs/validation.md): a budget is finite and at most this.
 MAX_BUDGET_TRIALS = 100_000
 MAX_BUDGET_SECONDS = 30 * 24 * 3600.0
-MAX_PROFILE_SIDE = 4096
 
 
 class SearchConfigError(DocumentError):
@@ -85,18 +85,12 @@ def _proxy_train(train: Mapping[str, Any]) -> str | None:
 
 
 def _input_hw(value: Any) -> Any:
-    if value == "auto":
-        return None
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+    return None if value == "auto" else PROFILE_RULES["input_hw"].convert(value)
 
 
 def _is_input_hw(hw: Any) -> str | None:
-    ok = isinstance(hw, tuple) and len(hw) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_PROFILE_SIDE for v in hw)
-    return None if ok else (f"expected auto or [height, width] integers >= 8 and <= "
-                            f"{MAX_PROFILE_SIDE}, got {short(hw)}")
+    problem = input_hw_problem(hw)
+    return problem and problem.replace("expected ", "expected auto or ", 1)
 
 
 def _ntire_weights(weights: Mapping[str, Any]) -> str | None:
@@ -142,9 +136,9 @@ class ProfileConfig(Checked):
 
     input_hw: tuple[int, int] | None = field(default=None, metadata=rule(
         convert=_input_hw, optional=True, check=_is_input_hw,
-        expected=f"auto or [height, width] integers >= 8 and <= {MAX_PROFILE_SIDE}"))
-    warmup: int = field(default=5, metadata=rule(kind=int, low=0, high=1000))
-    repeats: int = field(default=20, metadata=rule(kind=int, low=1, high=10_000))
+        expected="auto or " + PROFILE_RULES["input_hw"].expected))
+    warmup: int = field(default=5, metadata={"rule": PROFILE_RULES["warmup"]})
+    repeats: int = field(default=20, metadata={"rule": PROFILE_RULES["repeats"]})
     runtime: bool = field(default=True, metadata=rule(kind=bool))
     memory: bool = field(default=True, metadata=rule(kind=bool))
 

@@ -20,7 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,9 @@ from nas.progress import format_duration
 from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
 from nas.runs import read_json, write_json
 from nas.trial import TrialSettings, trial_train_config
-from search_space.errors import InputError, read_yaml_file
+from search_space.errors import DocumentError, InputError, read_yaml_file
 from search_space.spec import ArchSpec
+from search_space.validation import check_fields, raise_problems, rule, short
 
 __all__ = ["Reference", "SHIPPED_REFERENCES", "load_references", "run_fidelity",
            "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES"]
@@ -60,57 +61,72 @@ class Reference:
     source: str = ""
 
 
+class ReferenceListError(DocumentError):
+    """An invalid reference list; one line per problem, each naming its entry and field."""
+
+    kind = "reference list"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """The rules of one entry of a reference list (checked, never constructed)."""
+
+    name: str = field(metadata=rule(kind=str))
+    spec: str = field(metadata=rule(kind=str, expected="an anchor name or a spec YAML path"))
+    psnr_ref: float = field(metadata=rule(kind=float, low=0, high=100,
+                                          expected="a number of dB (0 to 100)"))
+    source: str = field(default="", metadata=rule(kind=str, optional=True))
+
+
 # ---------------------------------------------------------------------------- references
 def load_references(path: str | Path | None = None) -> list[Reference]:
     """The shipped reference set, or a user's YAML list of ``{name, spec, psnr_ref, source}``
-    (``spec``: an anchor name or a spec YAML path relative to the file)."""
+    (``spec``: an anchor name or a spec YAML path relative to the file).
+
+    Every problem of the list is collected; one :class:`ReferenceListError` names them all.
+    """
     path = Path(path) if path is not None else SHIPPED_REFERENCES
     data = read_yaml_file(path, "reference list")
+    what = f"reference list {path}"
     if not isinstance(data, list) or not data:
-        raise InputError(f"{path}: expected a non-empty YAML list of "
-                         "{name, spec, psnr_ref, source} entries")
-    refs, seen = [], set()
-    for i, entry in enumerate(data):
-        ref = _reference(entry, f"{path}: entry {i}", path.parent)
-        if ref.name in seen:
-            raise InputError(f"{path}: entry {i}: name {ref.name!r} is used twice; "
-                             "expected unique names")
-        seen.add(ref.name)
-        refs.append(ref)
-    if len(refs) < 3:
-        raise InputError(f"{path}: {len(refs)} references; rank statistics need at least 3")
+        raise ReferenceListError(["expected a non-empty YAML list of {name, spec, psnr_ref, "
+                                  "source} entries"], what)
+    problems: list[str] = []
+    refs = [_reference(entry, i, path.parent, problems) for i, entry in enumerate(data)]
+    names = [e.get("name") if isinstance(e, Mapping) else None for e in data]
+    problems += [f"entry {i}: name {n!r} is used twice; expected unique names"
+                 for i, n in enumerate(names) if isinstance(n, str) and n in names[:i]]
+    if not problems and len(refs) < 3:
+        problems.append(f"{len(refs)} references; rank statistics need at least 3")
+    raise_problems(problems, ReferenceListError, what)
     return refs
 
 
-def _reference(entry: Any, where: str, base: Path) -> Reference:
+def _reference(entry: Any, i: int, base: Path, problems: list[str]) -> Reference | None:
+    """Entry ``i`` as a Reference, or None with its problems appended."""
     from search_space.anchors import get_anchor, list_anchors
 
     if not isinstance(entry, Mapping):
-        raise InputError(f"{where}: expected a mapping with name, spec, psnr_ref, source")
-    unknown = set(entry) - {"name", "spec", "psnr_ref", "source"}
-    if unknown:
-        raise InputError(f"{where}: unknown key {sorted(unknown)[0]!r}; "
-                         "allowed: name, spec, psnr_ref, source")
-    name = entry.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise InputError(f"{where}.name: expected a non-empty string, got {name!r}")
-    where = f"{where} ({name})"
-    psnr = entry.get("psnr_ref")
-    if isinstance(psnr, bool) or not isinstance(psnr, (int, float)) or not math.isfinite(psnr):
-        raise InputError(f"{where}.psnr_ref: expected a number (dB), got {psnr!r}")
-    target = entry.get("spec")
-    if not isinstance(target, str) or not target:
-        raise InputError(f"{where}.spec: expected an anchor name or a spec YAML path, "
-                         f"got {target!r}")
-    if target in list_anchors():
-        spec = get_anchor(target).spec
-    else:
-        file = (base / target) if not Path(target).is_absolute() else Path(target)
+        problems.append(f"entry {i}: expected a mapping with name, spec, psnr_ref, source, got "
+                        f"{short(entry)}")
+        return None
+    where = f"entry {i}" + (f" ({entry['name']})" if isinstance(entry.get("name"), str) else "")
+    found: list[str] = []
+    values = check_fields(_Entry, entry, where, found)
+    found += [f"{where}.{k}: required" for k in ("name", "spec", "psnr_ref") if k not in entry]
+    target = values.get("spec")
+    if not found and target not in list_anchors():
+        file = base / target  # an absolute target stays itself
         if not file.is_file():
-            raise InputError(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
-                             f"({file} not found)")
-        spec = ArchSpec.from_file(file)
-    return Reference(name, spec.with_scale(SCALE), float(psnr), str(entry.get("source") or ""))
+            found.append(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
+                         f"({file} not found)")
+    problems += found
+    if found:
+        return None
+    anchor = target in list_anchors()
+    spec = get_anchor(target).spec if anchor else ArchSpec.from_file(base / target)
+    return Reference(values["name"], spec.with_scale(SCALE), values["psnr_ref"],
+                     values.get("source") or "")
 
 
 # ---------------------------------------------------------------------------- proxy runs

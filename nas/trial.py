@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.objectives import Constraint, ntire_score
-from nas.runs import RunDir, now_iso, write_json
+from nas.runs import RunDir, TrialDir, now_iso, write_json
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -130,7 +130,7 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     anchor = meta.get("anchor")
     folder = RunDir(settings.run_dir).trial_dir(trial_id)
     folder.mkdir(parents=True, exist_ok=True)
-    log = _Log(folder / "train.log")
+    log = _Log(TrialDir(folder).train_log)
     t0, cpu0 = time.perf_counter(), time.process_time()
     row: dict[str, Any] = {
         "trial_id": trial_id, "number": meta.get("number"), "status": "running", "reason": "",
@@ -173,8 +173,8 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
     spec, hparams = _resolve_spec(params, anchor, settings, row)
-    write_atomic(folder / "spec.yaml", spec.to_yaml())
-    write_json(folder / "hparams.json", hparams)
+    write_atomic(TrialDir(folder).spec_yaml, spec.to_yaml())
+    write_json(TrialDir(folder).hparams_json, hparams)
     row.update(arch_id=spec.arch_id(), spec=json.dumps(spec.to_dict(), sort_keys=True),
                hparams=json.dumps(hparams, sort_keys=True))
     log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
@@ -250,7 +250,7 @@ def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSet
 
 
 def _device(device: str | None) -> str:
-    from trainers.loop import resolve_device
+    from trainers.device import resolve_device
 
     return resolve_device(device or "auto")
 
@@ -418,7 +418,7 @@ def _failure_reason(e: BaseException) -> str:
 def _write_record(folder: Path, row: Mapping[str, Any], extra: Mapping[str, Any]) -> None:
     clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
              for k, v in row.items()}
-    write_json(folder / "metrics.json", {"row": clean, **_json_safe(extra)})
+    write_json(TrialDir(folder).metrics_json, {"row": clean, **_json_safe(extra)})
 
 
 def _json_safe(value: Any) -> Any:

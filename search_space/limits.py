@@ -13,16 +13,55 @@ from typing import Any
 from search_space.errors import InputError
 from search_space.io import first_line
 from search_space.spec import ArchSpec
+from search_space.validation import Rule, short
 
-__all__ = ["MAX_PARAMS", "MAX_MEMORY_MB", "MAX_INPUT_PIXELS", "count_params", "check_resources",
+__all__ = ["MAX_PARAMS", "MAX_MEMORY_MB", "MAX_INPUT_SIDE", "MAX_INPUT_PIXELS", "PROFILE_RULES",
+           "input_hw_problem", "check_profile_settings", "count_params", "check_resources",
            "min_input_problem"]
 
 # Defaults: ~50x the largest anchor (EDSR, 43 M) would not train on any single machine.
 MAX_PARAMS = 100_000_000
 MAX_MEMORY_MB = 16_384
-# LR input of a profile / forward: 4096 x 4096 (the NTIRE input is 256 x 256).
+# LR input of a profile / forward: sides up to 8192, area up to 4096 x 4096 (NTIRE: 256 x 256).
+MAX_INPUT_SIDE = 8192
 MAX_INPUT_PIXELS = 4096 * 4096
 _BYTES = 4  # float32
+_HW_TEXT = (f"[height, width] integers from 1 to {MAX_INPUT_SIDE}, at most {MAX_INPUT_PIXELS:,}"
+            " pixels")
+
+
+def input_hw_problem(hw: Any) -> str | None:
+    """Why ``hw`` is not an LR input size (a problem line without its path), or None."""
+    ok = isinstance(hw, tuple) and len(hw) == 2 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_INPUT_SIDE for v in hw)
+    if ok and hw[0] * hw[1] <= MAX_INPUT_PIXELS:
+        return None
+    return f"expected {_HW_TEXT}, got {short(hw)}"
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# The profiler's settings, one rule each for ProfileConfig, `nas profile` and profile_model.
+PROFILE_RULES = {
+    "input_hw": Rule(convert=_as_tuple, check=input_hw_problem, expected=_HW_TEXT),
+    "warmup": Rule(kind=int, low=0, high=1000),
+    "repeats": Rule(kind=int, low=1, high=10_000),
+    "threads": Rule(kind=int, low=1, high=4096, optional=True),
+}
+
+
+def check_profile_settings(**values: Any) -> dict[str, Any]:
+    """Check profiler settings (``input_hw=..., repeats=...``) against :data:`PROFILE_RULES`;
+    returns them converted, or raises one InputError naming every bad one."""
+    out, problems = {}, []
+    for name, value in values.items():
+        out[name], problem = PROFILE_RULES[name].apply(name, value)
+        problems += [problem] if problem else []
+    if problems:
+        raise InputError("; ".join(problems))
+    return out
 
 
 def _meta_model(spec: ArchSpec, *, deploy: bool = False) -> Any:
@@ -58,9 +97,8 @@ def check_resources(spec: ArchSpec, *, input_hw: tuple[int, int] | None = None, 
     ``batch`` inputs of ``input_hw`` are counted (training: a batch of patches); the limits come
     from ``--max-params`` / ``--max-memory-mb``.
     """
-    if input_hw is not None and input_hw[0] * input_hw[1] > MAX_INPUT_PIXELS:
-        raise InputError(f"--input: {input_hw[0]}x{input_hw[1]} is {input_hw[0] * input_hw[1]:,}"
-                         f" pixels; at most {MAX_INPUT_PIXELS:,} (4096x4096)")
+    if input_hw is not None:
+        check_profile_settings(input_hw=input_hw)
     params = count_params(spec)
     if params > max_params:
         raise InputError(f"{what}: {params:,} parameters; the limit is {max_params:,} (raise it "

@@ -26,7 +26,9 @@ import yaml
 
 from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
 
-__all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "unknown_keys", "short",
+__all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "check_value",
+           "field_rule",
+           "unknown_keys", "short",
            "raise_problems", "load_yaml", "read_yaml", "parse_number", "MAX_YAML_BYTES",
            "MAX_YAML_NODES"]
 
@@ -157,6 +159,22 @@ def _not_allowed(path: str, value: Any, allowed: Iterable[Any]) -> str:
     if isinstance(value, (str, int, float, bool)) and len(str(value)) <= 60:
         return not_allowed(path, value, allowed)
     return f"{path}: {short(value)} not allowed; allowed: {', '.join(map(str, allowed))}"
+
+
+def field_rule(cls: type, name: str) -> Rule:
+    """The rule of field ``name`` of dataclass ``cls`` (a CLI flag that overrides the field)."""
+    return next(f.metadata["rule"] for f in fields(cls) if f.name == name)
+
+
+def check_value(path: str, value: Any, rule: Rule) -> Any:
+    """One value (a CLI flag) against ``rule``: the converted value, or a one-line InputError.
+    None (a flag not given) passes."""
+    if value is None:
+        return None
+    value, problem = rule.apply(path, value)
+    if problem:
+        raise InputError(problem)
+    return value
 
 
 def rule(**kwargs: Any) -> dict[str, Rule]:

@@ -31,27 +31,27 @@ from torch import nn
 
 from search_space.builder import build_model
 from search_space.checkpoint import (
-    CHECKPOINT_FORMAT,
     load_weights,
     read_checkpoint,
     spec_of_checkpoint,
+    write_checkpoint,
 )
 from search_space.errors import InputError
-from search_space.io import save_torch_atomic, write_atomic
+from search_space.io import write_atomic
 from search_space.reparam import is_deploy_form, reparameterize_model
 from trainers.config import ScheduleConfig, TrainConfig
 from trainers.data import patch_dataset
+from trainers.device import resolve_device
 from trainers.evaluate import evaluate
 from trainers.losses import TrainingLoss, load_teacher
 
-__all__ = ["train", "TrainResult", "NonFiniteLossError", "lr_at", "resolve_device",
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "lr_at",
            "use_channels_last", "CHECKPOINT_NAME",
            "DEPLOY_NAME", "CONFIG_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pth"
 DEPLOY_NAME = "model_deploy.pth"
 CONFIG_NAME = "config.yaml"
-CHECKPOINT_VERSION = 1
 # Loss values are fetched from an accelerator only every this many iterations (a sync each).
 _CUDA_SYNC_EVERY = 25
 
@@ -134,16 +134,6 @@ def lr_at(schedule: ScheduleConfig, base_lr: float, iteration: int, total: int) 
     progress = min(progress, 1.0)  # a resumed run extended beyond its schedule stays at eta_min
     eta_min = min(schedule.eta_min, base_lr)
     return eta_min + (base_lr - eta_min) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def resolve_device(choice: str) -> str:
-    """``auto``: ``cuda`` when available, else ``cpu``. CUDA requested but absent: InputError."""
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device: {choice!r} requested, but CUDA is not available here "
-                         "(use device: auto or cpu)")
-    return choice
 
 
 def use_channels_last(model: nn.Module, device: str) -> bool:
@@ -312,10 +302,8 @@ class _Run:
         return self._deploy_cache[1]
 
     # ------------------------------------------------------------------------ files
-    def _checkpoint(self, deploy_state: dict) -> dict[str, Any]:
+    def _trainer_state(self, deploy_state: dict) -> dict[str, Any]:
         return {
-            "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-            "spec": self.spec.to_dict(),
             "model": _cpu_state(self.model.state_dict()), "model_deploy": deploy_state,
             "iteration": self.iteration,
             "optimizer": self.optimizer.state_dict(),
@@ -331,16 +319,14 @@ class _Run:
 
     def _save_checkpoint(self) -> None:
         deploy_state = _cpu_state(self._deploy_model().state_dict())
-        save_torch_atomic(self._checkpoint(deploy_state), self.ckpt_path)
+        write_checkpoint(self.ckpt_path, self.spec, **self._trainer_state(deploy_state))
         self.wrote_checkpoint = True
 
     def _finish(self) -> None:
-        deploy = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-                  "spec": self.spec.to_dict(),
-                  "model_deploy": _cpu_state(self._deploy_model().state_dict()),
-                  "iteration": self.iteration, "config": self.config.to_dict(),
-                  "metrics": _summaries(self.metrics)}
-        save_torch_atomic(deploy, self.out_dir / DEPLOY_NAME)
+        write_checkpoint(self.out_dir / DEPLOY_NAME, self.spec,
+                         model_deploy=_cpu_state(self._deploy_model().state_dict()),
+                         iteration=self.iteration, config=self.config.to_dict(),
+                         metrics=_summaries(self.metrics))
 
     def _restore(self) -> None:
         if not self.ckpt_path.is_file():

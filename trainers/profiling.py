@@ -47,8 +47,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_space.errors import InputError
+from search_space.limits import check_profile_settings
 from search_space.reparam import reparameterize_model
+from trainers.device import resolve_device
 from trainers.device_lock import timing_lock
 from trainers.memory import (
     MIB,
@@ -69,7 +70,6 @@ __all__ = [
     "estimate_peak_memory",
     "measure_runtime",
     "measure_peak_memory",
-    "resolve_device",
 ]
 
 DEFAULT_INPUT_HW = (256, 256)
@@ -107,37 +107,12 @@ class Profile:
         return out
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` -> torch.device; InputError when it is not usable here."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InputError(f"device: {device!r} not allowed; allowed: cpu, cuda, cuda:N") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise InputError(f"device: {str(device)!r} not allowed; allowed: cpu, cuda, cuda:N")
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"device: {str(device)!r} requested but CUDA is not available "
-                             "(torch.cuda.is_available() is False); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise InputError(f"device: {str(device)!r} requested but only "
-                             f"{torch.cuda.device_count()} CUDA device(s) exist")
-    return dev
+def _device(device: str | torch.device) -> torch.device:
+    return torch.device(resolve_device(device))
 
 
 def _check_input_hw(input_hw) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in input_hw)
-    except (TypeError, ValueError):
-        raise InputError(f"input_hw: expected (height, width), got {input_hw!r}") from None
-    if height < 1 or width < 1:
-        raise InputError(f"input_hw: height and width must be >= 1, got {height}x{width}")
-    return height, width
-
-
-def _check_count(name: str, value, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InputError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+    return check_profile_settings(input_hw=input_hw)["input_hw"]
 
 
 def count_params(model: nn.Module) -> int:
@@ -262,12 +237,9 @@ def measure_runtime(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INP
         repeats: Timed forwards (>= 20 for reported figures).
         lock_dir: Folder of the inter-process lock files. Default: a per-user temp folder.
     """
-    input_hw = _check_input_hw(input_hw)
-    _check_count("warmup", warmup, 0)
-    _check_count("repeats", repeats, 1)
-    dev = resolve_device(device)
-    if threads is not None:
-        _check_count("threads", threads, 1)
+    input_hw = check_profile_settings(input_hw=input_hw, warmup=warmup, repeats=repeats,
+                                      threads=threads)["input_hw"]
+    dev = _device(device)
     model = model.to(dev).eval()
     x = example_input(model, input_hw, dev)
     # CUDA events and synchronisation act on the current device: make it the one being timed.
@@ -289,7 +261,7 @@ def measure_peak_memory(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT
     tracked at the dispatch level; deterministic. The model is moved to ``device`` in place.
     """
     input_hw = _check_input_hw(input_hw)
-    dev = resolve_device(device)
+    dev = _device(device)
     model = model.to(dev).eval()
     if dev.type == "cpu":
         peak_live, _ = track_peak_live_bytes(model, input_hw)
@@ -323,12 +295,9 @@ def profile_model(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT
         memory: Measure the peak memory (else ``peak_memory_mb`` is None; the static estimate
             is always given).
     """
-    input_hw = _check_input_hw(input_hw)
-    dev = resolve_device(device)
-    _check_count("warmup", warmup, 0)
-    _check_count("repeats", repeats, 1)
-    if threads is not None:
-        _check_count("threads", threads, 1)
+    input_hw = check_profile_settings(input_hw=input_hw, warmup=warmup, repeats=repeats,
+                                      threads=threads)["input_hw"]
+    dev = _device(device)
     deploy = reparameterize_model(copy.deepcopy(model).float(), inplace=True)
     counts = _static_counts(deploy, input_hw)
     params = count_params(deploy)

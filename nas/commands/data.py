@@ -39,6 +39,7 @@ class Command:
 
     def run(self, args) -> int:
         from search_space.errors import InputError
+        from search_space.validation import Rule, check_value
         from trainers.prepare import Settings, prepare
 
         try:
@@ -46,8 +47,7 @@ class Command:
         except ValueError:
             raise InputError(f"--scale: expected comma-separated integers, got {args.scale!r}"
                              ) from None
-        if args.workers is not None and args.workers < 0:
-            raise InputError(f"--workers: expected an integer >= 0, got {args.workers}")
+        check_value("--workers", args.workers, Rule(kind=int, low=0, high=4096))
         settings = Settings(scales=scales, crop=args.crop, step=args.step)
         try:
             result = prepare(args.src, args.out, settings, workers=args.workers,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -91,17 +90,8 @@ def _load(target: str, weights: str | None, scale: int | None):
 
 
 def _device(choice: str) -> str:
-    import torch
-
-    from search_space.errors import InputError
+    from search_space.validation import check_value
     from trainers.config import DEVICE_RULE
+    from trainers.device import resolve_device
 
-    problem = DEVICE_RULE.apply("--device", choice)[1]
-    if problem:
-        raise InputError(problem)
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if choice.startswith("cuda") and not torch.cuda.is_available():
-        print("nas eval: warning: CUDA is not available, using the CPU", file=sys.stderr)
-        return "cpu"
-    return choice
+    return resolve_device(check_value("--device", choice, DEVICE_RULE))

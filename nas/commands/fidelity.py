@@ -41,10 +41,11 @@ class Command:
         from nas.fidelity import load_references, run_fidelity, shipped_fidelity
         from nas.proxy import proxy_preset
         from search_space.errors import InputError
+        from search_space.limits import PROFILE_RULES
+        from search_space.validation import check_value
 
         config = SearchConfig.from_file(args.config) if args.config else SearchConfig.defaults()
-        if args.threads is not None and args.threads < 1:
-            raise InputError(f"--threads: expected a positive integer, got {args.threads}")
+        check_value("--threads", args.threads, PROFILE_RULES["threads"])
         if args.shipped:
             if args.refs or args.fit:
                 raise InputError("--shipped: prints the shipped figures; do not combine it "

@@ -5,28 +5,19 @@ import json
 from nas.commands.show import add_limit_arguments
 from search_space.errors import InputError
 
-MAX_SIDE = 8192  # per side of --input (the area is capped by limits.MAX_INPUT_PIXELS)
-
 
 def parse_input_hw(text: str) -> tuple[int, int]:
-    """``"256x256"`` (or ``"256"`` for a square) -> (256, 256), each side at most
-    :data:`MAX_SIDE` and the area at most ``limits.MAX_INPUT_PIXELS``; InputError otherwise."""
-    from search_space.limits import MAX_INPUT_PIXELS
+    """``"256x256"`` (or ``"256"`` for a square) -> (256, 256), within the profiler's input rule
+    (``limits.input_hw_problem``); InputError naming ``--input`` otherwise."""
+    from search_space.limits import MAX_INPUT_PIXELS, MAX_INPUT_SIDE, input_hw_problem
     from search_space.validation import short
 
-    parts = text.lower().split("x")
-    sizes = [int(p) for p in parts if p.isascii() and p.isdigit()]
-    if len(sizes) != len(parts):
-        sizes = []
-    if len(sizes) == 1:
-        sizes *= 2
-    if len(sizes) != 2 or min(sizes) < 1 or max(sizes) > MAX_SIDE:
-        raise InputError(f"--input: expected HxW with integers from 1 to {MAX_SIDE} (e.g. "
-                         f"256x256), got {short(text)}")
-    if sizes[0] * sizes[1] > MAX_INPUT_PIXELS:
-        raise InputError(f"--input: {sizes[0]}x{sizes[1]} is {sizes[0] * sizes[1]:,} pixels; at "
-                         f"most {MAX_INPUT_PIXELS:,}")
-    return sizes[0], sizes[1]
+    sizes = tuple(int(p) if p.isascii() and p.isdigit() else -1 for p in text.lower().split("x"))
+    hw = sizes * 2 if len(sizes) == 1 else sizes
+    if input_hw_problem(hw):
+        raise InputError(f"--input: expected HxW (e.g. 256x256), sides from 1 to {MAX_INPUT_SIDE}"
+                         f" and at most {MAX_INPUT_PIXELS:,} pixels; got {short(text)}")
+    return hw
 
 
 def _format_table(out: dict) -> str:
@@ -74,15 +65,14 @@ class Command:
     def run(self, args) -> int:
         from nas.commands.show import check_limits, resolve_spec
         from search_space.builder import build_model
-        from search_space.validation import Rule
-        from trainers.profiling import profile_model, resolve_device
+        from search_space.limits import PROFILE_RULES
+        from search_space.validation import check_value
+        from trainers.device import resolve_device
+        from trainers.profiling import profile_model
 
         input_hw = parse_input_hw(args.input)
-        for flag, value, high in (("--repeats", args.repeats, 10_000),
-                                  ("--threads", args.threads, 4096)):
-            problem = Rule(kind=int, low=1, high=high, optional=True).apply(flag, value)[1]
-            if problem:
-                raise InputError(problem)
+        for flag, value in (("--repeats", args.repeats), ("--threads", args.threads)):
+            check_value(flag, value, PROFILE_RULES[flag[2:]])
         resolve_device(args.device)  # fail before building anything
         label, spec = resolve_spec(args.target, args.scale)
         check_limits(spec, args, input_hw=input_hw, what=label)

@@ -33,7 +33,8 @@ class Command:
         from nas.commands.show import check_limits
         from search_space.io import write_atomic
         from trainers.config import TrainConfig
-        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, resolve_device, train
+        from trainers.device import resolve_device
+        from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train
 
         config = _override(TrainConfig.from_file(args.config), args)
         out = Path(config.out_dir)
@@ -81,11 +82,10 @@ def _check_out(out: Path, resume: bool, checkpoint: str) -> None:
 
 def _override(config, args):
     """Command-line overrides, validated through the config schema again."""
-    from search_space.errors import InputError
+    from search_space.validation import check_value, field_rule
     from trainers.config import TrainConfig
 
-    if args.iters is not None and args.iters < 1:
-        raise InputError(f"--iters: expected an integer >= 1, got {args.iters}")
+    check_value("--iters", args.iters, field_rule(TrainConfig, "iterations"))
     overrides = {"iterations": args.iters, "out_dir": args.out, "device": args.device}
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if not overrides:

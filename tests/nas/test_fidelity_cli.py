@@ -88,3 +88,21 @@ def test_bad_reference_files_give_one_line_and_exit_2(tmp_path, entries, needle)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and str(refs) in lines[0], r.stderr
     assert "Traceback" not in r.stderr and not out.exists()
+
+
+def test_a_reference_list_with_several_problems_names_every_one(tmp_path):
+    refs = tmp_path / "refs.yaml"
+    refs.write_text(yaml.safe_dump([
+        {"name": "a", "spec": "nowhere.yaml", "psnr_ref": 31.0},
+        {"name": "a", "spec": "rlfn", "psnr_ref": "high", "extra": 1},
+        5,
+        {"spec": "fmen_s"},
+    ]))
+    r = _run(["--refs", str(refs), "--out", str(tmp_path / "out")], tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    head, *problems = r.stderr.strip().splitlines()
+    assert head == f"nas fidelity: error: invalid reference list {refs} (7 problems):"
+    assert [p.split(":")[0].strip() for p in problems] == [
+        "entry 0 (a).spec", "entry 1 (a).extra", "entry 1 (a).psnr_ref", "entry 2",
+        "entry 3.name", "entry 3.psnr_ref", "entry 1"]
+    assert "name 'a' is used twice" in problems[-1]
