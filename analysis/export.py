@@ -4,7 +4,7 @@
 
 - ``arch.yaml``: the ArchSpec alone (``ArchSpec.from_file`` gives the same spec back);
 - ``train.yaml``: a TrainConfig that ``nas train`` accepts unchanged: the spec inline, a full
-  training recipe from one of the papers (:data:`RECIPES`), a prepared training set (``nas data
+  training recipe from one of the papers (``trainers.recipes``), a prepared training set (``nas data
   prepare``; :data:`DEFAULT_TRAIN_DATA` unless told otherwise), seed, and
   under ``picked:`` the proxy metrics the trial was picked on;
 - ``basicsr.yml``: the same recipe as BasicSR options on the same prepared set; ``network_g``
@@ -38,51 +38,18 @@ import yaml
 from analysis import metrics, pareto
 from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
+from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
-from search_space.io import save_torch_atomic, write_atomic
+from search_space.io import write_atomic
 from search_space.spec import ArchSpec
 
-__all__ = ["PICKS", "RECIPES", "ExportResult", "select_trial", "trial_spec", "train_config",
+__all__ = ["PICKS", "ExportResult", "select_trial", "trial_spec", "train_config",
            "basicsr_options", "export_trial", "export_onnx"]
 
 # named picks -> (column, direction) they optimise; "knee" uses the run's objectives
 PICKS = {"knee": None, "max-psnr": ("psnr", "maximize"), "fastest": ("runtime_ms", "minimize"),
          "smallest-memory": ("peak_memory_mb", "minimize")}
 
-# Full training recipes, as the papers state them (the anchors' YAMLs carry the same under
-# published.training). lr_patch is in LR pixels.
-RECIPES: dict[str, dict[str, Any]] = {
-    "fmen": {
-        "source": "FMEN (Du et al., 'Fast and Memory-Efficient Network Towards Efficient Image "
-                  "Super-Resolution', CVPRW 2022, Sec. 4.1): Adam (0.9, 0.999, 1e-8), lr 5e-4 "
-                  "halved every 600k iterations, 3M iterations, LR patch 64, batch 64, L1, "
-                  "DIV2K+Flickr2K",
-        "optim": {"lr": 5.0e-4, "betas": [0.9, 0.999], "eps": 1.0e-8, "weight_decay": 0.0},
-        "schedule": {"type": "step", "step_iters": 600000, "gamma": 0.5, "eta_min": 1.0e-7,
-                     "warmup_iters": 0},
-        "iterations": 3000000,
-        "lr_patch": 64,
-        "batch_size": 64,
-        "loss": "l1",
-        "eval_every": 5000,
-    },
-    "srn": {
-        "source": "SRN (Wang & Cai, 'A Single Residual Network with ESA Modules and "
-                  "Distillation', CVPRW 2023): Adam, lr 2e-4 cosine-annealed to 1e-7, HR patch "
-                  "256 at x4 / 128 at x2 (LR 64), batch 32, L1; the paper counts epochs (80k) "
-                  "without defining them, so the number of iterations is yours to choose; Adam "
-                  "betas/eps are not stated (PyTorch defaults used)",
-        "optim": {"lr": 2.0e-4, "betas": [0.9, 0.999], "eps": 1.0e-8, "weight_decay": 0.0},
-        "schedule": {"type": "cosine", "eta_min": 1.0e-7, "step_iters": 200000, "gamma": 0.5,
-                     "warmup_iters": 0},
-        "iterations": None,
-        "lr_patch": 64,
-        "batch_size": 32,
-        "loss": "l1",
-        "eval_every": 5000,
-    },
-}
-DEFAULT_RECIPE = "fmen"
 # Where train.yaml / basicsr.yml look for training data unless told: what the README's
 # `nas data prepare DIV2K_train_HR --out datasets/DIV2K_sub` makes.
 DEFAULT_TRAIN_DATA = "datasets/DIV2K_sub"
@@ -175,13 +142,13 @@ def _select_by_id(df: pd.DataFrame, candidates: pd.DataFrame, pick: str,
 
 
 # ---------------------------------------------------------------------------- configs
-def trial_dir(run: Run, row: Mapping[str, Any]) -> Path:
-    return run.path / "trials" / str(row["trial_id"])
+def trial_dir(run: Run, row: Mapping[str, Any]) -> TrialDir:
+    return run.layout.trial(str(row["trial_id"]))
 
 
 def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
     """The trial's ArchSpec: ``trials/<id>/spec.yaml``, else the ``spec`` JSON of trials.csv."""
-    path = trial_dir(run, row) / "spec.yaml"
+    path = trial_dir(run, row).spec_yaml
     if path.is_file():
         spec = ArchSpec.from_file(path)
     elif row.get("spec"):
@@ -241,19 +208,17 @@ def train_config(
     row: Mapping[str, Any],
     spec: ArchSpec,
     *,
-    recipe: str = DEFAULT_RECIPE,
+    recipe: Mapping[str, Any],
     iterations: int | None = None,
     train_data: str | None = None,
     picked: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The TrainConfig mapping of ``train.yaml`` (see the module docstring)."""
-    if recipe not in RECIPES:
-        raise InputError(f"--recipe: {recipe!r} not allowed; allowed: {', '.join(RECIPES)}"
-                         f"{did_you_mean(recipe, RECIPES)}")
-    r = RECIPES[recipe]
+    """The TrainConfig mapping of ``train.yaml`` (see the module docstring); ``recipe`` is one
+    of ``trainers.recipes``."""
+    r = recipe
     iterations = iterations or r["iterations"]
     if not iterations:
-        raise InputError(f"--recipe {recipe}: the paper gives no number of iterations; pass "
+        raise InputError(f"--recipe {r['name']}: the paper gives no number of iterations; pass "
                          "--iterations N")
     data = proxy_train(run).get("data") or {}
     val = _list(data.get("val")) or ["Set5", "Set14"]
@@ -400,21 +365,22 @@ def export_trial(
     why: str = "",
     objectives: Mapping[str, str] | None = None,
     where: str | None = None,
-    recipe: str = DEFAULT_RECIPE,
+    recipe: Mapping[str, Any],
     iterations: int | None = None,
     train_data: str | None = None,
     data_note: str = "",
     onnx: bool = True,
 ) -> ExportResult:
-    """Write ``exports/<arch_id>/`` for row ``label`` of ``run.trials``."""
+    """Write ``exports/<arch_id>/`` for row ``label`` of ``run.trials``, with a full-training
+    ``recipe`` (one of ``trainers.recipes``: the caller picks it, the export only writes it)."""
     row = run.trials.loc[label].to_dict()
     spec = trial_spec(run, row)
-    out = run.path / "exports" / spec.arch_id()
+    out = run.layout.exports_dir / spec.arch_id()
     out.mkdir(parents=True, exist_ok=True)
     metrics = _picked_metrics(row)
     picked = {"run": str(run.path), "trial_id": str(row["trial_id"]),
               "anchor": row.get("anchor") or None, "pick": why, "where": where,
-              "objectives": dict(objectives or {}), "recipe": recipe, "metrics": metrics}
+              "objectives": dict(objectives or {}), "recipe": recipe["name"], "metrics": metrics}
     config = train_config(run, row, spec, recipe=recipe, iterations=iterations,
                           train_data=train_data, picked=picked)
     result = ExportResult(directory=out, trial_id=str(row["trial_id"]), arch_id=spec.arch_id(),
@@ -424,15 +390,15 @@ def export_trial(
     train_yaml = out / "train.yaml"
     _write_yaml(train_yaml, config, _TRAIN_HEADER.format(
         arch_id=spec.arch_id(), run=run.name, why=why or "picked by hand",
-        source=RECIPES[recipe]["source"], data=data_note or config["data"]["train"],
+        source=recipe["source"], data=data_note or config["data"]["train"],
         path=train_yaml))
     _write_yaml(out / "basicsr.yml", basicsr_options(config, spec, f"{spec.arch_id()}_x"
-                                                                   f"{spec.scale}_{recipe}"),
-                _BASICSR_HEADER.format(arch_id=spec.arch_id(), recipe=recipe,
+                                                                   f"{spec.scale}_{recipe['name']}"),
+                _BASICSR_HEADER.format(arch_id=spec.arch_id(), recipe=recipe["name"],
                                        train=config["data"]["train"], scale=spec.scale))
     result.files += [out / "arch.yaml", train_yaml, out / "basicsr.yml"]
 
-    card = model_card(run, row, spec, why=why, recipe=recipe)
+    card = model_card(run, row, spec, why=why, recipe=recipe["name"])
     model = _deploy_model(run, row, spec, result)
     if model is not None:
         _save_checkpoint(out / "model_deploy.pth", spec, model, row)
@@ -519,7 +485,7 @@ def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: Expo
     from search_space.builder import build_model
     from search_space.checkpoint import load_weights
 
-    weights = trial_dir(run, row) / "model_deploy.pth"
+    weights = trial_dir(run, row).weights
     if not weights.is_file():
         result.warnings.append(f"no proxy weights at {weights}: model_deploy.pth and model.onnx "
                                "not written")
@@ -530,11 +496,10 @@ def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: Expo
 
 
 def _save_checkpoint(path: Path, spec: ArchSpec, model, row: Mapping[str, Any]) -> None:
+    from search_space.checkpoint import write_checkpoint
 
-    checkpoint = {"format": "esrnas", "version": 1, "spec": spec.to_dict(),
-                  "params": model.state_dict(),  # BasicSR's key; the deploy form
-                  "source": {"trial_id": str(row["trial_id"]), "kind": "proxy training"}}
-    save_torch_atomic(checkpoint, path)
+    write_checkpoint(path, spec, params=model.state_dict(),  # BasicSR's key; the deploy form
+                     source={"trial_id": str(row["trial_id"]), "kind": "proxy training"})
 
 
 def _maybe_onnx(model, path: Path, result: ExportResult,

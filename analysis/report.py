@@ -71,6 +71,11 @@ class Run:
         return self.path.resolve().name
 
     @property
+    def layout(self) -> RunDir:
+        """Where the run's files are (the run-directory module owns the paths)."""
+        return RunDir(self.path)
+
+    @property
     def input_hw(self) -> tuple[int, int] | None:
         """LR input size the run profiled at (MACs, activations, runtime, memory): what the
         trials recorded (``profile_hw``), else what the session resolved (``state.json``), else
@@ -306,7 +311,7 @@ def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -
     figures = build_figures(run, objectives)
     notes = plots.write_figures(figures, run.path, png=png)
     page = _render(run, objectives, front, knee, hv, figures, notes)
-    report = run.path / "report.html"
+    report = run.layout.report_html
     write_atomic(report, page)
     files = [report] + [run.path / f"{n}.html" for n in figures]
     files += [p for p in (run.path / f"{n}.png" for n in figures) if p.exists() and png]

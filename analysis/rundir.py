@@ -46,6 +46,7 @@ __all__ = [
     "STATUSES",
     "read_trials",
     "RunDir",
+    "TrialDir",
     "TrialsTable",
     "write_atomic",
     "write_json",
@@ -87,6 +88,20 @@ def _finite(value: Any) -> Any:
     return value
 
 
+class TrialDir:
+    """Paths of one trial folder, ``trials/<trial_id>/``. The proxy training writes its own
+    files there too (``model_deploy.pth``, ``config.yaml``: ``trainers.loop``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    spec_yaml = property(lambda self: self.path / "spec.yaml")
+    hparams_json = property(lambda self: self.path / "hparams.json")
+    metrics_json = property(lambda self: self.path / "metrics.json")
+    train_log = property(lambda self: self.path / "train.log")
+    weights = property(lambda self: self.path / "model_deploy.pth")
+
+
 class RunDir:
     """Paths of one run directory, and its ``state.json``."""
 
@@ -106,15 +121,20 @@ class RunDir:
     trials_csv = property(lambda self: self.path / "trials.csv")
     trials_dir = property(lambda self: self.path / "trials")
     report_html = property(lambda self: self.path / "report.html")
+    exports_dir = property(lambda self: self.path / "exports")
+    launch_lock = property(lambda self: self.path / ".launch.lock")
 
     def pareto_file(self, stem: str, ext: str) -> Path:
         return self.path / f"pareto_{stem}.{ext}"
 
+    def trial(self, trial_id: str) -> TrialDir:
+        return TrialDir(self.trials_dir / trial_id)
+
     def trial_dir(self, trial_id: str) -> Path:
-        return self.trials_dir / trial_id
+        return self.trial(trial_id).path
 
     def metrics_json(self, trial_id: str) -> Path:
-        return self.trial_dir(trial_id) / "metrics.json"
+        return self.trial(trial_id).metrics_json
 
     def validation_curve(self, trial_id: str) -> list[tuple[int, float]]:
         """``(iteration, validation PSNR-Y)`` of one trial's proxy training, from its

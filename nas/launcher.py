@@ -111,7 +111,7 @@ def _exclusive(run: RunDir) -> Iterator[None]:
     """One ``nas launch`` per run directory (an OS lock: released even on kill -9)."""
     from filelock import FileLock, Timeout
 
-    lock = FileLock(str(run.path / ".launch.lock"))
+    lock = FileLock(str(run.launch_lock))
     try:
         lock.acquire(timeout=0)
     except Timeout:

@@ -11,9 +11,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from analysis.fidelity import kendall_tau as rank_tau
+import pandas as pd
 
-__all__ = ["Progress", "pareto_front_size", "kendall_tau", "format_duration"]
+from analysis import pareto
+
+__all__ = ["Progress", "pareto_front_size", "format_duration"]
 
 
 def format_duration(seconds: float | None) -> str:
@@ -26,27 +28,10 @@ def format_duration(seconds: float | None) -> str:
 
 
 def pareto_front_size(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str, str]) -> int:
-    """Number of non-dominated completed rows over ``objectives`` (metric -> max|min)."""
-    points = []
-    for r in rows:
-        values = [r.get(m) for m in objectives]
-        if r.get("status") == "completed" and all(v is not None for v in values):
-            points.append([float(v) if d == "min" else -float(v)
-                           for v, d in zip(values, objectives.values(), strict=True)])
-
-    def dominates(a: list[float], b: list[float]) -> bool:
-        pairs = list(zip(a, b, strict=True))
-        return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
-
-    return sum(1 for p in points if not any(dominates(q, p) for q in points if q is not p))
-
-
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Kendall's tau-b of two paired samples (None for fewer than 2 pairs or a constant one)."""
-    if len(x) < 2:
-        return None
-    tau = rank_tau(x, y)
-    return None if math.isnan(tau) else tau
+    """Number of non-dominated completed rows over ``objectives`` (``analysis.pareto``)."""
+    columns = ["status", *objectives]
+    table = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+    return int(pareto.pareto_mask(table, objectives).sum()) if len(table) else 0
 
 
 class Progress:

@@ -58,7 +58,7 @@ class Recorder(tune.Callback):
 
 def mark_record(run: RunDir, row: Mapping[str, Any]) -> None:
     """Bring a stopped trial's own metrics.json in line with its row (it could not say so)."""
-    path = run.trial_dir(row["trial_id"]) / "metrics.json"
+    path = run.metrics_json(row["trial_id"])
     try:
         record = read_json(path)
     except (OSError, ValueError):

@@ -5,6 +5,7 @@ from analysis.rundir import (  # noqa: F401
     FINISHED,
     STATUSES,
     RunDir,
+    TrialDir,
     TrialsTable,
     now_iso,
     read_json,
@@ -13,5 +14,5 @@ from analysis.rundir import (  # noqa: F401
     write_json,
 )
 
-__all__ = ["COLUMNS", "FINISHED", "STATUSES", "RunDir", "TrialsTable", "now_iso", "read_json",
-           "read_trials", "write_atomic", "write_json"]
+__all__ = ["COLUMNS", "FINISHED", "STATUSES", "RunDir", "TrialDir", "TrialsTable", "now_iso",
+           "read_json", "read_trials", "write_atomic", "write_json"]

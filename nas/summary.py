@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.fidelity import kendall_tau
 from nas.config import Budget, SearchConfig
-from nas.progress import format_duration, kendall_tau
+from nas.progress import format_duration
 from nas.runs import FINISHED, RunDir, read_json
 
 __all__ = ["LaunchSummary", "summary_lines"]
@@ -41,7 +43,10 @@ class LaunchSummary:
         pairs = [(r["psnr_proxy"], r["psnr_official"]) for r in self.rows
                  if r.get("is_anchor") and r.get("status") == "completed"
                  and r.get("psnr_proxy") is not None and r.get("psnr_official") is not None]
-        return kendall_tau([p for p, _ in pairs], [o for _, o in pairs]), len(pairs)
+        if len(pairs) < 2:
+            return None, len(pairs)
+        tau = kendall_tau([p for p, _ in pairs], [o for _, o in pairs])
+        return (None if math.isnan(tau) else tau), len(pairs)
 
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in FINISHED}

@@ -24,12 +24,22 @@ from search_space.errors import InputError
 from search_space.io import first_line
 from search_space.spec import ArchSpec
 
-__all__ = ["read_checkpoint", "load_weights", "spec_of_checkpoint", "basicsr_state",
-           "CHECKPOINT_FORMAT"]
+__all__ = ["write_checkpoint", "read_checkpoint", "load_weights", "spec_of_checkpoint",
+           "basicsr_state", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_FORMAT = "esrnas"
+CHECKPOINT_VERSION = 1
 # BasicSR's parameter keys, the one preferred for inference first
 BASICSR_KEYS = ("params_ema", "params")
+
+
+def write_checkpoint(path: str | Path, spec: ArchSpec, **content: Any) -> Path:
+    """Write a checkpoint atomically: the format header and ``spec``, then ``content`` (weights
+    under ``model`` / ``model_deploy`` / ``params``, trainer state, provenance)."""
+    from search_space.io import save_torch_atomic
+
+    header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "spec": spec.to_dict()}
+    return save_torch_atomic({**header, **content}, path)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

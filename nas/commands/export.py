@@ -16,6 +16,8 @@ class Command:
 
     @staticmethod
     def add_arguments(parser) -> None:
+        from trainers.recipes import DEFAULT_RECIPE, RECIPES
+
         parser.add_argument("run", help="run directory (runs/<name>)")
         parser.add_argument("--pick", default="knee",
                             help="knee | max-psnr | fastest | smallest-memory | <trial id> | "
@@ -25,8 +27,9 @@ class Command:
                                  "params<400000\"")
         parser.add_argument("--objectives", default=None,
                             help="objectives of the knee's front (default: the search's)")
-        parser.add_argument("--recipe", default="fmen",
-                            help="full-training recipe: fmen (default) | srn")
+        parser.add_argument("--recipe", default=DEFAULT_RECIPE,
+                            help=f"full-training recipe: {' | '.join(RECIPES)} (default: "
+                                 f"{DEFAULT_RECIPE})")
         parser.add_argument("--iterations", type=int, default=None,
                             help="override the recipe's number of iterations")
         parser.add_argument("--train-data", default=None,
@@ -41,7 +44,9 @@ class Command:
         from analysis.export import export_trial, select_trial
         from analysis.report import check_objectives, default_objectives
         from nas.commands.pareto import load_run
-        from search_space.errors import InputError
+        from search_space.validation import check_value, field_rule
+        from trainers.config import TrainConfig
+        from trainers.recipes import get_recipe
 
         run = load_run(args.run)
         if args.objectives:
@@ -49,12 +54,11 @@ class Command:
             check_objectives(run, objectives)
         else:
             objectives, _ = default_objectives(run)
-        if args.iterations is not None and args.iterations < 1:
-            raise InputError(f"--iterations: expected an integer >= 1, got {args.iterations}")
+        check_value("--iterations", args.iterations, field_rule(TrainConfig, "iterations"))
         label, why = select_trial(run.trials, args.pick, objectives, where=args.where)
         train_data = _train_data(args.train_data, run)
         result = export_trial(run, label, why=why, objectives=objectives, where=args.where,
-                              recipe=args.recipe, iterations=args.iterations,
+                              recipe=get_recipe(args.recipe), iterations=args.iterations,
                               train_data=train_data, data_note=_data_note(train_data),
                               onnx=not args.no_onnx)
         for note in result.warnings:

@@ -23,7 +23,7 @@ def load_run(path):
         from nas.trial import deep_merge
         from trainers.presets import PRESETS
 
-        config = SearchConfig.from_dict(run.search, source=str(run.path / "search.yaml"))
+        config = SearchConfig.from_dict(run.search, source=str(run.layout.search_yaml))
     except (ImportError, InputError):
         return run
     run.preset = config.proxy.resolved_preset(config.resources.gpus_per_trial)
@@ -85,5 +85,5 @@ class Command:
         if result.hypervolume is not None:
             print(f"hypervolume (normalised, reference = worst + {pareto.HV_MARGIN:.0%}): "
                   f"{result.hypervolume:.4f}")
-        print(f"report: {run.path / 'report.html'}")
+        print(f"report: {run.layout.report_html}")
         return 0
