@@ -43,9 +43,25 @@ def ESRNASNet(deploy: bool = True, **spec: Any):  # noqa: N802  (BasicSR's arch 
     return model
 
 
+def _alias_functional_tensor() -> None:
+    """BasicSR 1.4.2 imports ``torchvision.transforms.functional_tensor``, which torchvision 0.17
+    renamed ``_functional_tensor``: point the old name at the new module before BasicSR loads."""
+    import importlib
+    import sys
+
+    name = "torchvision.transforms.functional_tensor"
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name not in (name, None):
+            raise  # torchvision itself is missing: BasicSR's import says so
+        sys.modules[name] = importlib.import_module("torchvision.transforms._functional_tensor")
+
+
 def register() -> bool:
     """Register :func:`ESRNASNet` with BasicSR (once); False when BasicSR is not installed."""
     try:
+        _alias_functional_tensor()
         from basicsr.utils.registry import ARCH_REGISTRY
     except ImportError:
         return False
