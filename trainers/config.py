@@ -136,6 +136,9 @@ class DataConfig(Checked):
         workers: DataLoader worker processes (0: load in the training process).
         augment: Random flips and 90-degree rotations.
         lr_dir: Optional folder of pre-made LR images (``<name>x<scale>.png``).
+        prepare: A folder of images is prepared into the cache on first use and read from its
+            memory-mapped store (``trainers.folder_cache``): ``auto`` (a user's folder, not the
+            bundled sets), ``true`` (any folder) or ``false`` (read the images directly).
     """
 
     _path = 'data'
@@ -150,6 +153,7 @@ class DataConfig(Checked):
     workers: int = field(default=0, metadata=rule(kind=int, low=0, high=256))
     augment: bool = field(default=True, metadata=rule(kind=bool))
     lr_dir: str | None = field(default=None, metadata=rule(kind=str, optional=True))
+    prepare: str | bool = field(default="auto", metadata=rule(choices=("auto", True, False)))
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,8 @@ from search_space.io import first_line, write_atomic
 from trainers.degrade import bicubic_downsample
 
 __all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
-           "patch_dataset", "resolve_dataset", "validation_pairs", "MAX_IMAGE_PIXELS"]
+           "patch_dataset", "resolve_dataset", "validation_pairs", "disk_cache_dir",
+           "MAX_IMAGE_PIXELS"]
 
 _BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
 BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
@@ -146,18 +147,30 @@ def image_size(path: Path) -> tuple[int, int]:
 
 
 def patch_dataset(train: str | Path, *, scale: int, lr_patch: int, seed: int,
-                  augment: bool = True, lr_dir: str | Path | None = None
-                  ) -> torch.utils.data.Dataset:
-    """Training patches from ``train``: a prepared dataset (``nas data prepare``) is read from its
-    memory-mapped store (uint8 items, :mod:`trainers.store`); a folder of images or a bundled
-    name gives a :class:`PatchDataset` (float items in [0, 1])."""
+                  augment: bool = True, lr_dir: str | Path | None = None,
+                  prepare: str | bool = "auto") -> torch.utils.data.Dataset:
+    """Training patches from ``train``.
+
+    A prepared dataset (``nas data prepare``) is read from its memory-mapped store (uint8 items,
+    :mod:`trainers.store`). A folder of images is prepared into the cache on first use and read
+    from there (:mod:`trainers.folder_cache`) when ``prepare`` is true, or ``auto`` and the
+    folder is not a bundled set; otherwise, or with ``lr_dir``, or when it cannot be prepared
+    whole, it gives a :class:`PatchDataset` (float items in [0, 1]). The bundled sets are read
+    directly under ``auto``: they fit in memory, and the shipped CPU predictor was fitted on
+    that sampling.
+    """
+    from trainers.folder_cache import cached_store
     from trainers.store import StorePatchDataset, is_prepared
 
-    if not (isinstance(train, str) and train in BUNDLED) and is_prepared(train):
-        if lr_dir:
-            raise InputError(f"data.lr_dir: not used with a prepared dataset ({train} holds its "
-                             "own LR images); remove it")
-        return StorePatchDataset(train, scale=scale, lr_patch=lr_patch, seed=seed,
+    bundled = isinstance(train, str) and train in BUNDLED
+    store = Path(train) if not bundled and is_prepared(train) else None
+    if store is not None and lr_dir:
+        raise InputError(f"data.lr_dir: not used with a prepared dataset ({train} holds its "
+                         "own LR images); remove it")
+    if store is None and not lr_dir and (prepare is True or (prepare == "auto" and not bundled)):
+        store = cached_store(resolve_dataset(train), scale=scale, lr_patch=lr_patch)
+    if store is not None:
+        return StorePatchDataset(store, scale=scale, lr_patch=lr_patch, seed=seed,
                                  augment=augment)
     return PatchDataset(train, scale=scale, lr_patch=lr_patch, seed=seed, augment=augment,
                         lr_dir=lr_dir)
@@ -304,14 +317,22 @@ def _cached_image(path: Path, scale: int = 1) -> np.ndarray:
     return img
 
 
+def disk_cache_dir() -> Path | None:
+    """The folder of the on-disk caches (``ESRNAS_CACHE_DIR``), or None when it is turned off."""
+    if _DISK_CACHE.lower() in ("", "off", "0", "none"):
+        return None
+    return Path(_DISK_CACHE).expanduser()
+
+
 def _disk_cached_lr(key: tuple, make) -> np.ndarray:
     """``make()`` once per (file, mtime, size, scale) across processes; read-only result."""
-    if _DISK_CACHE.lower() in ("", "off", "0", "none"):
+    root = disk_cache_dir()
+    if root is None:
         img = make()
         img.setflags(write=False)
         return img
     digest = hashlib.sha1(repr((_DISK_CACHE_VERSION, *key)).encode()).hexdigest()
-    path = Path(_DISK_CACHE).expanduser() / "lr" / f"{digest}.npy"
+    path = root / "lr" / f"{digest}.npy"
     try:
         return np.load(path, mmap_mode="r")
     except (OSError, ValueError):

@@ -189,7 +189,8 @@ class _Run:
         self.loss = self._build_loss()
         self.dataset = patch_dataset(
             config.data.train, scale=self.spec.scale, lr_patch=config.data.lr_patch,
-            seed=config.seed, augment=config.data.augment, lr_dir=config.data.lr_dir)
+            seed=config.seed, augment=config.data.augment, lr_dir=config.data.lr_dir,
+            prepare=config.data.prepare)
         self.progress = _Progress(config.iterations, enabled=progress)
         if not resume:  # only once everything above validated: bad input writes nothing
             write_atomic(self.out_dir / CONFIG_NAME, config.to_yaml())

@@ -215,9 +215,10 @@ def _write_png(path: Path, img: np.ndarray) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _process(task: tuple[str, str, dict[str, Any], dict[str, Any]]) -> tuple[str, int, str]:
+def _process(task: tuple[str, str, dict[str, Any], dict[str, Any], bool]
+             ) -> tuple[str, int, str]:
     """Prepare one source image; returns (file, sub-images, error or '')."""
-    src, out, entry, settings = task
+    src, out, entry, settings, pngs = task
     path, out = Path(src) / entry["file"], Path(out)
     try:
         img = load_image(path)
@@ -231,11 +232,12 @@ def _process(task: tuple[str, str, dict[str, Any], dict[str, Any]]) -> tuple[str
     for j, (top, left) in enumerate(entry["positions"]):
         name, slot = f"{stem}_s{j + 1:03d}.png", entry["slot"] + j
         hr = np.ascontiguousarray(img[top:top + crop, left:left + crop])
-        files = {"HR": _write_png(hr_dir(out) / name, hr)}
+        files = {"HR": _write_png(hr_dir(out) / name, hr)} if pngs else {}
         _stores["HR"][slot] = hr
         for s in settings["scales"]:
             lr = bicubic_downsample(hr, s)
-            files[f"X{s}"] = _write_png(lr_dir(out, s) / name, lr)
+            if pngs:
+                files[f"X{s}"] = _write_png(lr_dir(out, s) / name, lr)
             _stores[f"X{s}"][slot] = lr
         subs.append({"name": name, "slot": slot, "top": top, "left": left, "sha256": files})
     for store in _stores.values():
@@ -297,8 +299,8 @@ def _clock(seconds: float) -> str:
 
 # ---------------------------------------------------------------------------- driver
 def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *,
-            workers: int | None = None, strict: bool = False,
-            progress: bool = True) -> PrepareResult:
+            workers: int | None = None, strict: bool = False, progress: bool = True,
+            pngs: bool = True) -> PrepareResult:
     """Prepare the images of ``src`` into ``out`` (see the module docstring); resumable.
 
     Args:
@@ -308,6 +310,8 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
         workers: Processes (default: all cores); 0 or 1 works in this process.
         strict: Stop at the first bad image instead of naming and skipping it.
         progress: Progress line on stderr.
+        pngs: Also write the sub-images as PNGs in BasicSR's layout (False: the store alone, as
+            the loader's cache of a plain folder needs).
     """
     started = time.monotonic()
     settings.check()
@@ -331,7 +335,7 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
     bar = _Progress(len(plan["images"]), reused, progress)
     for item in plan["skipped"]:
         print(f"prepare: skipped {item['reason']}", file=sys.stderr)
-    failed = _run(src, out, todo, settings, workers, strict, bar)
+    failed = _run(src, out, todo, settings, workers, strict, bar, pngs)
     bar.close()
     for _, reason in failed:
         print(f"prepare: skipped {reason}", file=sys.stderr)
@@ -342,10 +346,10 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
 
 
 def _run(src: Path, out: Path, todo: list[dict], settings: Settings, workers: int | None,
-         strict: bool, bar: _Progress) -> list[tuple[str, str]]:
+         strict: bool, bar: _Progress, pngs: bool) -> list[tuple[str, str]]:
     """Process ``todo`` (in parallel); (file, reason) of the images that failed to decode."""
     keys = ["HR"] + [f"X{s}" for s in settings.scales]
-    tasks = [(str(src), str(out), entry, asdict(settings)) for entry in todo]
+    tasks = [(str(src), str(out), entry, asdict(settings), pngs) for entry in todo]
     workers = min(os.cpu_count() or 1, len(tasks)) if workers is None else workers
     failed = []
 

@@ -13,7 +13,9 @@ schedule, so that the PSNR predictor also sees how fast PSNR still rises. A pred
 exactly this preset ships in ``analysis/predictors/cpu.json``; changing the preset (or overriding
 it in ``proxy.train``) leaves the search uncalibrated until ``nas fidelity --fit`` is rerun.
 
-``gpu``: close to the papers' proxy settings (64x64 LR patches, batch 64, L1, Adam, cosine).
+``gpu``: close to the papers' proxy settings (64x64 LR patches, batch 64, L1, Adam, cosine); the
+training set is prepared into the cache on first use (``data.prepare: true``), so that the
+loader workers share one memory-mapped store instead of decoding PNGs each.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     "gpu": {
         "data": {"train": "SunHays80", "val": ["Set5", "Set14"], "lr_patch": 64,
-                 "batch_size": 64, "workers": 4, "augment": True},
+                 "batch_size": 64, "workers": 4, "augment": True, "prepare": True},
         "optim": {"lr": 5.0e-4},
         "schedule": {"type": "cosine", "eta_min": 1.0e-7, "warmup_iters": 0},
         "iterations": 5000,

@@ -42,7 +42,7 @@ def test_arch_from_spec_file_next_to_the_config(tmp_path, tiny_spec):
     ({"arch": "rlfn", "optim": {"lr": "fast"}}, "optim.lr: expected a number > 0, got 'fast'"),
     ({"arch": "rlfn", "data": {"lr_pach": 8}},
      "data.lr_pach: unknown key; allowed: train, val, lr_patch, batch_size, workers, augment, "
-     "lr_dir (did you mean 'lr_patch'?)"),
+     "lr_dir, prepare (did you mean 'lr_patch'?)"),
     ({"arch": "rlfn", "iterations": 1.5},
      "iterations: expected an integer >= 1 and <= 10000000, got 1.5"),
     ({"arch": "rlfn", "schedule": {"type": "linear"}},

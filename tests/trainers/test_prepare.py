@@ -183,3 +183,42 @@ def test_store_patches_are_aligned_deterministic_and_train(tmp_path):
         "out_dir": str(tmp_path / "run"), "threads": 1})
     result = train(config, progress=False)
     assert result.iterations == 3 and np.isfinite(result.history[-1]["loss"])
+
+
+# ---------------------------------------------------------------------------- folder cache
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    from trainers import data
+
+    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_a_plain_folder_is_prepared_into_the_cache_once_and_read_from_its_store(tmp_path,
+                                                                                 cache_dir):
+    src = _images(tmp_path / "mine", 3, hw=(70, 90))
+    ds = patch_dataset(str(src), scale=2, lr_patch=8, seed=0)
+    assert isinstance(ds, StorePatchDataset)
+    store = ds.root
+    assert store.parent == cache_dir / "prepared" and not (store / "HR_sub").exists()
+    index = store / "store" / "index.json"
+    stamp = index.stat().st_mtime_ns
+    again = patch_dataset(str(src), scale=2, lr_patch=8, seed=0)
+    assert again.root == store and index.stat().st_mtime_ns == stamp  # reused, not redone
+    lr, hr = ds[5]
+    assert torch.equal(lr, again[5][0]) and tuple(hr.shape) == (3, 16, 16)
+    # the LR of every cached sub-image is the MATLAB-exact bicubic of its HR
+    lrs, hrs = np.load(store / "store" / "X2.npy"), np.load(store / "store" / "HR.npy")
+    assert np.array_equal(lrs[0], bicubic_downsample(hrs[0], 2))
+    _images(src, 1, hw=(70, 90), seed=9)  # an edited folder is prepared again
+    assert patch_dataset(str(src), scale=2, lr_patch=8, seed=0).root != store
+
+
+def test_the_bundled_sets_and_prepare_false_read_images_directly(tmp_path, cache_dir):
+    from trainers.data import PatchDataset
+
+    src = _images(tmp_path / "mine", 2, hw=(70, 90))
+    assert isinstance(patch_dataset(str(src), scale=2, lr_patch=8, seed=0, prepare=False),
+                      PatchDataset)
+    assert isinstance(patch_dataset("Set5", scale=2, lr_patch=8, seed=0), PatchDataset)
+    assert not (cache_dir / "prepared").exists() or not any((cache_dir / "prepared").iterdir())
