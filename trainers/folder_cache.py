@@ -31,7 +31,7 @@ def _settings(images: list[Path], scale: int, lr_patch: int) -> Settings | None:
     except InputError:
         return None  # the folder loader reads it as it is, and names a bad file itself
     crop = min(CROP, side) // scale * scale
-    if crop < lr_patch * scale:
+    if crop < max(8, lr_patch * scale):  # 8: the smallest sub-image a store holds
         return None
     return Settings(scales=(scale,), crop=crop, step=max(1, crop // 2))
 

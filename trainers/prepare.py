@@ -27,14 +27,15 @@ import multiprocessing
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from search_space.errors import InputError
+from search_space.errors import DocumentError, InputError
 from search_space.io import first_line, write_atomic
+from search_space.validation import check_instance, raise_problems, rule, short
 from trainers.data import list_images, load_image
 from trainers.degrade import bicubic_downsample
 
@@ -49,9 +50,25 @@ _STATE = ".prepare"
 _PNG_LEVEL = 3  # zlib level of the PNGs (BasicSR's extract_subimages uses 3 as well)
 
 
+def _scales(scales: Any) -> str | None:
+    if not isinstance(scales, tuple) or not scales or not all(
+            isinstance(s, int) and not isinstance(s, bool) and 2 <= s <= 16 for s in scales):
+        return f"expected factors from 2 to 16, got {short(scales)}"
+    return f"repeated factor in {list(scales)}" if len(set(scales)) != len(scales) else None
+
+
+class SettingsError(DocumentError):
+    """Invalid preparation settings (named by their command-line flags)."""
+
+    kind = "prepare settings"
+
+
+_FLAGS = {"scales": "--scale", "crop": "--crop", "step": "--step"}
+
+
 @dataclass(frozen=True)
 class Settings:
-    """How sub-images are cut and which LR versions are made.
+    """How sub-images are cut and which LR versions are made (checked on construction).
 
     Args:
         scales: LR scale factors; each must divide ``crop``.
@@ -60,22 +77,18 @@ class Settings:
             image's bottom/right edge.
     """
 
-    scales: tuple[int, ...] = (2, 3, 4)
-    crop: int = 480
-    step: int = 240
+    scales: tuple[int, ...] = field(default=(2, 3, 4), metadata=rule(
+        convert=lambda v: tuple(v) if isinstance(v, list) else v, check=_scales))
+    crop: int = field(default=480, metadata=rule(kind=int, low=8, high=8192))
+    step: int = field(default=240, metadata=rule(kind=int, low=1, high=8192))
 
-    def check(self) -> None:
-        if not self.scales or any(s < 2 for s in self.scales):
-            raise InputError(f"--scale: expected factors >= 2, got {list(self.scales)}")
-        if len(set(self.scales)) != len(self.scales):
-            raise InputError(f"--scale: repeated factor in {list(self.scales)}")
-        if self.crop < 8 or self.step < 1:
-            raise InputError(f"--crop/--step: expected crop >= 8 and step >= 1, got crop "
-                             f"{self.crop}, step {self.step}")
-        bad = [s for s in self.scales if self.crop % s]
+    def __post_init__(self) -> None:
+        problems = [_FLAGS[p.split(":")[0]] + p[p.index(":"):] for p in check_instance(self)]
+        bad = [] if problems else [s for s in self.scales if self.crop % s]
         if bad:
-            raise InputError(f"--crop: {self.crop} is not divisible by the scale(s) "
-                             f"{', '.join(map(str, bad))} (the LR sub-image would be cropped)")
+            problems.append(f"--crop: {self.crop} is not divisible by the scale(s) "
+                            f"{', '.join(map(str, bad))} (the LR sub-image would be cropped)")
+        raise_problems(problems, SettingsError)
 
 
 @dataclass
@@ -314,7 +327,6 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
             the loader's cache of a plain folder needs).
     """
     started = time.monotonic()
-    settings.check()
     src, out = Path(src).expanduser(), Path(out).expanduser()
     if not src.is_dir():
         raise InputError(f"{src}: source folder of HR images not found")

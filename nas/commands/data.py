@@ -42,11 +42,10 @@ class Command:
         from search_space.validation import Rule, check_value
         from trainers.prepare import Settings, prepare
 
-        try:
-            scales = tuple(int(s) for s in args.scale.split(",") if s.strip())
-        except ValueError:
-            raise InputError(f"--scale: expected comma-separated integers, got {args.scale!r}"
-                             ) from None
+        parts = [s.strip() for s in args.scale.split(",") if s.strip()]
+        if not all(p.isascii() and p.isdigit() for p in parts):
+            raise InputError(f"--scale: expected comma-separated integers, got {args.scale!r}")
+        scales = tuple(int(p) for p in parts)
         check_value("--workers", args.workers, Rule(kind=int, low=0, high=4096))
         settings = Settings(scales=scales, crop=args.crop, step=args.step)
         try:

@@ -222,3 +222,17 @@ def test_the_bundled_sets_and_prepare_false_read_images_directly(tmp_path, cache
                       PatchDataset)
     assert isinstance(patch_dataset("Set5", scale=2, lr_patch=8, seed=0), PatchDataset)
     assert not (cache_dir / "prepared").exists() or not any((cache_dir / "prepared").iterdir())
+
+
+def test_bad_settings_are_one_document_error_naming_every_flag(capsys, tmp_path):
+    from trainers.prepare import SettingsError
+
+    with pytest.raises(SettingsError) as info:
+        Settings(scales=(1, 2), crop=4, step=0)
+    assert info.value.problems == [
+        "--scale: expected factors from 2 to 16, got (1, 2)",
+        "--crop: expected an integer >= 8 and <= 8192, got 4",
+        "--step: expected an integer >= 1 and <= 8192, got 0"]
+    src = _images(tmp_path / "src", 1)
+    assert main(["data", "prepare", str(src), "--out", str(tmp_path / "o"), "--scale", "2,x"]) == 2
+    assert "--scale: expected comma-separated integers, got '2,x'" in capsys.readouterr().err
