@@ -1,4 +1,5 @@
-"""The file and error helpers every package shares: one atomic write, one first-line rule.
+"""The file and error helpers every package shares: one atomic write, one first-line rule, one
+conversion to plain YAML/JSON values.
 
 An atomic write goes to a temp file in the target's folder and is moved into place with
 ``os.replace``, so a reader, a concurrent trial or a crash never sees half a file. Files get
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -46,6 +47,15 @@ def save_torch_atomic(obj: Any, path: str | Path) -> Path:
     import torch
 
     return write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def plain(value: Any) -> Any:
+    """``value`` with mappings as dicts of str keys and sequences as lists (YAML/JSON-ready)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
 
 
 def first_line(e: BaseException) -> str:

@@ -25,6 +25,7 @@ import yaml
 
 from search_space import choices as C
 from search_space.errors import SpecError, did_you_mean, not_allowed, read_yaml_file
+from search_space.io import plain
 from search_space.validation import Rule, check_fields, load_yaml, rule, short
 
 __all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named", "MAX_CHANNELS", "MAX_REPEAT",
@@ -143,10 +144,10 @@ class ArchSpec:
         """Plain-data form (YAML/JSON-safe); ``from_dict(to_dict())`` round-trips."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["body"] = [
-            {"block": s.block, "repeat": s.repeat, "args": _plain(s.args)} for s in self.body
+            {"block": s.block, "repeat": s.repeat, "args": plain(s.args)} for s in self.body
         ]
         for key in ("conv", "fusion", "upsampler", "head"):
-            d[key] = _plain(d[key])
+            d[key] = plain(d[key])
         for key, default in _OMITTED_AT_DEFAULT.items():
             if d[key] == default:
                 del d[key]
@@ -208,12 +209,6 @@ _OMITTED_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3, "head": None, "in
                        "keep_block_outputs": False}
 
 # ---------------------------------------------------------------------------- validation
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _is_int(value: Any) -> bool:

@@ -47,6 +47,7 @@ from search_space.errors import (
     did_you_mean,
     read_yaml_file,
 )
+from search_space.io import plain
 from search_space.spec import ArchSpec
 from search_space.validation import (
     Checked,
@@ -313,8 +314,8 @@ class TrainConfig:
                 value = value.to_dict()
             elif f.name in _SECTIONS:
                 value = None if value is None else {
-                    g.name: _plain(getattr(value, g.name)) for g in fields(value)}
-            out[f.name] = _plain(value)
+                    g.name: plain(getattr(value, g.name)) for g in fields(value)}
+            out[f.name] = plain(value)
         return out
 
     def to_yaml(self) -> str:
@@ -409,9 +410,3 @@ def _check_files(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
