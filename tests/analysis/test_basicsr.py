@@ -29,6 +29,12 @@ def _export(capsys, run_dir, *args) -> Path:
     return Path(json.loads(capsys.readouterr().out)["directory"])
 
 
+def _bare_python() -> str:
+    """The torch-only venv of .ci/setup; else this interpreter, isolated (-I) below."""
+    bare = ROOT / ".venv-torch" / "bin" / "python"
+    return str(bare) if bare.is_file() else sys.executable
+
+
 def test_arch_py_runs_with_torch_alone_and_matches_the_deploy_model(run_dir, tmp_path, capsys):
     out = _export(capsys, run_dir, "--pick", "knee", "--no-onnx")
     spec = ArchSpec.from_file(out / "arch.yaml")
@@ -47,7 +53,7 @@ def test_arch_py_runs_with_torch_alone_and_matches_the_deploy_model(run_dir, tmp
         "weights_only=True)['params'], strict=True)\n"
         f"x = torch.load({str(tmp_path / 'x.pt')!r})\n"
         f"with torch.no_grad():\n    torch.save(net(x), {str(tmp_path / 'y.pt')!r})\n")
-    run = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True,
+    run = subprocess.run([_bare_python(), "-I", "-c", script], capture_output=True, text=True,
                          cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0, run.stderr
     with torch.no_grad():
