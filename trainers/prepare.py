@@ -27,6 +27,8 @@ import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -378,10 +380,19 @@ def _run(src: Path, out: Path, todo: list[dict], settings: Settings, workers: in
         for task in tasks:
             collect(_process(task))
         return failed
-    with multiprocessing.get_context().Pool(workers, initializer=_open_stores,
-                                            initargs=(str(out), keys)) as pool:
-        for result in pool.imap_unordered(_process, tasks):
-            collect(result)
+    # spawn, not fork: a training or a search that prepares its folder on first use has threads
+    # (Ray, torch), and a forked child can inherit a lock one of them held. An executor, not a
+    # Pool: a worker that cannot start breaks it with an error instead of being respawned forever.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_open_stores, initargs=(str(out), keys))
+    try:
+        for future in as_completed([pool.submit(_process, task) for task in tasks]):
+            collect(future.result())
+    except BrokenProcessPool:
+        raise InputError(f"{out}: a preparation worker could not start (a script that calls "
+                         "prepare() needs an `if __name__ == '__main__':` guard)") from None
+    finally:  # Ctrl-C or an error: drop the queued images; finished ones have their markers
+        pool.shutdown(wait=True, cancel_futures=True)
     return failed
 
 
