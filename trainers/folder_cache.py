@@ -4,8 +4,8 @@
 page cache; a folder of PNGs read directly is decoded into each process's own LRU cache and
 drops 20-fold once the set outgrows it. So a user's folder is prepared (the store alone, no PNGs)
 into ``$ESRNAS_CACHE_DIR/prepared/<key>`` the first time a training reads it, and read from there
-afterwards. The key covers the folder, its files' names, sizes and mtimes, the cut and the scale:
-an edited folder is prepared again. Concurrent trainings (a search's trials) wait on one lock.
+afterwards. The key covers the folder, its files' names, sizes and mtimes and the scale: an edited
+folder is prepared again. Concurrent trainings (a search's trials) wait on one lock.
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ def _settings(images: list[Path], scale: int, lr_patch: int) -> Settings | None:
     return Settings(scales=(scale,), crop=crop, step=max(1, crop // 2))
 
 
-def _key(folder: Path, images: list[Path], settings: Settings) -> str:
+def _key(folder: Path, images: list[Path], scale: int) -> str:
+    """The files' names, sizes and mtimes fix their headers, hence the cut: a cached folder is
+    found without reading an image."""
     files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in images]
-    text = json.dumps([VERSION, str(folder.resolve()), files, settings.crop, settings.step,
-                       list(settings.scales)])
+    text = json.dumps([VERSION, CROP, str(folder.resolve()), files, scale])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -54,12 +55,14 @@ def cached_store(folder: Path, *, scale: int, lr_patch: int, progress: bool = Tr
     root, images = disk_cache_dir(), list_images(folder)
     if root is None or not images:
         return None
+    out = root / "prepared" / _key(folder, images, scale)
+    if is_prepared(out):
+        return out
     settings = _settings(images, scale, lr_patch)
     if settings is None:
         return None
-    out = root / "prepared" / _key(folder, images, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{out}.lock"):
-        if not is_prepared(out):
+        if not is_prepared(out):  # another training may have made it meanwhile
             prepare(folder, out, settings, strict=True, progress=progress, pngs=False)
     return out
