@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from search_space.errors import InputError
+from search_space.errors import InputError, did_you_mean
 
 
 def resolve_spec(target: str, scale: int | None = None):
@@ -16,9 +16,10 @@ def resolve_spec(target: str, scale: int | None = None):
         spec = get_anchor(target).spec
     elif Path(target).suffix in (".yaml", ".yml") or Path(target).exists():
         spec = ArchSpec.from_file(target)
-    else:
-        get_anchor(target)  # raises with the list of anchors and a suggestion
-        raise InputError(f"{target!r} is neither an anchor nor a spec file")
+    else:  # the target may be either: the message says so, lists the anchors and suggests one
+        anchors = list_anchors()
+        raise InputError(f"{target!r} is neither an anchor nor a spec file; anchors: "
+                         f"{', '.join(anchors)}{did_you_mean(target, anchors)}")
     if scale is not None:
         from search_space.choices import SCALES
         from search_space.validation import Rule

@@ -240,7 +240,7 @@ def test_cli_table_and_scale_override(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["no_such_anchor_xyz"], "'no_such_anchor_xyz' is not a known anchor"),
+    (["no_such_anchor_xyz"], "'no_such_anchor_xyz' is neither an anchor nor a spec file"),
     (["fmen_s", "--input", "12y12"], "--input: expected HxW"),
     (["fmen_s", "--repeats", "0"], "--repeats: expected an integer >= 1 and <= 10000, got 0"),
     pytest.param(["fmen_s", "--device", "cuda"], "CUDA is not available",
