@@ -139,14 +139,9 @@ def lr_at(schedule: ScheduleConfig, base_lr: float, iteration: int, total: int) 
 def use_channels_last(model: nn.Module, device: str) -> bool:
     """The ``channels_last: auto`` decision for a training-form model on ``device``: NHWC.
 
-    CUDA: cuDNN's NHWC kernels (tensor cores under AMP). CPU, measured on 2 cores (training
-    steps, Adam, x4; best of 3-5 alternating runs; ``benchmarks/train_throughput.py``): NHWC was
-    faster for every architecture tried. Batch 16 x 32x32 LR, 2 threads: RLFN 1.26x, SRN-S
-    1.13x, E-RFDN 1.46x, FMEN-S training form (RRRB + BatchNorm) 1.28x; 1 thread, batch 4-16:
-    also IMDN 1.09-1.12x and four search-space samples (16-64 channels) 1.05-1.30x. An earlier
-    measurement of the *official* FMEN-S training code found it 2.5x slower in NHWC; this
-    project's FMEN-S blocks do not behave so. ``model`` is the hook for an exception that a
-    future measurement may find.
+    CUDA: cuDNN's NHWC kernels (tensor cores under AMP). CPU: NHWC trained faster for every
+    architecture measured (``benchmarks/train_throughput.py``; the figures are in
+    ``docs/measurement.md``). ``model`` is the hook for an exception a future measurement finds.
     """
     del model, device  # every measured case prefers NHWC
     return True
