@@ -128,7 +128,8 @@ def test_cli_checkpoint_roundtrip(tmp_path, two_images, capsys, tiny_spec):
     (["eval", "rlfn", "--data", "Set5"], "--weights: required"),
     (["eval", "rlfn", "--weights", "official", "--data", "/no/such/dir"],
      "/no/such/dir: dataset folder not found"),
-    (["eval", "no_such_anchor", "--weights", "official"], "'no_such_anchor' is neither an anchor nor a spec file"),
+    (["eval", "no_such_anchor", "--weights", "official"],
+     "'no_such_anchor' is neither an anchor nor a spec file"),
     (["eval", "missing.pth"], "missing.pth: checkpoint file not found"),
 ])
 def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
