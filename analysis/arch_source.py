@@ -16,6 +16,8 @@ import contextlib
 import types
 from typing import Any
 
+from search_space.io import first_line
+
 __all__ = ["deploy_source", "check_source", "CLASS_NAME"]
 
 CLASS_NAME = "ESRNASDeployNet"
@@ -91,7 +93,7 @@ def deploy_source(model, *, title: str) -> str:
             gm = torch.fx.symbolic_trace(model)
         except Exception as e:  # noqa: BLE001  (fx raises many types)
             raise ValueError(f"torch.fx cannot trace the network ({type(e).__name__}: "
-                             f"{str(e).splitlines()[0][:120]})") from None
+                             f"{first_line(e)[:120]})") from None
     code = gm.graph.python_code(root_module="self")
     lines = [_HEADER.format(title=title, input_range=float(getattr(model, "input_range", 1.0)),
                             scale=int(getattr(model, "scale", 1)), cls=CLASS_NAME)]
