@@ -115,16 +115,15 @@ def _reference(entry: Any, i: int, base: Path, problems: list[str]) -> Reference
     values = check_fields(_Entry, entry, where, found)
     found += [f"{where}.{k}: required" for k in ("name", "spec", "psnr_ref") if k not in entry]
     target = values.get("spec")
-    if not found and target not in list_anchors():
-        file = base / target  # an absolute target stays itself
-        if not file.is_file():
-            found.append(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
-                         f"({file} not found)")
+    anchor = target in list_anchors()
+    file = None if found or anchor else base / target  # an absolute target stays itself
+    if file is not None and not file.is_file():
+        found.append(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
+                     f"({file} not found)")
     problems += found
     if found:
         return None
-    anchor = target in list_anchors()
-    spec = get_anchor(target).spec if anchor else ArchSpec.from_file(base / target)
+    spec = get_anchor(target).spec if anchor else ArchSpec.from_file(file)
     return Reference(values["name"], spec.with_scale(SCALE), values["psnr_ref"],
                      values.get("source") or "")
 

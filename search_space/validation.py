@@ -27,8 +27,7 @@ import yaml
 from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
 
 __all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "check_value",
-           "field_rule",
-           "unknown_keys", "short",
+           "field_rule", "unknown_keys", "short",
            "raise_problems", "load_yaml", "read_yaml", "parse_number", "MAX_YAML_BYTES",
            "MAX_YAML_NODES"]
 

@@ -45,9 +45,8 @@ from trainers.device import resolve_device
 from trainers.evaluate import evaluate
 from trainers.losses import TrainingLoss, load_teacher
 
-__all__ = ["train", "TrainResult", "NonFiniteLossError", "lr_at",
-           "use_channels_last", "CHECKPOINT_NAME",
-           "DEPLOY_NAME", "CONFIG_NAME"]
+__all__ = ["train", "TrainResult", "NonFiniteLossError", "lr_at", "use_channels_last",
+           "CHECKPOINT_NAME", "DEPLOY_NAME", "CONFIG_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pth"
 DEPLOY_NAME = "model_deploy.pth"
