@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from analysis import metrics, pareto
+from analysis.metrics import COL
 from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from analysis.rundir import TrialDir
@@ -47,8 +48,8 @@ __all__ = ["PICKS", "ExportResult", "select_trial", "trial_spec", "train_config"
            "basicsr_options", "export_trial", "export_onnx"]
 
 # named picks -> (column, direction) they optimise; "knee" uses the run's objectives
-PICKS = {"knee": None, "max-psnr": ("psnr", "maximize"), "fastest": ("runtime_ms", "minimize"),
-         "smallest-memory": ("peak_memory_mb", "minimize")}
+PICKS = {"knee": None, "max-psnr": (COL.psnr, "maximize"), "fastest": (COL.runtime_ms, "minimize"),
+         "smallest-memory": (COL.peak_memory_mb, "minimize")}
 
 # Where train.yaml / basicsr.yml look for training data unless told: what the README's
 # `nas data prepare DIV2K_train_HR --out datasets/DIV2K_sub` makes.
@@ -83,7 +84,7 @@ def select_trial(
         objectives: Objectives of the knee's front.
         where: Conditions the trial must satisfy (``analysis.pareto.filter_where``).
     """
-    completed = df[df["status"] == pareto.ELIGIBLE_STATUS]
+    completed = df[df[COL.status] == pareto.ELIGIBLE_STATUS]
     candidates = pareto.filter_where(completed, where) if where else completed
     if where and candidates.empty:
         ranges = _range_text(completed, where)
@@ -108,8 +109,8 @@ def _select_named(candidates: pd.DataFrame, pick: str, objectives: Mapping[str, 
     rows = candidates[values.notna()]
     if rows.empty:
         raise InputError(f"--pick {pick}: no completed trial{scope} has a {column} value")
-    psnr = pd.to_numeric(rows.get("psnr", pd.Series(np.nan, rows.index)), errors="coerce")
-    runtime = pd.to_numeric(rows.get("runtime_ms", pd.Series(np.nan, rows.index)),
+    psnr = pd.to_numeric(rows.get(COL.psnr, pd.Series(np.nan, rows.index)), errors="coerce")
+    runtime = pd.to_numeric(rows.get(COL.runtime_ms, pd.Series(np.nan, rows.index)),
                             errors="coerce")
     order = pd.DataFrame({
         "key": values[rows.index] * (-1 if direction == "maximize" else 1),
@@ -121,29 +122,29 @@ def _select_named(candidates: pd.DataFrame, pick: str, objectives: Mapping[str, 
 
 def _select_by_id(df: pd.DataFrame, candidates: pd.DataFrame, pick: str,
                   where: str | None) -> tuple[Any, str]:
-    matches = df[df["trial_id"] == pick]
-    for column in ("arch_id", "anchor"):  # the same architecture may have run more than once
+    matches = df[df[COL.trial_id] == pick]
+    for column in (COL.arch_id, COL.anchor):  # the same architecture may have run more than once
         if matches.empty and column in df.columns:
-            matches = df[(df[column] == pick) & (df["status"] == pareto.ELIGIBLE_STATUS)]
-            matches = matches.sort_values("psnr", ascending=False) if "psnr" in df else matches
+            matches = df[(df[column] == pick) & (df[COL.status] == pareto.ELIGIBLE_STATUS)]
+            matches = matches.sort_values(COL.psnr, ascending=False) if COL.psnr in df else matches
     if matches.empty:
-        names = list(df["trial_id"]) + [a for a in df.get("anchor", []) if a] + list(PICKS)
+        names = list(df[COL.trial_id]) + [a for a in df.get(COL.anchor, []) if a] + list(PICKS)
         raise InputError(f"--pick: {pick!r} is neither one of {', '.join(PICKS)} nor a trial "
                          f"id, arch id or anchor of this run{did_you_mean(pick, names)}")
     label = matches.index[0]
     row = df.loc[label]
-    if row["status"] != pareto.ELIGIBLE_STATUS:
-        reason = f" ({row['reason']})" if row.get("reason") else ""
-        raise InputError(f"--pick {pick}: trial is {row['status']}{reason}; only completed trials "
-                         "can be exported")
+    if row[COL.status] != pareto.ELIGIBLE_STATUS:
+        reason = f" ({row[COL.reason]})" if row.get(COL.reason) else ""
+        raise InputError(f"--pick {pick}: trial is {row[COL.status]}{reason}; only completed "
+                         "trials can be exported")
     if where and label not in candidates.index:
         raise InputError(f"--pick {pick}: trial does not satisfy --where {where!r}")
-    return label, f"trial {row['trial_id']}"
+    return label, f"trial {row[COL.trial_id]}"
 
 
 # ---------------------------------------------------------------------------- configs
 def trial_dir(run: Run, row: Mapping[str, Any]) -> TrialDir:
-    return run.layout.trial(str(row["trial_id"]))
+    return run.layout.trial(str(row[COL.trial_id]))
 
 
 def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
@@ -151,13 +152,14 @@ def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
     path = trial_dir(run, row).spec_yaml
     if path.is_file():
         spec = ArchSpec.from_file(path)
-    elif row.get("spec"):
-        spec = ArchSpec.from_yaml(str(row["spec"]), source=f"trials.csv spec of {row['trial_id']}")
+    elif row.get(COL.spec):
+        spec = ArchSpec.from_yaml(str(row[COL.spec]),
+                                  source=f"trials.csv spec of {row[COL.trial_id]}")
     else:
-        raise InputError(f"trial {row['trial_id']}: no spec (neither {path} nor a spec column)")
-    if row.get("arch_id") and spec.arch_id() != row["arch_id"]:
-        raise InputError(f"trial {row['trial_id']}: its spec has arch_id {spec.arch_id()}, but "
-                         f"trials.csv says {row['arch_id']}")
+        raise InputError(f"trial {row[COL.trial_id]}: no spec (neither {path} nor a spec column)")
+    if row.get(COL.arch_id) and spec.arch_id() != row[COL.arch_id]:
+        raise InputError(f"trial {row[COL.trial_id]}: its spec has arch_id {spec.arch_id()}, but "
+                         f"trials.csv says {row[COL.arch_id]}")
     return spec
 
 
@@ -191,7 +193,7 @@ def _distill(hparams: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _hparams(row: Mapping[str, Any]) -> dict[str, Any]:
-    data = parse_json(row.get("hparams"))
+    data = parse_json(row.get(COL.hparams))
     return dict(data) if isinstance(data, Mapping) else {}
 
 
@@ -378,12 +380,12 @@ def export_trial(
     out = run.layout.exports_dir / spec.arch_id()
     out.mkdir(parents=True, exist_ok=True)
     metrics = _picked_metrics(row)
-    picked = {"run": str(run.path), "trial_id": str(row["trial_id"]),
-              "anchor": row.get("anchor") or None, "pick": why, "where": where,
+    picked = {"run": str(run.path), COL.trial_id: str(row[COL.trial_id]),
+              COL.anchor: row.get(COL.anchor) or None, "pick": why, "where": where,
               "objectives": dict(objectives or {}), "recipe": recipe["name"], "metrics": metrics}
     config = train_config(run, row, spec, recipe=recipe, iterations=iterations,
                           train_data=train_data, picked=picked)
-    result = ExportResult(directory=out, trial_id=str(row["trial_id"]), arch_id=spec.arch_id(),
+    result = ExportResult(directory=out, trial_id=str(row[COL.trial_id]), arch_id=spec.arch_id(),
                           why=why, files=[], metrics=metrics)
 
     _write_yaml(out / "arch.yaml", spec.to_dict())
@@ -419,7 +421,7 @@ def model_card(run: Run, row: Mapping[str, Any], spec: ArchSpec, *, why: str,
     proxy = protocol(run)
     metrics = _picked_metrics(row)
     return {
-        "arch_id": spec.arch_id(),
+        COL.arch_id: spec.arch_id(),
         "name": spec.name or "",
         "scale": str(spec.scale),
         "input_range": f"{spec.input_range:g}",
@@ -428,7 +430,7 @@ def model_card(run: Run, row: Mapping[str, Any], spec: ArchSpec, *, why: str,
         "form": "deploy (re-parameterised, inference only)",
         "weights": "proxy-trained: the short training of the search, not a full training",
         "run": run.name,
-        "trial_id": str(row["trial_id"]),
+        COL.trial_id: str(row[COL.trial_id]),
         "pick": why or "picked by hand",
         "proxy": ", ".join(f"{k} {v}" for k, v in proxy.items() if v not in (None, "")),
         "proxy_metrics": ", ".join(f"{k} {v}" for k, v in metrics.items()),
@@ -440,10 +442,10 @@ def model_card(run: Run, row: Mapping[str, Any], spec: ArchSpec, *, why: str,
 def _card_text(card: Mapping[str, str], *, has_weights: bool) -> str:
     weights = ("model_deploy.pth holds them (key params)" if has_weights else
                "not exported: the trial left no weights")
-    return f"""# {card['name'] or 'esrnas network'} {card['arch_id']} (x{card['scale']})
+    return f"""# {card['name'] or 'esrnas network'} {card[COL.arch_id]} (x{card['scale']})
 
 Super-resolution network found by an esrnas search (run `{card['run']}`, trial
-`{card['trial_id']}`, {card['pick']}).
+`{card[COL.trial_id]}`, {card['pick']}).
 
 - **Weights**: {card['weights']}; {weights}, in the {card['form']} form. Train the network
   fully with `nas train train.yaml` (or BasicSR with `basicsr.yml`) before comparing it with
@@ -499,7 +501,7 @@ def _save_checkpoint(path: Path, spec: ArchSpec, model, row: Mapping[str, Any]) 
     from search_space.checkpoint import write_checkpoint
 
     write_checkpoint(path, spec, params=model.state_dict(),  # BasicSR's key; the deploy form
-                     source={"trial_id": str(row["trial_id"]), "kind": "proxy training"})
+                     source={COL.trial_id: str(row[COL.trial_id]), "kind": "proxy training"})
 
 
 def _maybe_onnx(model, path: Path, result: ExportResult,

@@ -16,8 +16,9 @@ trial itself). Only metrics whose ``searchable`` is True can be a search objecti
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-__all__ = ["Field", "FIELDS", "field", "columns", "metrics", "direction", "label",
+__all__ = ["COL", "Field", "FIELDS", "field", "columns", "metrics", "direction", "label",
            "searchable", "per_input", "DIRECTIONS"]
 
 DIRECTIONS = ("max", "min")
@@ -99,6 +100,11 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     # what the trial measured with: the profiled LR input ("128x128") and the device
     _r("profile_hw"), _r("device"),
 )}
+
+
+# Column names as attributes, ``COL.runtime_ms == "runtime_ms"``: code names a column through
+# the catalogue (a typo fails loudly, a rename is one edit here), never as a bare string.
+COL = SimpleNamespace(**{name: name for name in FIELDS})
 
 
 def field(name: str) -> Field | None:

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics
+from analysis.metrics import COL
+from analysis.rundir import STATUS
 from search_space.errors import InputError, did_you_mean
 
 __all__ = [
@@ -85,7 +87,7 @@ def is_max(direction: str) -> bool:
     return _DIRECTION_ALIASES.get(str(direction).lower()) == "max"
 
 
-ELIGIBLE_STATUS = "completed"
+ELIGIBLE_STATUS = STATUS.completed
 HV_MARGIN = 0.1
 
 
@@ -135,7 +137,7 @@ def resolve_objectives(
 # ---------------------------------------------------------------------------- fronts
 def eligible_mask(df: pd.DataFrame, objectives: Mapping[str, str]) -> pd.Series:
     """Rows that may enter a front: completed, with a finite value in every objective."""
-    mask = df["status"].astype(str) == ELIGIBLE_STATUS
+    mask = df[COL.status].astype(str) == ELIGIBLE_STATUS
     for name in objectives:
         if name not in df.columns:
             raise InputError(f"objective {name!r} is not a column of the trials table; columns: "
@@ -265,12 +267,12 @@ def hypervolume(
 
 
 def _trial_order(df: pd.DataFrame) -> pd.Index:
-    if "number" not in df.columns:
+    if COL.number not in df.columns:
         return df.index
-    number = pd.to_numeric(df["number"], errors="coerce")
+    number = pd.to_numeric(df[COL.number], errors="coerce")
     position = pd.Series(np.arange(len(df)), index=df.index)
-    order = pd.DataFrame({"number": number, "position": position})
-    return order.sort_values(["number", "position"], na_position="last", kind="stable").index
+    order = pd.DataFrame({COL.number: number, "position": position})
+    return order.sort_values([COL.number, "position"], na_position="last", kind="stable").index
 
 
 def hypervolume_history(
@@ -293,9 +295,10 @@ def hypervolume_history(
         values.append(current)
     return pd.DataFrame({
         "step": np.arange(1, len(ordered) + 1),
-        "trial_id": ordered["trial_id"].astype(str).to_numpy() if "trial_id" in ordered else "",
-        "number": (pd.to_numeric(ordered["number"], errors="coerce").astype(float).to_numpy()
-                   if "number" in ordered else np.nan),
+        COL.trial_id: (ordered[COL.trial_id].astype(str).to_numpy() if COL.trial_id in ordered
+                       else ""),
+        COL.number: (pd.to_numeric(ordered[COL.number], errors="coerce").astype(float).to_numpy()
+                     if COL.number in ordered else np.nan),
         "hypervolume": values,
     })
 

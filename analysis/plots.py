@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics, pareto
+from analysis.metrics import COL
 from search_space.io import first_line, write_atomic
 
 __all__ = [
@@ -60,8 +61,8 @@ __all__ = [
 # axis titles of the catalogue's columns (analysis.metrics), as of import; _label reads it live
 METRIC_LABELS = {name: metrics.label(name) for name in metrics.columns()}
 # (file stem, x column): the PSNR-vs-cost views written by the report.
-COST_VIEWS = (("runtime", "runtime_ms"), ("memory", "peak_memory_mb"), ("macs", "macs_g"),
-              ("params", "params"))
+COST_VIEWS = (("runtime", COL.runtime_ms), ("memory", COL.peak_memory_mb), ("macs", COL.macs_g),
+              ("params", COL.params))
 # the input size of the anchors' reference MACs (NTIRE protocol)
 REFERENCE_INPUT_HW = (256, 256)
 # a cost axis spanning more than this ratio is drawn on a log scale
@@ -132,21 +133,21 @@ def format_value(value: Any) -> str:
 
 def hover_text(row: Mapping[str, Any]) -> str:
     """Hover label of one trial: id, anchor, spec summary, every metric, hyperparameters."""
-    lines = [f"<b>trial {row.get('trial_id', '?')}</b>"]
-    if row.get("anchor"):
-        lines[0] += f" (anchor {row['anchor']})"
-    lines.append(f"arch {row.get('arch_id', '')}, status {row.get('status', '')}")
-    summary = spec_summary(row.get("spec"))
+    lines = [f"<b>trial {row.get(COL.trial_id, '?')}</b>"]
+    if row.get(COL.anchor):
+        lines[0] += f" (anchor {row[COL.anchor]})"
+    lines.append(f"arch {row.get(COL.arch_id, '')}, status {row.get(COL.status, '')}")
+    summary = spec_summary(row.get(COL.spec))
     if summary:
         lines.append(summary)
-    for name in (*metrics.metrics(), "seed"):
+    for name in (*metrics.metrics(), COL.seed):
         value = row.get(name)
         if value is not None and not pd.isna(value):
             lines.append(f"{name}: {format_value(value)}")
     for name in sorted(k for k in row if str(k).startswith(("psnr_set", "ssim_set"))):
         if isinstance(row[name], (int, float)) and not math.isnan(row[name]):
             lines.append(f"{name}: {format_value(row[name])}")
-    hparams = parse_json(row.get("hparams"))
+    hparams = parse_json(row.get(COL.hparams))
     if isinstance(hparams, Mapping) and hparams:
         flat = ", ".join(f"{k}={format_value(v)}" for k, v in _flatten(hparams).items())
         lines.append(f"hparams: {flat[:160]}")
@@ -205,8 +206,9 @@ def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _anchor_rows(df: pd.DataFrame) -> pd.Series:
-    return df["is_anchor"].astype(bool) if "is_anchor" in df.columns else pd.Series(False,
-                                                                                    df.index)
+    if COL.is_anchor not in df.columns:
+        return pd.Series(False, df.index)
+    return df[COL.is_anchor].astype(bool)
 
 
 def _layer(name: str, kind: str, df: pd.DataFrame, x: str, y: str, **kwargs) -> PointLayer:
@@ -215,8 +217,8 @@ def _layer(name: str, kind: str, df: pd.DataFrame, x: str, y: str, **kwargs) -> 
         name=name, kind=kind,
         x=[float(r[x]) for r in rows], y=[float(r[y]) for r in rows],
         hover=[hover_text(r) for r in rows],
-        labels=[str(r.get("anchor") or "") for r in rows],
-        trial_ids=[str(r.get("trial_id", "")) for r in rows], **kwargs,
+        labels=[str(r.get(COL.anchor) or "") for r in rows],
+        trial_ids=[str(r.get(COL.trial_id, "")) for r in rows], **kwargs,
     )
 
 
@@ -231,7 +233,7 @@ def scatter_info(
     x: str,
     objectives: Mapping[str, str],
     *,
-    y: str = "psnr",
+    y: str = COL.psnr,
     scale: int | None = None,
     input_hw: tuple[int, int] | None = REFERENCE_INPUT_HW,
     anchor_lookup: Callable[[str], Any] | None = None,
@@ -268,12 +270,12 @@ def scatter_info(
     if official is not None:
         layers.append(official)
     published = None
-    if x == "params" or (input_hw is not None and tuple(input_hw) == REFERENCE_INPUT_HW):
+    if x == COL.params or (input_hw is not None and tuple(input_hw) == REFERENCE_INPUT_HW):
         published = _published_layer(plotted[is_anchor], plotted[y], x, scale, anchor_lookup)
     if published is not None:
         layers.append(published)
     note = ""
-    if x in ("runtime_ms", "runtime_iqr_ms", "peak_memory_mb"):
+    if x in (COL.runtime_ms, COL.runtime_iqr_ms, COL.peak_memory_mb):
         note = ("Published runtimes/memory of the anchors were measured on other hardware (GPUs); "
                 "they are listed in the report, not drawn.")
     xs = pd.to_numeric(plotted[x], errors="coerce")
@@ -290,14 +292,14 @@ def scatter_info(
 
 
 def _official_layer(anchors: pd.DataFrame, x: str, y: str) -> PointLayer | None:
-    if y != "psnr" or "psnr_official" not in anchors.columns:
+    if y != COL.psnr or COL.psnr_official not in anchors.columns:
         return None
-    with_official = anchors[np.isfinite(pd.to_numeric(anchors["psnr_official"], errors="coerce")
+    with_official = anchors[np.isfinite(pd.to_numeric(anchors[COL.psnr_official], errors="coerce")
                                         .astype(float))]
     if with_official.empty:
         return None
     return _layer("anchors, official weights (fully trained)", "official", with_official, x,
-                  "psnr_official", visible=False)
+                  COL.psnr_official, visible=False)
 
 
 def published_figure(anchor: Any, column: str, scale: int | None) -> tuple[float, str] | None:
@@ -308,13 +310,13 @@ def published_figure(anchor: Any, column: str, scale: int | None) -> tuple[float
     reference = getattr(anchor, "reference", None) or {}
     published = getattr(anchor, "published", None) or {}
     key = f"x{scale or 4}"
-    if column == "params":
+    if column == COL.params:
         params = reference.get("params") or {}
         if key in params:
             return float(params[key]), f"official code, {key}"
         if scale in (None, 4) and isinstance(published.get("params_k"), (int, float)):
             return float(published["params_k"]) * 1000, "paper (K, x4)"
-    if column == "macs_g" and scale in (None, 4):
+    if column == COL.macs_g and scale in (None, 4):
         macs = reference.get("torch_macs_g_256")
         if isinstance(macs, (int, float)):
             return float(macs), "official code, x4, 3x256x256"
@@ -323,7 +325,7 @@ def published_figure(anchor: Any, column: str, scale: int | None) -> tuple[float
 
 def _published_layer(anchors: pd.DataFrame, ys: pd.Series, x: str, scale: int | None,
                      lookup: Callable[[str], Any] | None) -> PointLayer | None:
-    if x not in ("params", "macs_g") or anchors.empty:
+    if x not in (COL.params, COL.macs_g) or anchors.empty:
         return None
     if lookup is None:
         from search_space.anchors import get_anchor as lookup
@@ -331,7 +333,7 @@ def _published_layer(anchors: pd.DataFrame, ys: pd.Series, x: str, scale: int | 
     low, high = float(ys.min()), float(ys.max())
     pad = max(high - low, 0.05) * 0.15
     layer = PointLayer("published / official-code size (x only)", "published", [], [])
-    for name in sorted(set(anchors["anchor"].astype(str)) - {""}):
+    for name in sorted(set(anchors[COL.anchor].astype(str)) - {""}):
         try:
             figure = published_figure(lookup(name), x, scale)
         except Exception:  # noqa: BLE001  (an anchor renamed since the run: nothing to draw)
@@ -361,7 +363,7 @@ class Scatter3DInfo:
 def scatter3d_info(
     df: pd.DataFrame,
     objectives: Mapping[str, str],
-    axes: Sequence[str] = ("runtime_ms", "peak_memory_mb", "psnr"),
+    axes: Sequence[str] = (COL.runtime_ms, COL.peak_memory_mb, COL.psnr),
 ) -> Scatter3DInfo:
     """Three metrics at once; the front highlighted is that of the run's objectives."""
     axes = tuple(axes)
@@ -397,7 +399,7 @@ def hypervolume_info(df: pd.DataFrame, objectives: Mapping[str, str]) -> Hypervo
     history = pareto.hypervolume_history(df, objectives)
     return HypervolumeInfo(
         steps=[int(s) for s in history["step"]],
-        trial_ids=[str(t) for t in history["trial_id"]],
+        trial_ids=[str(t) for t in history[COL.trial_id]],
         values=[float(v) for v in history["hypervolume"]],
         objectives=dict(objectives),
         reference_note=(f"objectives min-max normalised over the completed trials; reference "
@@ -441,13 +443,13 @@ def _spec_features(spec: Any) -> dict[str, Any]:
 
 def _trial_features(row: Mapping[str, Any]) -> dict[str, Any]:
     """Spec features, then training hyperparameters (``hparams.<key>`` where names clash)."""
-    features = _spec_features(row.get("spec"))
-    for key, value in _flatten(parse_json(row.get("hparams")) or {}).items():
+    features = _spec_features(row.get(COL.spec))
+    for key, value in _flatten(parse_json(row.get(COL.hparams)) or {}).items():
         features[f"hparams.{key}" if key in features else key] = value
     return features
 
 
-def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
+def parallel_info(df: pd.DataFrame, *, color: str = COL.psnr,
                   max_dimensions: int = 14) -> ParallelInfo:
     """Hyperparameters (the ``hparams`` JSON, flattened) and spec features of searched trials.
 
@@ -455,7 +457,7 @@ def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
     are dropped (they carry no information); text values, and numbers with gaps, become integer
     codes with their names as ticks. The last dimension is ``color`` itself.
     """
-    done = df[(df["status"].astype(str) == pareto.ELIGIBLE_STATUS) & ~_anchor_rows(df)
+    done = df[(df[COL.status].astype(str) == pareto.ELIGIBLE_STATUS) & ~_anchor_rows(df)
               & np.isfinite(pd.to_numeric(df[color], errors="coerce").astype(float))]
     table = pd.DataFrame([_trial_features(r) for r in _rows(done)], index=done.index)
     dimensions = []
@@ -468,7 +470,7 @@ def parallel_info(df: pd.DataFrame, *, color: str = "psnr",
     colours = [float(v) for v in pd.to_numeric(done[color], errors="coerce")]
     dimensions.append(ParallelDimension(_label(color), colours))
     return ParallelInfo(dimensions=dimensions, color=colours, color_label=_label(color),
-                        trial_ids=[str(t) for t in done.get("trial_id", done.index)])
+                        trial_ids=[str(t) for t in done.get(COL.trial_id, done.index)])
 
 
 def _category_key(name: str) -> tuple:
@@ -601,7 +603,7 @@ def plot_learning_curves(curves: Mapping[str, Sequence[tuple[int, float]]]):
             xs, ys = zip(*curve, strict=True)
             fig.add_trace(go.Scatter(x=list(xs), y=list(ys), mode="lines+markers", name=name))
     fig.update_xaxes(title="proxy training iteration")
-    fig.update_yaxes(title=metrics.label("psnr_proxy"))
+    fig.update_yaxes(title=metrics.label(COL.psnr_proxy))
     _layout(fig, "Learning curves (validation during proxy training)",
             "A line that is still rising at the end was stopped before it converged.")
     return fig

@@ -22,7 +22,8 @@ import pandas as pd
 import yaml
 
 from analysis import pareto, plots
-from analysis.rundir import STATUSES, RunDir, read_trials
+from analysis.metrics import COL
+from analysis.rundir import STATUS, STATUSES, RunDir, read_trials
 from search_space.errors import InputError
 from search_space.io import first_line, write_atomic
 
@@ -43,8 +44,8 @@ __all__ = [
     "write_report",
 ]
 
-DEFAULT_OBJECTIVES = ("psnr", "runtime_ms", "peak_memory_mb")
-_REQUIRED_COLUMNS = ("trial_id", "status")
+DEFAULT_OBJECTIVES = (COL.psnr, COL.runtime_ms, COL.peak_memory_mb)
+_REQUIRED_COLUMNS = (COL.trial_id, COL.status)
 # below three anchors a rank correlation is always +-1 and says nothing
 MIN_TRUST_ANCHORS = 3
 
@@ -81,10 +82,10 @@ class Run:
         trials recorded (``profile_hw``), else what the session resolved (``state.json``), else
         an explicit ``profile.input_hw`` of search.yaml; None when none is known (an old run
         with ``auto``): never a guess."""
-        sizes = self.trials.get("profile_hw", pd.Series(dtype=str))
+        sizes = self.trials.get(COL.profile_hw, pd.Series(dtype=str))
         sizes = [v for v in sizes.astype(str).unique() if v]
         text = sizes[0] if len(sizes) == 1 else (self.state.get("measured") or {}).get(
-            "profile_hw")
+            COL.profile_hw)
         if isinstance(text, str) and "x" in text:
             h, _, w = text.partition("x")
             return int(h), int(w)
@@ -96,7 +97,7 @@ class Run:
         found = _lookup(self.search, ("scale",))
         if isinstance(found, int):
             return found
-        for spec in self.trials.get("spec", []):
+        for spec in self.trials.get(COL.spec, []):
             data = plots.parse_json(spec)
             if isinstance(data, Mapping) and isinstance(data.get("scale"), int):
                 return data["scale"]
@@ -123,12 +124,12 @@ def load_run(run_dir: str | Path) -> Run:
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     df = df.copy()
-    df["status"] = df["status"].str.strip().str.lower()
-    if "is_anchor" not in df.columns:
-        df["is_anchor"] = df.get("anchor", pd.Series("", df.index)).astype(str) != ""
-    df["is_anchor"] = df["is_anchor"].astype(bool)
-    if "anchor" not in df.columns:
-        df["anchor"] = ""
+    df[COL.status] = df[COL.status].str.strip().str.lower()
+    if COL.is_anchor not in df.columns:
+        df[COL.is_anchor] = df.get(COL.anchor, pd.Series("", df.index)).astype(str) != ""
+    df[COL.is_anchor] = df[COL.is_anchor].astype(bool)
+    if COL.anchor not in df.columns:
+        df[COL.anchor] = ""
     return df
 
 
@@ -200,7 +201,7 @@ def check_objectives(run: Run, objectives: Mapping[str, str]) -> None:
 
 def status_counts(df: pd.DataFrame) -> dict[str, int]:
     """Trials per status (the known ones first, zero where absent), anchors counted in."""
-    counts = df["status"].value_counts()
+    counts = df[COL.status].value_counts()
     out = {status: int(counts.get(status, 0)) for status in STATUSES}
     out.update({str(k): int(v) for k, v in counts.items() if k not in out})
     return out
@@ -209,12 +210,12 @@ def status_counts(df: pd.DataFrame) -> dict[str, int]:
 def proxy_trust(df: pd.DataFrame) -> dict[str, Any] | None:
     """Kendall tau-b between the anchors' raw proxy PSNR (``psnr_proxy``; ``psnr`` in runs made
     before calibration existed) and ``psnr_official``; None if n < 3."""
-    if "psnr_official" not in df.columns:
+    if COL.psnr_official not in df.columns:
         return None
-    anchors = df[df["is_anchor"] & (df["status"] == pareto.ELIGIBLE_STATUS)]
-    column = "psnr_proxy" if "psnr_proxy" in df.columns else "psnr"
+    anchors = df[df[COL.is_anchor] & (df[COL.status] == pareto.ELIGIBLE_STATUS)]
+    column = COL.psnr_proxy if COL.psnr_proxy in df.columns else COL.psnr
     proxy = pd.to_numeric(anchors[column], errors="coerce")
-    official = pd.to_numeric(anchors["psnr_official"], errors="coerce")
+    official = pd.to_numeric(anchors[COL.psnr_official], errors="coerce")
     ok = proxy.notna() & official.notna()
     if ok.sum() < MIN_TRUST_ANCHORS:
         return None
@@ -223,7 +224,7 @@ def proxy_trust(df: pd.DataFrame) -> dict[str, Any] | None:
     return {
         "n": int(ok.sum()),
         "tau": kendall_tau(proxy[ok], official[ok]),
-        "anchors": [str(a) for a in anchors.loc[ok, "anchor"]],
+        "anchors": [str(a) for a in anchors.loc[ok, COL.anchor]],
     }
 
 
@@ -232,8 +233,8 @@ def front_records(front: pd.DataFrame, objectives: Mapping[str, str],
     """JSON-ready rows of the front: trial_id, is_anchor, anchor, arch_id, knee, objectives."""
     records = []
     for label, row in front.iterrows():
-        record = {"trial_id": row["trial_id"], "is_anchor": bool(row["is_anchor"]),
-                  "anchor": row.get("anchor") or None, "arch_id": row.get("arch_id", ""),
+        record = {COL.trial_id: row[COL.trial_id], COL.is_anchor: bool(row[COL.is_anchor]),
+                  COL.anchor: row.get(COL.anchor) or None, COL.arch_id: row.get(COL.arch_id, ""),
                   "knee": bool(label == knee)}
         for name in objectives:
             record[name] = _plain_number(row[name])
@@ -254,14 +255,14 @@ def _has_values(df: pd.DataFrame, column: str) -> bool:
 def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
     """``{"pareto_<view>": figure}`` for every view the table has data for."""
     df, figures = run.trials, {}
-    quality = next((k for k, v in objectives.items() if pareto.is_max(v)), "psnr")
+    quality = next((k for k, v in objectives.items() if pareto.is_max(v)), COL.psnr)
     for stem, x in plots.COST_VIEWS:
         if _has_values(df, x) and _has_values(df, quality):
             info = plots.scatter_info(df, x, objectives, y=quality, scale=run.scale,
                                       input_hw=run.input_hw)
             figures[f"pareto_{stem}"] = plots.plot_scatter(info)
     axes = (tuple(objectives) if len(objectives) == 3
-            else ("runtime_ms", "peak_memory_mb", quality))
+            else (COL.runtime_ms, COL.peak_memory_mb, quality))
     if all(_has_values(df, a) for a in axes):
         figures["pareto_3d"] = plots.plot_scatter3d(plots.scatter3d_info(df, objectives, axes))
     if len(objectives) >= 2:
@@ -280,11 +281,11 @@ def build_figures(run: Run, objectives: Mapping[str, str]) -> dict[str, Any]:
 def _learning_curves(run: Run) -> dict[str, list[tuple[int, float]]]:
     """Completed trials' validation curves, labelled by trial id (and anchor)."""
     rundir = RunDir(run.path)
-    done = run.trials[run.trials["status"] == pareto.ELIGIBLE_STATUS]
+    done = run.trials[run.trials[COL.status] == pareto.ELIGIBLE_STATUS]
     curves = {}
     for _, row in done.iterrows():
-        label = str(row["trial_id"]) + (f" ({row['anchor']})" if row.get("anchor") else "")
-        curve = rundir.validation_curve(str(row["trial_id"]))
+        label = str(row[COL.trial_id]) + (f" ({row[COL.anchor]})" if row.get(COL.anchor) else "")
+        curve = rundir.validation_curve(str(row[COL.trial_id]))
         if len(curve) >= 2:
             curves[label] = curve
     return curves
@@ -414,16 +415,16 @@ def _protocol(run: Run, objectives: Mapping[str, str]) -> str:
 
 
 def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: object) -> str:
-    extra = [c for c in ("params", "macs_g", "peak_memory_mb", "runtime_ms", "psnr", "ssim",
-                         "ntire_score")
+    extra = [c for c in (COL.params, COL.macs_g, COL.peak_memory_mb, COL.runtime_ms, COL.psnr,
+                         COL.ssim, COL.ntire_score)
              if c in front.columns and c not in objectives]
-    header = ["trial", "anchor", "arch_id"] + list(objectives) + extra + ["architecture"]
+    header = ["trial", COL.anchor, COL.arch_id] + list(objectives) + extra + ["architecture"]
     rows, classes = [], []
     for label, row in front.iterrows():
-        rows.append([row["trial_id"] + (" (knee)" if label == knee else ""), row["anchor"],
-                     row.get("arch_id", "")] + [row[c] for c in objectives]
-                    + [row[c] for c in extra] + [plots.spec_summary(row.get("spec"))])
-        classes.append("knee" if label == knee else ("anchor" if row["is_anchor"] else ""))
+        rows.append([row[COL.trial_id] + (" (knee)" if label == knee else ""), row[COL.anchor],
+                     row.get(COL.arch_id, "")] + [row[c] for c in objectives]
+                    + [row[c] for c in extra] + [plots.spec_summary(row.get(COL.spec))])
+        classes.append("knee" if label == knee else ("anchor" if row[COL.is_anchor] else ""))
     return _table(header, rows, classes)
 
 
@@ -441,22 +442,22 @@ def _published(name: str) -> dict[str, Any]:
 
 
 def _anchor_section(df: pd.DataFrame) -> str:
-    anchors = df[df["is_anchor"]]
+    anchors = df[df[COL.is_anchor]]
     if anchors.empty:
         return '<p class="muted">No anchors in this run.</p>'
     rows = []
     for _, row in anchors.iterrows():
-        pub = _published(row["anchor"])
-        rows.append([row["anchor"], row["trial_id"], row["status"],
-                     row.get("psnr", math.nan), row.get("psnr_proxy", math.nan),
-                     row.get("psnr_official", math.nan),
-                     row.get("runtime_ms", math.nan), row.get("peak_memory_mb", math.nan),
-                     row.get("params", math.nan), row.get("ntire_score", math.nan),
+        pub = _published(row[COL.anchor])
+        rows.append([row[COL.anchor], row[COL.trial_id], row[COL.status],
+                     row.get(COL.psnr, math.nan), row.get(COL.psnr_proxy, math.nan),
+                     row.get(COL.psnr_official, math.nan),
+                     row.get(COL.runtime_ms, math.nan), row.get(COL.peak_memory_mb, math.nan),
+                     row.get(COL.params, math.nan), row.get(COL.ntire_score, math.nan),
                      pub.get("params_k") or "-", pub.get("runtime_ms") or "-",
                      pub.get("memory_mb") or "-", pub.get("hardware") or "-"])
-    header = ["anchor", "trial", "status", "psnr (objective)", "proxy PSNR",
+    header = [COL.anchor, "trial", COL.status, "psnr (objective)", "proxy PSNR",
               "official-weight PSNR",
-              "runtime ms (this run)", "peak MiB (this run)", "params", "NTIRE score",
+              "runtime ms (this run)", "peak MiB (this run)", COL.params, "NTIRE score",
               "paper params K (x4)",
               "paper runtime ms", "paper memory MB", "paper hardware"]
     return (_table(header, rows) + '<p class="muted">Paper runtimes and memory were measured on '
@@ -510,13 +511,13 @@ def _anchor_trust(df: pd.DataFrame) -> str:
 
 
 def _problems_section(df: pd.DataFrame, limit: int = 50) -> str:
-    bad = df[df["status"].isin(("failed", "infeasible", "pruned"))]
+    bad = df[df[COL.status].isin((STATUS.failed, STATUS.infeasible, STATUS.pruned))]
     if bad.empty:
         return '<p class="muted">No failed, infeasible or pruned trials.</p>'
-    rows = [[r["trial_id"], r["status"], r.get("reason", "")]
+    rows = [[r[COL.trial_id], r[COL.status], r.get(COL.reason, "")]
             for _, r in bad.head(limit).iterrows()]
     more = f'<p class="muted">... and {len(bad) - limit} more.</p>' if len(bad) > limit else ""
-    return _table(["trial", "status", "reason"], rows) + more
+    return _table(["trial", COL.status, COL.reason], rows) + more
 
 
 def _render(run: Run, objectives: Mapping[str, str], front: pd.DataFrame, knee: object,
@@ -526,12 +527,12 @@ def _render(run: Run, objectives: Mapping[str, str], front: pd.DataFrame, knee: 
     df = run.trials
     counts = status_counts(df)
     count_html = "".join(f"<span>{_esc(k)} <b>{v}</b></span>" for k, v in counts.items())
-    n_anchors = int(df["is_anchor"].sum())
+    n_anchors = int(df[COL.is_anchor].sum())
     hv_text = ("-" if hv is None else f"{hv:.4f} (objectives min-max normalised over the "
                f"completed trials; reference point = worst observed + "
                f"{pareto.HV_MARGIN:.0%} of the range; maximum "
                f"{(1 + pareto.HV_MARGIN) ** len(objectives):.3g})")
-    knee_text = "-" if knee is None else _esc(df.loc[knee, "trial_id"])
+    knee_text = "-" if knee is None else _esc(df.loc[knee, COL.trial_id])
     plot_html = "".join(
         f'<div class="plot">{fig.to_html(include_plotlyjs=False, full_html=False)}</div>'
         for fig in figures.values())

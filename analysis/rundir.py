@@ -34,17 +34,21 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from analysis import metrics as catalogue
+from analysis.metrics import COL
 from search_space.errors import InputError
 from search_space.io import write_atomic
 
 __all__ = [
     "COLUMNS",
+    "STATUS",
     "FINISHED",
     "STATUSES",
     "read_trials",
+    "started_row",
     "RunDir",
     "TrialDir",
     "TrialsTable",
@@ -57,7 +61,8 @@ __all__ = [
 # the columns as of import; code that writes or reads uses catalogue.columns() (the catalogue)
 COLUMNS = catalogue.columns()
 STATUSES = ("completed", "running", "failed", "infeasible", "pruned")
-FINISHED = ("completed", "failed", "infeasible", "pruned")
+STATUS = SimpleNamespace(**{s: s for s in STATUSES})  # STATUS.completed == "completed"
+FINISHED = tuple(s for s in STATUSES if s != STATUS.running)
 STATE_VERSION = 1
 
 
@@ -81,6 +86,15 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
+def started_row(trial_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of a trial that has just started; ``meta`` is the searcher's ``_meta`` (trial
+    ``number``, ``anchor`` name or None, ``optuna_number``)."""
+    anchor = meta.get(COL.anchor)
+    return {COL.trial_id: trial_id, COL.number: meta.get(COL.number), COL.status: STATUS.running,
+            COL.reason: "", COL.is_anchor: anchor is not None, COL.anchor: anchor or "",
+            COL.optuna_number: meta.get(COL.optuna_number), COL.started_at: now_iso()}
+
+
 def _finite(value: Any) -> Any:
     """NaN/inf become None, so that JSON stays strict and CSV cells empty."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -89,8 +103,8 @@ def _finite(value: Any) -> Any:
 
 
 class TrialDir:
-    """Paths of one trial folder, ``trials/<trial_id>/``. The proxy training writes its own
-    files there too (``model_deploy.pth``, ``config.yaml``: ``trainers.loop``)."""
+    """Paths of one trial folder, ``trials/<trial_id>/``. The proxy training (``trainers.loop``)
+    writes ``model_deploy.pth``, ``checkpoint.pth`` and ``config.yaml`` there itself."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -100,6 +114,7 @@ class TrialDir:
     metrics_json = property(lambda self: self.path / "metrics.json")
     train_log = property(lambda self: self.path / "train.log")
     weights = property(lambda self: self.path / "model_deploy.pth")
+    checkpoint = property(lambda self: self.path / "checkpoint.pth")  # resumable state
 
 
 class RunDir:

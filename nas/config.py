@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from analysis.metrics import COL
 from nas.objectives import (
     NTIRE_WEIGHTS,
     OBJECTIVES,
@@ -230,8 +231,8 @@ class SearchConfig:
 
     @property
     def uses_ntire_score(self) -> bool:
-        return "ntire_score" in self.objectives or any(
-            c.metric == "ntire_score" for c in self.constraints)
+        return COL.ntire_score in self.objectives or any(
+            c.metric == COL.ntire_score for c in self.constraints)
 
     @property
     def scale(self) -> int:
@@ -428,8 +429,8 @@ def _check_measured(objectives: Mapping[str, str], constraints: list[Constraint]
     """A metric that is optimised or constrained must be measured."""
     used = list(objectives) + [c.metric for c in constraints]
     return [f"profile.{switch}: must be true while {metric} is an objective or a constraint"
-            for metric, switch in (("runtime_ms", "runtime"), ("ntire_score", "runtime"),
-                                   ("peak_memory_mb", "memory"))
+            for metric, switch in ((COL.runtime_ms, "runtime"), (COL.ntire_score, "runtime"),
+                                   (COL.peak_memory_mb, "memory"))
             if metric in used and not getattr(profile, switch)]
 
 

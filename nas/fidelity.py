@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.fidelity import MIN_GAP_DB, count_pairs, score_table
+from analysis.metrics import COL
 from analysis.predictor import (
     PREDICTOR_DIR,
     SIZE_FEATURES,
@@ -34,10 +35,10 @@ from analysis.predictor import (
     leave_one_out,
     ridge,
 )
+from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
 from nas.progress import format_duration
 from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
-from nas.runs import read_json, write_json
 from nas.trial import TrialSettings, trial_train_config
 from search_space.errors import DocumentError, InputError, read_yaml_file
 from search_space.spec import ArchSpec
@@ -166,11 +167,11 @@ def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
     psnr = [m["psnr_y"] for m in result.metrics.values()]
     (folder / "checkpoint.pth").unlink(missing_ok=True)
     return {
-        "name": ref.name, "arch_id": ref.spec.arch_id(), "psnr_ref": ref.psnr_ref,
-        "psnr_proxy": sum(psnr) / len(psnr),
+        "name": ref.name, COL.arch_id: ref.spec.arch_id(), "psnr_ref": ref.psnr_ref,
+        COL.psnr_proxy: sum(psnr) / len(psnr),
         "psnr_sets": {k: m["psnr_y"] for k, m in result.metrics.items()},
-        "params": counted["params"], "macs_g": counted["macs_g"],
-        "params_train": sum(p.numel() for p in build_model(ref.spec).parameters()),
+        COL.params: counted[COL.params], COL.macs_g: counted[COL.macs_g],
+        COL.params_train: sum(p.numel() for p in build_model(ref.spec).parameters()),
         "input_range": ref.spec.input_range, "history": result.history,
         "proxy_seconds": round(proxy_seconds, 2), "zero_cost_seconds": round(zero_seconds, 2),
         **zero,
@@ -217,7 +218,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
         records.append(record)
         if progress:
             eta = (sum(spent) / len(spent) * (len(refs) - i)) if spent else 0.0
-            print(f"[{i}/{len(refs)}] {ref.name}: proxy {record['psnr_proxy']:.3f} dB "
+            print(f"[{i}/{len(refs)}] {ref.name}: proxy {record[COL.psnr_proxy]:.3f} dB "
                   f"(ref {ref.psnr_ref:.2f}), {record['proxy_seconds']:.0f} s"
                   f"{' (cached)' if was_cached else ''}; "
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
@@ -233,7 +234,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                               meta={"preset": preset, "n": len(records),
                                     "fingerprint": proxy_fingerprint(base, SCALE),
                                     "refs": [r["name"] for r in records],
-                                    "arch_ids": [r["arch_id"] for r in records],
+                                    "arch_ids": [r[COL.arch_id] for r in records],
                                     "command": "nas fidelity --fit"})
         write_json(out / "predictor.json", fitted.to_dict())
     write_json(out / "fidelity.json", doc)
@@ -244,7 +245,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
 def _seen_by(predictor: Predictor, records: Sequence[Mapping[str, Any]]) -> bool:
     """Whether the predictor was fitted on one of these networks (same architecture)."""
     seen = set((predictor.meta or {}).get("arch_ids") or ())
-    return any(r.get("arch_id") in seen for r in records)
+    return any(r.get(COL.arch_id) in seen for r in records)
 
 
 def shipped_fidelity(preset: str) -> dict[str, Any]:
@@ -277,12 +278,12 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     size = leave_one_out(feats, ref, fit=ridge(SIZE_FEATURES))
     scores = {
         "predictor": pred,
-        "proxy": [r["psnr_proxy"] for r in records],
+        "proxy": [r[COL.psnr_proxy] for r in records],
         "log_params": [f["log_params"] for f in feats],
-        "macs": [r["macs_g"] for r in records],
+        "macs": [r[COL.macs_g] for r in records],
         "size_model": size,
         "grad_norm": [r.get("grad_norm") for r in records],
-        "synflow": [r.get("synflow") for r in records],
+        "synflow": [r.get(COL.synflow) for r in records],
     }
     usable = {k: v for k, v in scores.items() if all(_finite(x) for x in v)}
     table = score_table(usable, ref, min_gap_db=min_gap_db, seed=seed, n_boot=n_boot)
@@ -295,9 +296,9 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
         "mean_proxy_seconds": round(sum(r["proxy_seconds"] for r in records) / len(records), 1),
         "scores": table,
         "refs": [{"name": r["name"], "psnr_ref": r["psnr_ref"],
-                  "psnr_proxy": round(r["psnr_proxy"], 4),
+                  COL.psnr_proxy: round(r[COL.psnr_proxy], 4),
                   "psnr_pred": None if p is None else round(p, 4),
-                  "params": r["params"], "macs_g": round(r["macs_g"], 4),
+                  COL.params: r[COL.params], COL.macs_g: round(r[COL.macs_g], 4),
                   "proxy_seconds": r["proxy_seconds"]}
                  for r, p in zip(records, pred, strict=True)],
     }
@@ -346,7 +347,7 @@ def fidelity_figure(doc: Mapping[str, Any]):
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles)
     x = [r["psnr_ref"] for r in refs]
     names = [r["name"] for r in refs]
-    for col, key in enumerate(("psnr_proxy", "psnr_pred")[:len(titles)], 1):
+    for col, key in enumerate((COL.psnr_proxy, "psnr_pred")[:len(titles)], 1):
         fig.add_trace(go.Scatter(
             x=x, y=[r[key] for r in refs], mode="markers+text", text=names,
             textposition="top center", textfont=dict(size=9), showlegend=False,

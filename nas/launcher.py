@@ -52,8 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from analysis.rundir import RunDir, now_iso
 from nas.config import Budget, SearchConfig
-from nas.runs import RunDir, now_iso
 from nas.session import rdb_url
 from nas.signals import sigterm_as_interrupt
 from nas.summary import LaunchSummary, summary_lines

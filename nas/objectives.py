@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from analysis import metrics as catalogue
+from analysis.metrics import COL
 from search_space.errors import InputError, did_you_mean
 
 __all__ = [
@@ -34,7 +35,7 @@ __all__ = [
     "Constraint",
     "parse_constraint",
     "check_direction",
-    "ntire_score",
+    COL.ntire_score,
     "NTIRE_WEIGHTS",
 ]
 
@@ -160,7 +161,7 @@ def ntire_score(costs: Mapping[str, float | None], base: Mapping[str, float | No
     the weights sum to 1). ``costs`` and ``base`` hold ``runtime_ms``, ``macs_g`` and
     ``params`` measured the same way; None when one is missing.
     """
-    keys = {"runtime": "runtime_ms", "macs": "macs_g", "params": "params"}
+    keys = {"runtime": COL.runtime_ms, "macs": COL.macs_g, "params": COL.params}
     total = 0.0
     for name, column in keys.items():
         value, ref = costs.get(column), base.get(column)

@@ -14,6 +14,8 @@ from typing import Any, TextIO
 import pandas as pd
 
 from analysis import pareto
+from analysis.metrics import COL
+from analysis.rundir import STATUS
 
 __all__ = ["Progress", "pareto_front_size", "format_duration"]
 
@@ -29,7 +31,7 @@ def format_duration(seconds: float | None) -> str:
 
 def pareto_front_size(rows: Sequence[Mapping[str, Any]], objectives: Mapping[str, str]) -> int:
     """Number of non-dominated completed rows over ``objectives`` (``analysis.pareto``)."""
-    columns = ["status", *objectives]
+    columns = [COL.status, *objectives]
     table = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
     return int(pareto.pareto_mask(table, objectives).sum()) if len(table) else 0
 
@@ -72,12 +74,12 @@ class Progress:
             self.durations.append(float(seconds))
 
     def line(self, rows: Sequence[Mapping[str, Any]]) -> str:
-        finished = [r for r in rows if r.get("status") not in (None, "running")]
-        running = sum(1 for r in rows if r.get("status") == "running")
-        failed = sum(1 for r in finished if r.get("status") == "failed")
-        infeasible = sum(1 for r in finished if r.get("status") == "infeasible")
-        psnrs = [r["psnr"] for r in finished
-                 if r.get("status") == "completed" and r.get("psnr") is not None]
+        finished = [r for r in rows if r.get(COL.status) not in (None, STATUS.running)]
+        running = sum(1 for r in rows if r.get(COL.status) == STATUS.running)
+        failed = sum(1 for r in finished if r.get(COL.status) == STATUS.failed)
+        infeasible = sum(1 for r in finished if r.get(COL.status) == STATUS.infeasible)
+        psnrs = [r[COL.psnr] for r in finished
+                 if r.get(COL.status) == STATUS.completed and r.get(COL.psnr) is not None]
         total = f"/{self.total}" if self.total is not None else ""
         parts = [f"{len(finished)}{total} done", f"{running} running"]
         if failed:

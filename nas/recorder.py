@@ -8,7 +8,8 @@ from typing import Any
 
 from ray import tune
 
-from nas.runs import RunDir, now_iso, read_json, write_json
+from analysis.metrics import COL
+from analysis.rundir import STATUS, RunDir, now_iso, read_json, started_row, write_json
 from nas.trial import META_KEY
 
 __all__ = ["Recorder", "mark_record"]
@@ -22,49 +23,45 @@ class Recorder(tune.Callback):
         self.session, self.table, self.asha = session, session.table, asha
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        meta = trial.config.get(META_KEY) or {}
-        anchor = meta.get("anchor")
-        self.table.upsert({"trial_id": trial.trial_id, "number": meta.get("number"),
-                           "status": "running", "reason": "", "is_anchor": anchor is not None,
-                           "anchor": anchor or "", "optuna_number": meta.get("optuna_number"),
-                           "started_at": now_iso()})
+        self.table.upsert(started_row(trial.trial_id, trial.config.get(META_KEY) or {}))
         self.session.rows.add(trial.trial_id)
         self.session.save()
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
         if result.get("final"):
             self.table.upsert({k: v for k, v in result.items() if k != "final"})
-            self.session.progress.trial_done(result.get("trial_seconds"))
+            self.session.progress.trial_done(result.get(COL.trial_seconds))
             self.session.save()
-        elif "iterations" in result:  # how far it got, should it be stopped here
-            self.table.upsert({"trial_id": trial.trial_id, "iterations": result["iterations"]})
+        elif COL.iterations in result:  # how far it got, should it be stopped here
+            self.table.upsert({COL.trial_id: trial.trial_id,
+                               COL.iterations: result[COL.iterations]})
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         row = self.table.rows.get(trial.trial_id)
-        if row is not None and row.get("status") == "running":
+        if row is not None and row.get(COL.status) == STATUS.running:
             last = trial.last_result or {}
             why = (f"stopped early by ASHA after validation {last.get('eval_round', '?')}"
                    if self.asha else "stopped before the end of its schedule")
-            row.update(status="pruned", reason=why, finished_at=now_iso())
+            row.update(status=STATUS.pruned, reason=why, finished_at=now_iso())
             mark_record(self.session.run_dir, row)
             self.session.save()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        row = self.table.upsert({"trial_id": trial.trial_id})
-        if row.get("status") in (None, "running"):
-            row.update(status="failed", reason=_error_reason(trial), finished_at=now_iso())
+        row = self.table.upsert({COL.trial_id: trial.trial_id})
+        if row.get(COL.status) in (None, STATUS.running):
+            row.update(status=STATUS.failed, reason=_error_reason(trial), finished_at=now_iso())
             self.session.save()
 
 
 def mark_record(run: RunDir, row: Mapping[str, Any]) -> None:
     """Bring a stopped trial's own metrics.json in line with its row (it could not say so)."""
-    path = run.metrics_json(row["trial_id"])
+    path = run.metrics_json(row[COL.trial_id])
     try:
         record = read_json(path)
     except (OSError, ValueError):
         return
     record["row"] = {**record.get("row", {}), **{k: row.get(k) for k in (
-        "status", "reason", "finished_at")}}
+        COL.status, COL.reason, COL.finished_at)}}
     write_json(path, record)
 
 

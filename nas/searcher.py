@@ -31,8 +31,9 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from analysis.metrics import COL
+from analysis.rundir import STATUS, TrialsTable, write_json
 from nas.config import SearchConfig
-from nas.runs import TrialsTable, write_json
 from nas.trial import META_KEY
 
 __all__ = ["AnchorsFirst", "direction", "make_sampler", "open_storage", "open_study",
@@ -83,18 +84,18 @@ def reconcile_study(study: optuna.Study, table: TrialsTable, config: SearchConfi
     """Finish Optuna trials left RUNNING (driver killed, wall-clock stop) from the table:
     completed -> COMPLETE with the objective values, infeasible/pruned -> PRUNED, failed or
     lost -> FAIL."""
-    by_number = {r.get("optuna_number"): r for r in table.rows.values()
-                 if r.get("optuna_number") is not None}
+    by_number = {r.get(COL.optuna_number): r for r in table.rows.values()
+                 if r.get(COL.optuna_number) is not None}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         row = by_number.get(trial.number)
-        status = row.get("status") if row else None
+        status = row.get(COL.status) if row else None
         values = None
-        if status == "completed":
+        if status == STATUS.completed:
             values = [row.get(m) for m in config.objectives]
             if any(v is None for v in values):
-                status, values = "failed", None
-        state = {"completed": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
-                 "infeasible": TrialState.PRUNED}.get(status, TrialState.FAIL)
+                status, values = STATUS.failed, None
+        state = {STATUS.completed: TrialState.COMPLETE, STATUS.pruned: TrialState.PRUNED,
+                 STATUS.infeasible: TrialState.PRUNED}.get(status, TrialState.FAIL)
         study.tell(trial.number, values, state=state, skip_if_finished=True)
 
 
@@ -142,7 +143,7 @@ class AnchorsFirst(Searcher):
         return {**trial.params, META_KEY: self._meta(optuna_number=trial.number)}
 
     def _meta(self, *, anchor: str | None = None, optuna_number: int | None = None):
-        meta = {"number": self.next_number, "anchor": anchor, "optuna_number": optuna_number}
+        meta = {COL.number: self.next_number, COL.anchor: anchor, COL.optuna_number: optuna_number}
         self.next_number += 1
         return meta
 
@@ -156,16 +157,16 @@ class AnchorsFirst(Searcher):
         if trial is None:  # an anchor
             return
         result = result or {}
-        status = result.get("status") if result.get("final") else (
-            "failed" if error else "pruned")
-        for key in ("status", "reason", "arch_id"):
+        status = result.get(COL.status) if result.get("final") else (
+            STATUS.failed if error else STATUS.pruned)
+        for key in (COL.status, COL.reason, COL.arch_id):
             if result.get(key) is not None:
                 trial.set_user_attr(key, result[key])
-        trial.set_user_attr("trial_id", trial_id)
+        trial.set_user_attr(COL.trial_id, trial_id)
         self._intermediate(trial_id, result)
         curve = self.curves.pop(trial_id, {})
         values = [result.get(m) for m in self.objectives]
-        if status == "completed" and all(v is not None for v in values):
+        if status == STATUS.completed and all(v is not None for v in values):
             tid = self.storage.get_trial_id_from_study_id_trial_number(self.study_id,
                                                                        trial.number)
             for step, value in sorted(curve.items()):
@@ -174,12 +175,13 @@ class AnchorsFirst(Searcher):
         else:
             if curve:
                 trial.set_user_attr("val_psnr", [[k, v] for k, v in sorted(curve.items())])
-            state = TrialState.PRUNED if status in ("pruned", "infeasible") else TrialState.FAIL
+            state = (TrialState.PRUNED if status in (STATUS.pruned, STATUS.infeasible)
+                     else TrialState.FAIL)
             self.study.tell(trial, state=state, skip_if_finished=True)
 
     def _intermediate(self, trial_id: str, result: Mapping[str, Any]) -> None:
         """Validation PSNR (raw proxy figure) at the iteration it was measured."""
-        value, step = result.get("psnr_proxy"), result.get("iterations")
+        value, step = result.get(COL.psnr_proxy), result.get(COL.iterations)
         if value is not None and step is not None:
             self.curves.setdefault(trial_id, {})[int(step)] = float(value)
 

@@ -11,10 +11,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from analysis.metrics import COL
+from analysis.rundir import STATUS, RunDir, TrialsTable, now_iso, read_json, write_json
 from nas.config import Budget, SearchConfig
 from nas.progress import Progress
 from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
-from nas.runs import RunDir, TrialsTable, now_iso, read_json, write_json
 from nas.summary import LaunchSummary, summary_lines
 from nas.trial import TrialSettings
 from search_space.errors import InputError
@@ -46,7 +47,7 @@ def measured_settings(config: SearchConfig, settings: TrialSettings,
     device = settings.train_base.get("device") or "auto"
     if device == "auto":  # Ray hides the GPUs from a trial that was given none
         device = "cuda" if gpus > 0 else "cpu"
-    return {"profile_hw": f"{int(h)}x{int(w)}", "device": str(device),
+    return {COL.profile_hw: f"{int(h)}x{int(w)}", COL.device: str(device),
             "threads": settings.threads, "preset": proxy_preset(config, gpus)}
 
 
@@ -72,7 +73,7 @@ class Work:
     @classmethod
     def left(cls, config: SearchConfig, budget: Budget, state: Mapping[str, Any],
              table: TrialsTable) -> Work:
-        done = {r.get("anchor") for r in table.finished() if r.get("is_anchor")}
+        done = {r.get(COL.anchor) for r in table.finished() if r.get(COL.is_anchor)}
         sampled = None if budget.trials is None else max(
             0, budget.trials - table.count(anchors=False))
         seconds = None if budget.seconds is None else max(
@@ -160,12 +161,12 @@ class Session:
         wall = time.monotonic() - self.t_start
         interrupted = not self._budget_spent(self.elapsed_before + wall)
         for row in list(self.table.rows.values()):
-            if row.get("status") != "running":
+            if row.get(COL.status) != STATUS.running:
                 continue
             if interrupted:  # unfinished: forgotten here, run again by --resume
-                del self.table.rows[row["trial_id"]]
+                del self.table.rows[row[COL.trial_id]]
             else:  # still running when the wall clock ran out
-                row.update(status="pruned", reason="stopped: wall-clock budget reached",
+                row.update(status=STATUS.pruned, reason="stopped: wall-clock budget reached",
                            finished_at=now_iso())
                 mark_record(self.run_dir, row)
         self.table.write()
@@ -174,8 +175,8 @@ class Session:
         self.state["sessions"][-1].update(ended_at=now_iso(), wall_s=round(wall, 3))
         self.run_dir.write_state(self.state)
         rows = self.table.sorted_rows()
-        trial_seconds = sum(float(r.get("trial_seconds") or 0.0) for r in rows
-                            if r["trial_id"] in self.rows)
+        trial_seconds = sum(float(r.get(COL.trial_seconds) or 0.0) for r in rows
+                            if r[COL.trial_id] in self.rows)
         summary = LaunchSummary(self.run_dir.path, rows, wall, trial_seconds,
                                 self.config.resources.max_concurrent, self.budget,
                                 resumed=resumed, interrupted=interrupted)

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from analysis.fidelity import kendall_tau
+from analysis.metrics import COL
+from analysis.rundir import FINISHED, STATUS, RunDir, read_json
 from nas.config import Budget, SearchConfig
 from nas.progress import format_duration
-from nas.runs import FINISHED, RunDir, read_json
 
 __all__ = ["LaunchSummary", "summary_lines"]
 
@@ -40,9 +41,9 @@ class LaunchSummary:
 
     def anchor_tau(self) -> tuple[float | None, int]:
         """Kendall tau between anchors' proxy PSNR and official-weight PSNR, and n."""
-        pairs = [(r["psnr_proxy"], r["psnr_official"]) for r in self.rows
-                 if r.get("is_anchor") and r.get("status") == "completed"
-                 and r.get("psnr_proxy") is not None and r.get("psnr_official") is not None]
+        pairs = [(r[COL.psnr_proxy], r[COL.psnr_official]) for r in self.rows
+                 if r.get(COL.is_anchor) and r.get(COL.status) == STATUS.completed
+                 and r.get(COL.psnr_proxy) is not None and r.get(COL.psnr_official) is not None]
         if len(pairs) < 2:
             return None, len(pairs)
         tau = kendall_tau([p for p, _ in pairs], [o for _, o in pairs])
@@ -51,8 +52,8 @@ class LaunchSummary:
     def counts(self) -> dict[str, int]:
         out = {s: 0 for s in FINISHED}
         for r in self.rows:
-            if r.get("status") in out:
-                out[r["status"]] += 1
+            if r.get(COL.status) in out:
+                out[r[COL.status]] += 1
         return out
 
 
@@ -78,23 +79,23 @@ def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:
     lines = [
         f"run: {summary.run_dir}",
         "trials: " + ", ".join(f"{v} {k}" for k, v in c.items()) +
-        f" ({sum(1 for r in summary.rows if r.get('is_anchor'))} anchors; "
+        f" ({sum(1 for r in summary.rows if r.get(COL.is_anchor))} anchors; "
         f"budget {summary.budget.describe()})",
         f"wall time {format_duration(summary.wall_seconds)}; harness overhead "
         f"{summary.overhead_seconds:.1f} s = {100 * summary.overhead_fraction:.1f}% "
         f"(wall - trial compute / {summary.concurrency})",
     ]
-    best = [r for r in summary.rows if r.get("status") == "completed" and r.get("psnr") is not None
-            and not r.get("is_anchor")]
+    best = [r for r in summary.rows if r.get(COL.status) == STATUS.completed
+            and r.get(COL.psnr) is not None and not r.get(COL.is_anchor)]
     if best:
-        top = max(best, key=lambda r: r["psnr"])
-        lines.append(f"best sampled psnr {top['psnr']:.3f} dB (trial {top['number']}, "
-                     f"arch {top['arch_id']}, {top.get('params')} params, "
-                     f"{top.get('runtime_ms') or float('nan'):.1f} ms)")
-    failed = [r for r in summary.rows if r.get("status") == "failed"]
+        top = max(best, key=lambda r: r[COL.psnr])
+        lines.append(f"best sampled psnr {top[COL.psnr]:.3f} dB (trial {top[COL.number]}, "
+                     f"arch {top[COL.arch_id]}, {top.get(COL.params)} params, "
+                     f"{top.get(COL.runtime_ms) or float('nan'):.1f} ms)")
+    failed = [r for r in summary.rows if r.get(COL.status) == STATUS.failed]
     for r in failed[:5]:
-        lines.append(f"trial {r['number']} failed: {r.get('reason') or '?'} "
-                     f"(see trials/{r['trial_id']}/train.log)")
+        lines.append(f"trial {r[COL.number]} failed: {r.get(COL.reason) or '?'} "
+                     f"(see {RunDir(summary.run_dir).trial(r[COL.trial_id]).train_log})")
     if len(failed) > 5:
         lines.append(f"... and {len(failed) - 5} more failed trials (trials.csv)")
     lines.append(_calibration_line(summary.run_dir))

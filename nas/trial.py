@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.metrics import COL
+from analysis.rundir import STATUS, RunDir, TrialDir, now_iso, started_row, write_json
 from nas.objectives import Constraint, ntire_score
-from nas.runs import RunDir, TrialDir, now_iso, write_json
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -96,7 +97,7 @@ def mean_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float | 
         values = [float(v) for v in values if v is not None]
         return sum(values) / len(values) if values else None
 
-    out = {"psnr": mean("psnr_y"), "ssim": mean("ssim_y")}
+    out = {COL.psnr: mean("psnr_y"), COL.ssim: mean("ssim_y")}
     for name, m in metrics.items():
         out[f"psnr_{name.lower()}"] = m.get("psnr_y")
     return out
@@ -127,30 +128,25 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     """
     meta = dict(config.get(META_KEY) or {})
     params = {k: v for k, v in config.items() if k != META_KEY}
-    anchor = meta.get("anchor")
+    anchor = meta.get(COL.anchor)
     folder = RunDir(settings.run_dir).trial_dir(trial_id)
     folder.mkdir(parents=True, exist_ok=True)
     log = _Log(TrialDir(folder).train_log)
     t0, cpu0 = time.perf_counter(), time.process_time()
-    row: dict[str, Any] = {
-        "trial_id": trial_id, "number": meta.get("number"), "status": "running", "reason": "",
-        "is_anchor": anchor is not None, "anchor": anchor or "",
-        "optuna_number": meta.get("optuna_number"), "seed": settings.seed,
-        "hparams": json.dumps({}), "started_at": now_iso(),
-    }
-    extra: dict[str, Any] = {"params": params}
+    row = {**started_row(trial_id, meta), COL.seed: settings.seed, COL.hparams: json.dumps({})}
+    extra: dict[str, Any] = {"params": params}  # the sampled configuration
     _write_record(folder, row, extra)
     try:
         _pipeline(params, anchor, settings, folder, row, extra, log, report)
-        row["status"] = "completed"
+        row[COL.status] = STATUS.completed
     except _Infeasible as e:
-        row.update(status="infeasible", reason=str(e))
+        row.update(status=STATUS.infeasible, reason=str(e))
         log(f"infeasible: {e}")
     except Exception as e:  # noqa: BLE001  (any failure of one trial must not stop the search)
-        row.update(status="failed", reason=_failure_reason(e))
-        log(f"failed: {row['reason']}\n{traceback.format_exc()}")
-    row["finished_at"] = now_iso()
-    row["trial_seconds"] = round(time.perf_counter() - t0, 3)
+        row.update(status=STATUS.failed, reason=_failure_reason(e))
+        log(f"failed: {row[COL.reason]}\n{traceback.format_exc()}")
+    row[COL.finished_at] = now_iso()
+    row[COL.trial_seconds] = round(time.perf_counter() - t0, 3)
     # CPU time of all threads: on a shared machine, cpu_seconds / threads estimates the wall
     # time the trial would take alone
     extra["cpu_seconds"] = round(time.process_time() - cpu0, 3)
@@ -194,8 +190,8 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     if missing:
         raise RuntimeError(f"objective {', '.join(missing)} not measured")
     if anchor is not None:
-        row["psnr_official"] = _official_psnr(anchor, settings, device, log)
-    (folder / "checkpoint.pth").unlink(missing_ok=True)  # optimizer state: not needed any more
+        row[COL.psnr_official] = _official_psnr(anchor, settings, device, log)
+    TrialDir(folder).checkpoint.unlink(missing_ok=True)  # optimizer state: not needed any more
 
 
 def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
@@ -209,7 +205,7 @@ def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
 
     torch.manual_seed(settings.seed)
     model = build_model(spec)
-    row["params_train"] = sum(p.numel() for p in model.parameters())
+    row[COL.params_train] = sum(p.numel() for p in model.parameters())
     prof = dict(settings.profile)
     common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
                   threads=settings.threads, lock_dir=settings.lock_dir)
@@ -226,7 +222,7 @@ def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
     _update_costs(row, measured.to_dict())
     extra["profile"] = measured.to_dict()
     if settings.ntire:
-        row["ntire_score"] = ntire_score(row, settings.references[settings.ntire["baseline"]],
+        row[COL.ntire_score] = ntire_score(row, settings.references[settings.ntire["baseline"]],
                                          settings.ntire["weights"])
     log(f"measured on {measured.device}: runtime {_fmt(measured.runtime_ms)} ms "
         f"(IQR {_fmt(measured.runtime_iqr_ms)}), peak memory {_fmt(measured.peak_memory_mb)} MiB")
@@ -245,7 +241,7 @@ def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSet
 
     if anchor is not None:
         return get_anchor(anchor).spec.with_scale(settings.scale), {}
-    name = f"trial-{row['number']}" if row.get("number") is not None else ""
+    name = f"trial-{row[COL.number]}" if row.get(COL.number) is not None else ""
     return spec_from_params(params, name=name)
 
 
@@ -261,40 +257,40 @@ def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
     from analysis import metrics as catalogue
 
     for key, value in profile.items():
-        if value is not None and catalogue.field(key) is not None and key != "device":
+        if value is not None and catalogue.field(key) is not None and key != COL.device:
             row[key] = value
     h, w = profile["input_hw"]
-    row.update(profile_hw=f"{int(h)}x{int(w)}", device=str(profile["device"]))
+    row.update(profile_hw=f"{int(h)}x{int(w)}", device=str(profile[COL.device]))
 
 
 def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
     for key, value in mean_metrics(metrics).items():
         row[key] = value
-    row["psnr_proxy"] = row["psnr"]
+    row[COL.psnr_proxy] = row[COL.psnr]
 
 
 def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSettings) -> None:
     """``psnr`` = the predictor's converged-PSNR estimate (raw ``psnr_proxy`` without one)."""
     from analysis.predictor import Predictor, features_of
 
-    if settings.predictor is None or row.get("psnr_proxy") is None:
+    if settings.predictor is None or row.get(COL.psnr_proxy) is None:
         return
     predictor = Predictor.from_dict(settings.predictor)
     h, w = settings.profile.get("input_hw", (256, 256))
-    record = {"psnr_proxy": row["psnr_proxy"], "params": row.get("params"),
+    record = {COL.psnr_proxy: row[COL.psnr_proxy], COL.params: row.get(COL.params),
               # the predictor's MACs are per 256x256 input, as the references'
-              "macs_g": row["macs_g"] * 256 * 256 / (h * w) if row.get("macs_g") else None,
+              COL.macs_g: row[COL.macs_g] * 256 * 256 / (h * w) if row.get(COL.macs_g) else None,
               "input_range": spec.input_range, "history": history}
-    if "synflow" in predictor.features:
+    if COL.synflow in predictor.features:
         from trainers.zero_cost import synflow_score
 
         lr_patch = int(settings.train_base.get("data", {}).get("lr_patch", 16))
-        record["synflow"] = row["synflow"] = synflow_score(spec, seed=settings.seed,
+        record[COL.synflow] = row[COL.synflow] = synflow_score(spec, seed=settings.seed,
                                                            lr_patch=lr_patch)
     predicted = predictor.predict(features_of(record))
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
-    row["psnr"] = predicted
+    row[COL.psnr] = predicted
 
 
 def _check_constraints(settings: TrialSettings, row: dict[str, Any], *, stage: str) -> None:
@@ -315,19 +311,19 @@ def _trained_anchors(names: set[str], settings: TrialSettings, *, poll_seconds: 
                      timeout: float = 24 * 3600) -> dict[str, dict[str, Any]]:
     """The finished rows of these anchors' trials in this run (anchors run first; with several
     trials at a time one may still be training: wait for it)."""
-    from nas.runs import TrialsTable
+    from analysis.rundir import TrialsTable
 
     deadline = time.monotonic() + timeout
     while True:
-        rows = {r["anchor"]: r for r in TrialsTable.load(RunDir(settings.run_dir)).finished()
-                if r.get("is_anchor") and r.get("anchor") in names}
+        rows = {r[COL.anchor]: r for r in TrialsTable.load(RunDir(settings.run_dir)).finished()
+                if r.get(COL.is_anchor) and r.get(COL.anchor) in names}
         if set(rows) >= names:
             break
         if time.monotonic() > deadline:
             raise RuntimeError(f"anchor(s) {', '.join(sorted(names - set(rows)))} of the quality "
                                "floor never finished")
         time.sleep(poll_seconds)
-    bad = [n for n, r in rows.items() if r.get("status") != "completed"]
+    bad = [n for n, r in rows.items() if r.get(COL.status) != STATUS.completed]
     if bad:
         raise RuntimeError(f"quality floor: anchor {', '.join(bad)} did not complete")
     return rows
@@ -361,7 +357,7 @@ def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folde
     from trainers.loop import train
 
     cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, settings, folder),
-                                source=f"trial {row['trial_id']} training config")
+                                source=f"trial {row[COL.trial_id]} training config")
     extra["eval_rounds"] = 0
 
     def on_eval(iteration: int, metrics: dict) -> None:
@@ -372,11 +368,11 @@ def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folde
         if iteration >= cfg.iterations:
             return  # the end of the schedule: the final row reports it (never pruned there)
         # the calibrated psnr exists only at the end: intermediate rows carry the raw figure
-        means["psnr_proxy"] = means.pop("psnr")
-        intermediate = {**row, **means, "iterations": iteration, "final": False,
+        means[COL.psnr_proxy] = means.pop(COL.psnr)
+        intermediate = {**row, **means, COL.iterations: iteration, "final": False,
                         "eval_round": extra["eval_rounds"]}
-        if not row["is_anchor"]:  # ASHA ranks sampled trials only; anchors always finish
-            intermediate["val_psnr"] = means["psnr_proxy"]
+        if not row[COL.is_anchor]:  # ASHA ranks sampled trials only; anchors always finish
+            intermediate["val_psnr"] = means[COL.psnr_proxy]
         report(_present(intermediate))
 
     log(f"proxy training: {cfg.iterations} iterations")
@@ -398,7 +394,7 @@ def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log)
     val = list(settings.val_sets)
     model = load(anchor, scale=settings.scale, weights="official")
     psnr = mean_metrics(evaluate(model, val, scale=settings.scale, device=device,
-                                 ssim=False))["psnr"]
+                                 ssim=False))[COL.psnr]
     log(f"official weights: psnr {psnr:.4f} dB on {', '.join(map(str, val))}")
     return psnr
 

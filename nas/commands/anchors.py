@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+from analysis.metrics import COL
+
 
 class Command:
     """List the paper models (anchors) with their parameter counts and published figures."""
@@ -22,9 +24,9 @@ class Command:
             rows.append({
                 "name": name,
                 "paper": anchor.paper.get("title", ""),
-                "arch_id": anchor.spec.arch_id(),
-                "params": sum(p.numel() for p in deploy.parameters()),
-                "params_train": sum(p.numel() for p in train.parameters()),
+                COL.arch_id: anchor.spec.arch_id(),
+                COL.params: sum(p.numel() for p in deploy.parameters()),
+                COL.params_train: sum(p.numel() for p in train.parameters()),
                 "official_weights": anchor.has_official_weights,
                 "input_range": anchor.spec.input_range,
                 "published": anchor.published,
@@ -35,6 +37,6 @@ class Command:
         print(f"{'name':16s} {'params (x4)':>12s} {'train form':>12s}  weights  paper")
         for r in rows:
             w = "official" if r["official_weights"] else "-"
-            print(f"{r['name']:16s} {r['params']:>12,d} {r['params_train']:>12,d}  "
+            print(f"{r['name']:16s} {r[COL.params]:>12,d} {r[COL.params_train]:>12,d}  "
                   f"{w:8s} {r['paper']}")
         return 0

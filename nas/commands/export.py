@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from analysis.metrics import COL
+
 
 class Command:
     """Export one architecture of a run to runs/<name>/exports/<arch_id>/.
@@ -64,14 +66,14 @@ class Command:
         for note in result.warnings:
             print(f"nas export: warning: {note}", file=sys.stderr)
         if args.json:
-            print(json.dumps({"directory": str(result.directory), "trial_id": result.trial_id,
-                              "arch_id": result.arch_id, "pick": why,
+            print(json.dumps({"directory": str(result.directory), COL.trial_id: result.trial_id,
+                              COL.arch_id: result.arch_id, "pick": why,
                               "metrics": result.metrics,
                               "onnx_max_abs_diff": result.onnx_max_abs_diff,
                               "files": [str(f) for f in result.files]}, indent=1))
             return 0
-        metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items()
-                            if k in ("psnr", "runtime_ms", "peak_memory_mb", "params", "macs_g"))
+        shown = (COL.psnr, COL.runtime_ms, COL.peak_memory_mb, COL.params, COL.macs_g)
+        metrics = ", ".join(f"{k} {v}" for k, v in result.metrics.items() if k in shown)
         print(f"exported trial {result.trial_id} (arch {result.arch_id}; {why}): {metrics}")
         for path in result.files:
             print(f"  {path}")

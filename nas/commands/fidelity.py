@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 
+from analysis.metrics import COL
+
 
 class Command:
     """Measure how faithfully a search's proxy ranks networks, against reference networks.
@@ -81,7 +83,7 @@ def format_fidelity(doc) -> str:
                  f"{'MACs[G]':>8s} {'seconds':>7s}")
     for r in sorted(doc["refs"], key=lambda r: r["psnr_ref"]):
         pred = "-" if r["psnr_pred"] is None else f"{r['psnr_pred']:.3f}"
-        lines.append(f"  {r['name']:16s} {r['psnr_ref']:7.3f} {r['psnr_proxy']:7.3f} {pred:>7s} "
-                     f"{r['params']:9,d} {r['macs_g']:8.2f} {r['proxy_seconds']:7.0f}")
+        lines.append(f"  {r['name']:16s} {r['psnr_ref']:7.3f} {r[COL.psnr_proxy]:7.3f} {pred:>7s} "
+                     f"{r[COL.params]:9,d} {r[COL.macs_g]:8.2f} {r['proxy_seconds']:7.0f}")
     return "\n".join(lines)
 

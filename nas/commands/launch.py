@@ -46,7 +46,7 @@ class Command:
         overrides = dict(seed=args.seed, max_concurrent=args.max_concurrent,
                          cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial)
         if args.resume:
-            from nas.runs import RunDir
+            from analysis.rundir import RunDir
 
             run = RunDir.open(args.resume)
             if args.seed is not None:
@@ -58,8 +58,8 @@ class Command:
             config = SearchConfig.defaults()
         config = config.with_overrides(**overrides)
 
+        from analysis.rundir import RunDir
         from nas.launcher import default_run_dir, launch
-        from nas.runs import RunDir
 
         out = None if args.resume else (args.out or str(default_run_dir()))
         if out is not None:
@@ -84,7 +84,7 @@ def _check_new_folder(out: str) -> None:
     """A new run goes to a new (or empty) folder: nothing of an earlier run is overwritten."""
     from pathlib import Path
 
-    from nas.runs import RunDir
+    from analysis.rundir import RunDir
     from search_space.errors import InputError
 
     path = Path(out)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from analysis.metrics import COL
+from analysis.rundir import STATUS
+
 
 def load_run(path):
     """``analysis.report.load_run`` plus the proxy preset the search resolved.
@@ -36,9 +39,9 @@ def print_front(front, objectives, knee) -> None:
     """The front as a fixed-width table, best first in the first objective."""
     from analysis.plots import format_value
 
-    header = ["trial_id", "anchor", "arch_id", *objectives]
-    rows = [[str(row["trial_id"]) + (" *" if label == knee else ""), row["anchor"] or "-",
-             row.get("arch_id", "")] + [format_value(row[c]) for c in objectives]
+    header = [COL.trial_id, COL.anchor, COL.arch_id, *objectives]
+    rows = [[str(row[COL.trial_id]) + (" *" if label == knee else ""), row[COL.anchor] or "-",
+             row.get(COL.arch_id, "")] + [format_value(row[c]) for c in objectives]
             for label, row in front.iterrows()]
     widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(header)]
     for line in [header] + rows:
@@ -78,7 +81,7 @@ class Command:
         if args.json:
             print(json.dumps(front_records(result.front, objectives, result.knee), indent=1))
             return 0
-        n_done = int((run.trials["status"] == "completed").sum())
+        n_done = int((run.trials[COL.status] == STATUS.completed).sum())
         print(f"Pareto front of {', '.join(f'{k} ({v[:3]})' for k, v in objectives.items())}: "
               f"{len(result.front)} of {n_done} completed trials (* = knee)")
         print_front(result.front, objectives, result.knee)

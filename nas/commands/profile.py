@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from analysis.metrics import COL
 from nas.commands.show import add_limit_arguments
 from search_space.errors import InputError
 
@@ -23,20 +24,20 @@ def parse_input_hw(text: str) -> tuple[int, int]:
 def _format_table(out: dict) -> str:
     height, width = out["input"]
     threads = f", {out['threads']} threads" if out.get("threads") else ""
-    runtime = "-" if out["runtime_ms"] is None else (
-        f"{out['runtime_ms']:.2f} (IQR {out['runtime_iqr_ms']:.2f}, {out['repeats']} runs)")
-    memory = "-" if out["peak_memory_mb"] is None else f"{out['peak_memory_mb']:.2f}"
+    runtime = "-" if out[COL.runtime_ms] is None else (
+        f"{out[COL.runtime_ms]:.2f} (IQR {out[COL.runtime_iqr_ms]:.2f}, {out['repeats']} runs)")
+    memory = "-" if out[COL.peak_memory_mb] is None else f"{out[COL.peak_memory_mb]:.2f}"
     rows = [
-        ("params", f"{out['params']:,}"),
-        ("MACs [G]", f"{out['macs_g']:.4f}"),
-        ("activations [M]", f"{out['activations_m']:.4f}"),
-        ("convs", str(out["num_conv"])),
+        ("params", f"{out[COL.params]:,}"),
+        ("MACs [G]", f"{out[COL.macs_g]:.4f}"),
+        ("activations [M]", f"{out[COL.activations_m]:.4f}"),
+        ("convs", str(out[COL.num_conv])),
         ("runtime [ms]", runtime),
         ("peak memory [MiB]", memory),
-        ("peak memory est. [MiB]", f"{out['peak_memory_est_mb']:.2f}"),
+        ("peak memory est. [MiB]", f"{out[COL.peak_memory_est_mb]:.2f}"),
     ]
-    head = (f"{out['name']}  x{out['scale']}  arch_id {out['arch_id']}\n"
-            f"input 1x3x{height}x{width}, {out['device']}{threads}")
+    head = (f"{out['name']}  x{out['scale']}  arch_id {out[COL.arch_id]}\n"
+            f"input 1x3x{height}x{width}, {out[COL.device]}{threads}")
     return head + "\n" + "\n".join(f"  {label:24s}{value}" for label, value in rows)
 
 
@@ -79,7 +80,7 @@ class Command:
         model = build_model(spec, deploy=True)
         profile = profile_model(model, input_hw=input_hw, device=args.device,
                                 threads=args.threads, repeats=args.repeats)
-        out = {"name": label, "arch_id": spec.arch_id(), "scale": spec.scale,
+        out = {"name": label, COL.arch_id: spec.arch_id(), "scale": spec.scale,
                "input": list(input_hw), **profile.to_dict()}
         del out["input_hw"]
         if args.json:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from analysis.metrics import COL
 from search_space.errors import InputError, did_you_mean
 
 
@@ -76,16 +77,16 @@ class Command:
         deploy = build_model(spec, deploy=True)
         out = {
             "name": label,
-            "arch_id": spec.arch_id(),
+            COL.arch_id: spec.arch_id(),
             "scale": spec.scale,
-            "params": sum(p.numel() for p in deploy.parameters()),
-            "params_train": sum(p.numel() for p in train.parameters()),
-            "spec": spec.to_dict(),
+            COL.params: sum(p.numel() for p in deploy.parameters()),
+            COL.params_train: sum(p.numel() for p in train.parameters()),
+            COL.spec: spec.to_dict(),
         }
         if args.json:
             print(json.dumps(out, indent=1))
             return 0
         print(spec.to_yaml().rstrip())
-        print(f"# arch_id: {out['arch_id']}")
-        print(f"# params: {out['params']:,} (deploy), {out['params_train']:,} (train form)")
+        print(f"# arch_id: {out[COL.arch_id]}")
+        print(f"# params: {out[COL.params]:,} (deploy), {out[COL.params_train]:,} (train form)")
         return 0

@@ -171,7 +171,7 @@ def test_bad_input_one_line_exit_2(tmp_path, monkeypatch, capsys, argv, message)
 def test_one_launch_per_run_directory(tmp_path):
     from filelock import FileLock
 
-    from nas.runs import RunDir
+    from analysis.rundir import RunDir
 
     cfg = SearchConfig.from_dict(tiny_config())
     run = RunDir.create(tmp_path / "r", config_yaml=cfg.to_yaml(),

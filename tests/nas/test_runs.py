@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from analysis.fidelity import kendall_tau
+from analysis.rundir import COLUMNS, RunDir, TrialsTable, write_json
 from nas.progress import Progress, pareto_front_size
-from nas.runs import COLUMNS, RunDir, TrialsTable, write_json
 from search_space.errors import InputError
 
 
