@@ -629,22 +629,20 @@ def plot_parallel(info: ParallelInfo):
 
 
 # ---------------------------------------------------------------------------- writing
-def write_figures(figures: Mapping[str, Any], out_dir: str | Path, *,
-                  png: bool = True) -> list[str]:
-    """Write ``<out_dir>/<name>.html`` for every figure, and ``.png`` where a browser exists.
+def write_figures(figures: Mapping[Path, Any], *, png: bool = True) -> list[str]:
+    """Write every figure to its ``.html`` path, and beside it a ``.png`` where a browser exists.
 
     Each HTML file inlines plotly.js (about 4.6 MB), so that one file copied or mailed on its
     own still renders, offline. PNGs are rendered by kaleido in a
     locally installed Chrome/Chromium; kaleido is never allowed to download one. Returns
     warnings (one line each), e.g. when no browser is found; the HTML is written regardless.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, fig in figures.items():
-        write_atomic(out_dir / f"{name}.html", fig.to_html(include_plotlyjs=True, full_html=True))
+    for html, fig in figures.items():
+        Path(html).parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(html, fig.to_html(include_plotlyjs=True, full_html=True))
     if not png:
         return []
-    return export_png({out_dir / f"{name}.png": fig for name, fig in figures.items()})
+    return export_png({Path(html).with_suffix(".png"): fig for html, fig in figures.items()})
 
 
 def export_png(figures: Mapping[Path, Any]) -> list[str]:

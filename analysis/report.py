@@ -310,12 +310,14 @@ def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -
     knee = pareto.knee_point(df, objectives)
     hv = pareto.hypervolume(df, objectives) if len(objectives) >= 2 else None
     figures = build_figures(run, objectives)
-    notes = plots.write_figures(figures, run.path, png=png)
+    html = {run.layout.figure_file(name, "html"): fig for name, fig in figures.items()}
+    notes = plots.write_figures(html, png=png)
     page = _render(run, objectives, front, knee, hv, figures, notes)
     report = run.layout.report_html
     write_atomic(report, page)
-    files = [report] + [run.path / f"{n}.html" for n in figures]
-    files += [p for p in (run.path / f"{n}.png" for n in figures) if p.exists() and png]
+    pngs = [p for p in (run.layout.figure_file(name, "png") for name in figures)
+            if png and p.exists()]
+    files = [report, *html, *pngs]
     return ReportResult(front=front, objectives=dict(objectives), knee=knee, hypervolume=hv,
                         files=files, warnings=notes)
 

@@ -139,8 +139,9 @@ class RunDir:
     exports_dir = property(lambda self: self.path / "exports")
     launch_lock = property(lambda self: self.path / ".launch.lock")
 
-    def pareto_file(self, stem: str, ext: str) -> Path:
-        return self.path / f"pareto_{stem}.{ext}"
+    def figure_file(self, name: str, ext: str) -> Path:
+        """Where ``nas pareto`` writes figure ``name`` (``pareto_runtime``...) as ``ext``."""
+        return self.path / f"{name}.{ext}"
 
     def trial(self, trial_id: str) -> TrialDir:
         return TrialDir(self.trials_dir / trial_id)

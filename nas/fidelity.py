@@ -324,7 +324,7 @@ def _beats(table: Mapping[str, Mapping[str, Any]], name: str, baselines: Sequenc
 def _write_plot(doc: Mapping[str, Any], out: Path) -> None:
     from analysis.plots import write_figures
 
-    for warning in write_figures({"fidelity": fidelity_figure(doc)}, out):
+    for warning in write_figures({out / "fidelity.html": fidelity_figure(doc)}):
         print(f"nas fidelity: {warning}", file=sys.stderr)
 
 

@@ -171,7 +171,7 @@ def test_write_figures_without_a_browser_writes_html_and_warns(trials, tmp_path,
                          (plotly.io, "get_chrome")):
         monkeypatch.setattr(module, name, no_download)
     fig = plots.plot_hypervolume(plots.hypervolume_info(trials, OBJECTIVES))
-    notes = plots.write_figures({"pareto_hv": fig}, tmp_path)
+    notes = plots.write_figures({tmp_path / "pareto_hv.html": fig})
     assert len(notes) == 1 and "no Chrome/Chromium found" in notes[0]
     assert "\n" not in notes[0]
     html = (tmp_path / "pareto_hv.html").read_text()
@@ -187,7 +187,7 @@ def test_write_figures_renders_png(trials, tmp_path):
     from PIL import Image
 
     fig = plots.plot_scatter(plots.scatter_info(trials, "runtime_ms", OBJECTIVES, scale=2))
-    assert plots.write_figures({"pareto_runtime": fig}, tmp_path) == []
+    assert plots.write_figures({tmp_path / "pareto_runtime.html": fig}) == []
     with Image.open(tmp_path / "pareto_runtime.png") as image:
         assert image.format == "PNG" and image.size == (1000, 640)
         # not blank: the red front markers are there
