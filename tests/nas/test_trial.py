@@ -4,6 +4,8 @@ anchor (its own spec + official-weight PSNR); the files of trials/<trial_id>/.""
 from __future__ import annotations
 
 import json
+import platform
+from pathlib import Path
 
 import optuna
 import pytest
@@ -139,3 +141,22 @@ def test_training_config_carries_the_trials_hyperparameters(tmp_path):
     assert cfg.distill.teacher == "rlfn" and cfg.distill.weight == 0.5
     assert cfg.out_dir == str(tmp_path / "trials" / "t0")
     assert cfg.iterations == TINY_TRAIN["iterations"] and list(cfg.data.val) == ["Set5"]
+
+
+def _rss_mb() -> float:
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists() or platform.libc_ver()[0] != "glibc",
+                    reason="RSS from /proc, trimming by glibc")
+def test_release_memory_returns_freed_heap_to_the_os():
+    from nas.trial import release_memory
+
+    blocks = [bytearray(100_000) for _ in range(2000)]  # 200 MB on the heap, below mmap size
+    keep = bytearray(100_000)  # on top of them: the heap cannot shrink from its end by itself
+    del blocks
+    before = _rss_mb()
+    release_memory()
+    assert before - _rss_mb() > 100
+    del keep
