@@ -7,8 +7,10 @@ anything a trial leaves behind accumulates there. Linux only (``/proc``).
 
     .venv/bin/python benchmarks/worker_memory.py --trials 100 --out /tmp/worker_memory
 
-The last line reads ``worker RSS: A MB after trial 10, B MB after trial N (+P%)``; the
-per-trial curve is written to ``<out>/worker_rss.csv``.
+The worker's RSS is polled every 50 ms. For each trial the benchmark keeps the lowest value
+seen while it ran (the baseline: what the worker holds between trials, so what earlier trials
+left behind) and the highest (that trial's own working set on top); ``<out>/worker_rss.csv``
+has both curves, and the last two lines compare trial 100 with trial 10.
 """
 
 from __future__ import annotations
@@ -67,27 +69,33 @@ def main() -> None:
     run = out / "run"
     proc = subprocess.Popen([sys.executable, "-m", "nas.cli", "launch", "--quiet", "--config",
                              str(config), "--budget", str(args.trials), "--out", str(run)])
-    curve: list[tuple[int, float]] = []
-    seen = 0
+    # Per trial: the lowest worker RSS while it ran (what earlier trials left behind: the
+    # worker's baseline between trials) and the highest (that trial's working set on top).
+    curve: list[tuple[int, float, float]] = []
+    seen, low, high = 0, float("inf"), 0.0
     while proc.poll() is None:
+        rss = ray_worker_rss_mb()
+        if rss:  # the worker that runs the trials is the largest ray:: process
+            low, high = min(low, max(rss.values())), max(high, max(rss.values()))
         done = finished_trials(run / "trials.csv")
-        if done > seen:
-            rss = ray_worker_rss_mb()
+        if done > seen and high > 0:
             seen = done
-            if rss:  # the worker that ran the trials is the largest ray:: process
-                curve.append((done, max(rss.values())))
-                print(f"trial {done}: worker RSS {curve[-1][1]:.0f} MB", flush=True)
-        time.sleep(0.25)
+            curve.append((done, low, high))
+            print(f"trial {done}: worker RSS {low:.0f} MB baseline, {high:.0f} MB peak",
+                  flush=True)
+            low, high = float("inf"), 0.0
+        time.sleep(0.05)
     if proc.returncode != 0:
         sys.exit(f"nas launch failed (exit {proc.returncode})")
     with (out / "worker_rss.csv").open("w") as f:
-        f.write("trials_done,worker_rss_mb\n")
-        f.writelines(f"{n},{mb:.1f}\n" for n, mb in curve)
-    at10 = next(mb for n, mb in curve if n >= 10)
-    last_n, last = curve[-1]
-    print(f"worker RSS: {at10:.0f} MB after trial 10, {last:.0f} MB after trial {last_n} "
-          f"({100 * (last / at10 - 1):+.1f}%)")
-
+        f.write("trials_done,baseline_rss_mb,peak_rss_mb\n")
+        f.writelines(f"{n},{lo:.1f},{hi:.1f}\n" for n, lo, hi in curve)
+    after10 = [c for c in curve if c[0] >= 10]
+    for what, i in (("baseline", 1), ("peak", 2)):
+        at10, values = after10[0][i], [c[i] for c in after10]
+        print(f"worker RSS {what}: {at10:.0f} MB after trial 10, {values[-1]:.0f} MB after trial "
+              f"{after10[-1][0]} ({100 * (values[-1] / at10 - 1):+.1f}%), {min(values):.0f}-"
+              f"{max(values):.0f} MB from trial 10 on")
 
 if __name__ == "__main__":
     main()
