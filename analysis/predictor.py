@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from analysis.metrics import COL
 from search_space.errors import InputError
 
 __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "Predictor", "features_of", "leave_one_out",
@@ -34,15 +33,15 @@ PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
 # Features of one proxy-trained network (all computed by :func:`features_of`); FEATURES is the
 # default of an explicit fit, while `nas fidelity` averages the CANDIDATE_FEATURES models.
-ALL_FEATURES = (COL.psnr_proxy, "psnr_rise", "loss_tail", "log_params", "log_macs", COL.synflow)
-FEATURES = (COL.psnr_proxy, "log_params", "log_macs")
+ALL_FEATURES = ("psnr_proxy", "psnr_rise", "loss_tail", "log_params", "log_macs", "synflow")
+FEATURES = ("psnr_proxy", "log_params", "log_macs")
 # The (feature set, ridge penalty) models whose mean is the predictor: see :func:`fit_averaged`.
 CANDIDATE_FEATURES = (
-    (COL.psnr_proxy, "log_params"),
-    (COL.psnr_proxy, "log_params", "log_macs"),
-    (COL.psnr_proxy, "psnr_rise", "log_params", "log_macs"),
-    (COL.psnr_proxy, "loss_tail", "log_params", "log_macs"),
-    (COL.psnr_proxy, "log_params", "log_macs", COL.synflow),
+    ("psnr_proxy", "log_params"),
+    ("psnr_proxy", "log_params", "log_macs"),
+    ("psnr_proxy", "psnr_rise", "log_params", "log_macs"),
+    ("psnr_proxy", "loss_tail", "log_params", "log_macs"),
+    ("psnr_proxy", "log_params", "log_macs", "synflow"),
     ALL_FEATURES,
 )
 CANDIDATE_ALPHAS = (0.1, 0.3, 1.0, 3.0)
@@ -66,14 +65,14 @@ def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
     losses = [h["loss"] for h in history if h.get("loss") is not None]
     tail = losses[-max(1, len(losses) // 10):] if losses else []
     scale = float(record.get("input_range") or 1.0)
-    params, macs = record.get(COL.params), record.get(COL.macs_g)
+    params, macs = record.get("params"), record.get("macs_g")
     return {
-        COL.psnr_proxy: _float(record.get(COL.psnr_proxy)),
+        "psnr_proxy": _float(record.get("psnr_proxy")),
         "psnr_rise": rise,
         "loss_tail": float(np.mean(tail)) / scale if tail else None,
         "log_params": math.log10(params) if params else None,
         "log_macs": math.log10(macs) if macs else None,
-        COL.synflow: _float(record.get(COL.synflow)),
+        "synflow": _float(record.get("synflow")),
     }
 
 

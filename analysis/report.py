@@ -85,7 +85,7 @@ class Run:
         sizes = self.trials.get(COL.profile_hw, pd.Series(dtype=str))
         sizes = [v for v in sizes.astype(str).unique() if v]
         text = sizes[0] if len(sizes) == 1 else (self.state.get("measured") or {}).get(
-            COL.profile_hw)
+            "profile_hw")
         if isinstance(text, str) and "x" in text:
             h, _, w = text.partition("x")
             return int(h), int(w)
@@ -310,14 +310,14 @@ def write_report(run: Run, objectives: Mapping[str, str], *, png: bool = True) -
     knee = pareto.knee_point(df, objectives)
     hv = pareto.hypervolume(df, objectives) if len(objectives) >= 2 else None
     figures = build_figures(run, objectives)
-    html = {run.layout.figure_file(name, "html"): fig for name, fig in figures.items()}
-    notes = plots.write_figures(html, png=png)
+    pages = {run.layout.figure_file(name, "html"): fig for name, fig in figures.items()}
+    notes = plots.write_figures(pages, png=png)
     page = _render(run, objectives, front, knee, hv, figures, notes)
     report = run.layout.report_html
     write_atomic(report, page)
     pngs = [p for p in (run.layout.figure_file(name, "png") for name in figures)
             if png and p.exists()]
-    files = [report, *html, *pngs]
+    files = [report, *pages, *pngs]
     return ReportResult(front=front, objectives=dict(objectives), knee=knee, hypervolume=hv,
                         files=files, warnings=notes)
 

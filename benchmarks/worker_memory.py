@@ -1,16 +1,16 @@
-"""Trial-worker memory across a long search: RSS of the Ray trial worker after every trial.
+"""Trial-worker memory across a long search: RSS of the Ray trial worker, trial by trial.
 
 Runs ``nas launch`` (default space, a tiny proxy: 20 iterations, Set5 validation, a 64x64
-profile) as a user would, and samples the resident set of every ``ray::`` worker process from
-``/proc`` each time a trial finishes. The worker is reused across trials (``reuse_actors``), so
-anything a trial leaves behind accumulates there. Linux only (``/proc``).
+profile) as a user would, and reads the resident set of every ``ray::`` worker process from
+``/proc``. The worker is reused across trials (``reuse_actors``), so anything a trial leaves
+behind accumulates there. Linux only (``/proc``).
 
     .venv/bin/python benchmarks/worker_memory.py --trials 100 --out /tmp/worker_memory
 
 The worker's RSS is polled every 50 ms. For each trial the benchmark keeps the lowest value
 seen while it ran (the baseline: what the worker holds between trials, so what earlier trials
 left behind) and the highest (that trial's own working set on top); ``<out>/worker_rss.csv``
-has both curves, and the last two lines compare trial 100 with trial 10.
+has both curves, and the last two lines compare the last trial with trial 10.
 """
 
 from __future__ import annotations
@@ -91,11 +91,14 @@ def main() -> None:
         f.write("trials_done,baseline_rss_mb,peak_rss_mb\n")
         f.writelines(f"{n},{lo:.1f},{hi:.1f}\n" for n, lo, hi in curve)
     after10 = [c for c in curve if c[0] >= 10]
+    if not after10:
+        sys.exit(f"fewer than 10 trials were sampled ({len(curve)}): run more with --trials")
     for what, i in (("baseline", 1), ("peak", 2)):
         at10, values = after10[0][i], [c[i] for c in after10]
         print(f"worker RSS {what}: {at10:.0f} MB after trial 10, {values[-1]:.0f} MB after trial "
               f"{after10[-1][0]} ({100 * (values[-1] / at10 - 1):+.1f}%), {min(values):.0f}-"
               f"{max(values):.0f} MB from trial 10 on")
+
 
 if __name__ == "__main__":
     main()

@@ -1,5 +1,5 @@
 """The search: Ray Tune runs the trials, Optuna samples them (multi-objective), the run directory
-keeps everything (see :mod:`nas.runs`).
+keeps everything (see :mod:`analysis.rundir`).
 
 Design:
 

@@ -35,7 +35,7 @@ __all__ = [
     "Constraint",
     "parse_constraint",
     "check_direction",
-    COL.ntire_score,
+    "ntire_score",
     "NTIRE_WEIGHTS",
 ]
 

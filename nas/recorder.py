@@ -42,14 +42,15 @@ class Recorder(tune.Callback):
             last = trial.last_result or {}
             why = (f"stopped early by ASHA after validation {last.get('eval_round', '?')}"
                    if self.asha else "stopped before the end of its schedule")
-            row.update(status=STATUS.pruned, reason=why, finished_at=now_iso())
+            row.update({COL.status: STATUS.pruned, COL.reason: why, COL.finished_at: now_iso()})
             mark_record(self.session.run_dir, row)
             self.session.save()
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         row = self.table.upsert({COL.trial_id: trial.trial_id})
         if row.get(COL.status) in (None, STATUS.running):
-            row.update(status=STATUS.failed, reason=_error_reason(trial), finished_at=now_iso())
+            row.update({COL.status: STATUS.failed, COL.reason: _error_reason(trial),
+                        COL.finished_at: now_iso()})
             self.session.save()
 
 

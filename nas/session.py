@@ -47,7 +47,7 @@ def measured_settings(config: SearchConfig, settings: TrialSettings,
     device = settings.train_base.get("device") or "auto"
     if device == "auto":  # Ray hides the GPUs from a trial that was given none
         device = "cuda" if gpus > 0 else "cpu"
-    return {COL.profile_hw: f"{int(h)}x{int(w)}", COL.device: str(device),
+    return {"profile_hw": f"{int(h)}x{int(w)}", "device": str(device),
             "threads": settings.threads, "preset": proxy_preset(config, gpus)}
 
 
@@ -166,8 +166,8 @@ class Session:
             if interrupted:  # unfinished: forgotten here, run again by --resume
                 del self.table.rows[row[COL.trial_id]]
             else:  # still running when the wall clock ran out
-                row.update(status=STATUS.pruned, reason="stopped: wall-clock budget reached",
-                           finished_at=now_iso())
+                row.update({COL.status: STATUS.pruned, COL.finished_at: now_iso(),
+                            COL.reason: "stopped: wall-clock budget reached"})
                 mark_record(self.run_dir, row)
         self.table.write()
         reconcile_study(study, self.table, self.config)

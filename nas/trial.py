@@ -28,7 +28,7 @@ from nas.objectives import Constraint, ntire_score
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
-           "deep_merge", "mean_metrics", "trial_train_config"]
+           "deep_merge", "mean_metrics", "trial_train_config", "release_memory"]
 
 # Config key of the driver's bookkeeping (trial number, anchor, Optuna number); not a parameter.
 META_KEY = "_meta"
@@ -140,10 +140,10 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
         _pipeline(params, anchor, settings, folder, row, extra, log, report)
         row[COL.status] = STATUS.completed
     except _Infeasible as e:
-        row.update(status=STATUS.infeasible, reason=str(e))
+        row.update({COL.status: STATUS.infeasible, COL.reason: str(e)})
         log(f"infeasible: {e}")
     except Exception as e:  # noqa: BLE001  (any failure of one trial must not stop the search)
-        row.update(status=STATUS.failed, reason=_failure_reason(e))
+        row.update({COL.status: STATUS.failed, COL.reason: _failure_reason(e)})
         log(f"failed: {row[COL.reason]}\n{traceback.format_exc()}")
     row[COL.finished_at] = now_iso()
     row[COL.trial_seconds] = round(time.perf_counter() - t0, 3)
@@ -171,15 +171,16 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     spec, hparams = _resolve_spec(params, anchor, settings, row)
     write_atomic(TrialDir(folder).spec_yaml, spec.to_yaml())
     write_json(TrialDir(folder).hparams_json, hparams)
-    row.update(arch_id=spec.arch_id(), spec=json.dumps(spec.to_dict(), sort_keys=True),
-               hparams=json.dumps(hparams, sort_keys=True))
+    row.update({COL.arch_id: spec.arch_id(), COL.spec: json.dumps(spec.to_dict(), sort_keys=True),
+                COL.hparams: json.dumps(hparams, sort_keys=True)})
     log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
 
     device = _device(settings.train_base.get("device", "auto"))
     _profile(spec, device, anchor is None, settings, row, extra, log)
     result = _train(spec, hparams, settings, folder, row, extra, log, report)
     _update_metrics(row, result.metrics)
-    row.update(iterations=result.iterations, train_seconds=round(result.train_seconds, 3))
+    row.update({COL.iterations: result.iterations,
+                COL.train_seconds: round(result.train_seconds, 3)})
     extra["history"] = result.history
     _calibrate(row, spec, result.history, settings)
     if result.stopped:
@@ -223,7 +224,7 @@ def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
     extra["profile"] = measured.to_dict()
     if settings.ntire:
         row[COL.ntire_score] = ntire_score(row, settings.references[settings.ntire["baseline"]],
-                                         settings.ntire["weights"])
+                                           settings.ntire["weights"])
     log(f"measured on {measured.device}: runtime {_fmt(measured.runtime_ms)} ms "
         f"(IQR {_fmt(measured.runtime_iqr_ms)}), peak memory {_fmt(measured.peak_memory_mb)} MiB")
     if constrained:
@@ -260,7 +261,7 @@ def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
         if value is not None and catalogue.field(key) is not None and key != COL.device:
             row[key] = value
     h, w = profile["input_hw"]
-    row.update(profile_hw=f"{int(h)}x{int(w)}", device=str(profile[COL.device]))
+    row.update({COL.profile_hw: f"{int(h)}x{int(w)}", COL.device: str(profile["device"])})
 
 
 def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
@@ -277,16 +278,17 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
         return
     predictor = Predictor.from_dict(settings.predictor)
     h, w = settings.profile.get("input_hw", (256, 256))
-    record = {COL.psnr_proxy: row[COL.psnr_proxy], COL.params: row.get(COL.params),
+    # the predictor's own record (analysis.predictor.features_of), as the references' records
+    record = {"psnr_proxy": row[COL.psnr_proxy], "params": row.get(COL.params),
               # the predictor's MACs are per 256x256 input, as the references'
-              COL.macs_g: row[COL.macs_g] * 256 * 256 / (h * w) if row.get(COL.macs_g) else None,
+              "macs_g": row[COL.macs_g] * 256 * 256 / (h * w) if row.get(COL.macs_g) else None,
               "input_range": spec.input_range, "history": history}
-    if COL.synflow in predictor.features:
+    if "synflow" in predictor.features:
         from trainers.zero_cost import synflow_score
 
         lr_patch = int(settings.train_base.get("data", {}).get("lr_patch", 16))
-        record[COL.synflow] = row[COL.synflow] = synflow_score(spec, seed=settings.seed,
-                                                           lr_patch=lr_patch)
+        record["synflow"] = row[COL.synflow] = synflow_score(spec, seed=settings.seed,
+                                                             lr_patch=lr_patch)
     predicted = predictor.predict(features_of(record))
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
