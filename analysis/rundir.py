@@ -232,7 +232,7 @@ class TrialsTable:
             with run.trials_csv.open(newline="") as f:
                 for raw in csv.DictReader(f):
                     row = {k: _parse_cell(k, v) for k, v in raw.items() if k in known}
-                    table.rows[row["trial_id"]] = row
+                    table.rows[row[COL.trial_id]] = row
         if run.trials_dir.is_dir():
             for metrics in sorted(run.trials_dir.glob("*/metrics.json")):
                 try:
@@ -240,34 +240,34 @@ class TrialsTable:
                 except (OSError, ValueError):
                     continue  # a torn file cannot exist (atomic writes); unreadable: skip
                 row = record.get("row") or {}
-                known = table.rows.get(row.get("trial_id"))
-                if row.get("status") in FINISHED and (known is None
-                                                      or known.get("status") not in FINISHED):
+                known = table.rows.get(row.get(COL.trial_id))
+                if row.get(COL.status) in FINISHED and (
+                        known is None or known.get(COL.status) not in FINISHED):
                     table.upsert(row)
         return table
 
     def finished(self) -> list[dict[str, Any]]:
-        return [r for r in self.sorted_rows() if r.get("status") in FINISHED]
+        return [r for r in self.sorted_rows() if r.get(COL.status) in FINISHED]
 
     def sorted_rows(self) -> list[dict[str, Any]]:
-        return sorted(self.rows.values(), key=lambda r: (_num(r.get("number")), r["trial_id"]))
+        return sorted(self.rows.values(), key=lambda r: (_num(r.get(COL.number)), r[COL.trial_id]))
 
     def count(self, *, status: Iterable[str] = FINISHED, anchors: bool | None = None) -> int:
         status = tuple(status)
-        return sum(1 for r in self.rows.values() if r.get("status") in status
-                   and (anchors is None or bool(r.get("is_anchor")) == anchors))
+        return sum(1 for r in self.rows.values() if r.get(COL.status) in status
+                   and (anchors is None or bool(r.get(COL.is_anchor)) == anchors))
 
     def next_number(self) -> int:
-        numbers = [int(r["number"]) for r in self.rows.values() if r.get("number") is not None]
+        numbers = [int(r[COL.number]) for r in self.rows.values() if r.get(COL.number) is not None]
         return max(numbers, default=-1) + 1
 
     # ------------------------------------------------------------------ writing
     def upsert(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Insert or update a row (unknown keys dropped, NaN -> empty)."""
-        tid = row["trial_id"]
+        tid = row[COL.trial_id]
         columns = catalogue.columns()
         current = self.rows.setdefault(tid, {**{c: None for c in columns},
-                                             "is_anchor": False, "anchor": "", "reason": ""})
+                                             COL.is_anchor: False, COL.anchor: "", COL.reason: ""})
         for key, value in row.items():
             if key in columns:
                 current[key] = _finite(value)
@@ -275,7 +275,7 @@ class TrialsTable:
 
     def drop_unfinished(self) -> list[str]:
         """Forget rows of trials that never finished (killed with the driver); their ids."""
-        gone = [tid for tid, r in self.rows.items() if r.get("status") not in FINISHED]
+        gone = [tid for tid, r in self.rows.items() if r.get(COL.status) not in FINISHED]
         for tid in gone:
             del self.rows[tid]
         return gone
@@ -306,7 +306,7 @@ def _cell(value: Any) -> Any:
 
 def _parse_cell(column: str, text: str) -> Any:
     if text == "":
-        return "" if column == "anchor" else None
+        return "" if column == COL.anchor else None
     f = catalogue.field(column)
     dtype = f.dtype if f is not None else "float"
     if dtype == "bool":
