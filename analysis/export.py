@@ -469,9 +469,8 @@ plain PyTorch), `model_deploy.pth`, `model.onnx` (the same facts in its metadata
 def _write_arch_source(model, spec: ArchSpec, path: Path, result: ExportResult) -> None:
     from analysis.arch_source import check_source, deploy_source
 
-    title = f"{spec.name or 'esrnas network'} {spec.arch_id()} (x{spec.scale}), deploy form."
     try:
-        source = deploy_source(model, title=title)
+        source = deploy_source(model, arch_id=spec.arch_id())
         diff = check_source(source, model)
     except ValueError as e:
         result.warnings.append(f"arch.py not written: {e}")

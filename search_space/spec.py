@@ -46,6 +46,19 @@ def _is_str(value: Any) -> str | None:
     return None if isinstance(value, str) else f"expected a string, got {short(value)}"
 
 
+MAX_NAME_CHARS = 100
+
+
+def _is_label(value: Any) -> str | None:
+    """A name is a one-line label: it reaches messages, model cards and file headers."""
+    if not isinstance(value, str):
+        return f"expected a string, got {short(value)}"
+    if len(value) > MAX_NAME_CHARS or not value.isprintable():
+        return (f"expected a one-line printable label of at most {MAX_NAME_CHARS} characters, "
+                f"got {short(value)}")
+    return None
+
+
 def _odd(value: int) -> str | None:
     return None if value % 2 == 1 else f"expected an odd kernel size, got {value}"
 
@@ -102,8 +115,8 @@ class ArchSpec:
     scale: int = field(metadata=rule(kind=int, choices=C.SCALES))
     channels: int = field(metadata=rule(kind=int, low=1, high=MAX_CHANNELS))
     body: tuple[StageSpec, ...] = field(metadata=rule())
-    name: str = field(default="", metadata=rule(kind=None, check=_is_str,
-                                                expected="a string"))
+    name: str = field(default="", metadata=rule(kind=None, check=_is_label,
+                                                expected="a one-line label"))
     in_channels: int = field(default=3, metadata=rule(kind=int, low=1, high=MAX_IN_CHANNELS))
     fusion: str = "sequential"
     global_residual: bool = field(default=True, metadata=rule(kind=bool))
