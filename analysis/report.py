@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,8 @@ from analysis import pareto, plots
 from analysis.metrics import COL
 from analysis.rundir import STATUS, STATUSES, RunDir, read_trials
 from search_space.errors import InputError
-from search_space.io import first_line, write_atomic
+from search_space.io import shown, write_atomic
+from search_space.validation import read_yaml
 
 __all__ = [
     "Run",
@@ -118,8 +120,10 @@ def load_run(run_dir: str | Path) -> Run:
                          "esrnas trials table?")
     if df.empty:
         raise InputError(f"{run.trials_csv}: has no trials")
-    return Run(path=path, trials=_normalise_columns(df), search=_read_yaml(run.search_yaml),
-               state=_read_yaml(run.state_json), calibration=_read_yaml(run.calibration_json))
+    return Run(path=path, trials=_normalise_columns(df),
+               search=_read_mapping(run.search_yaml, "search config"),
+               state=_read_mapping(run.state_json, "run state"),
+               calibration=_read_mapping(run.calibration_json, "calibration record"))
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -133,15 +137,17 @@ def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    """A mapping from a YAML (or JSON) file; ``{}`` when the file is absent."""
-    if not path.is_file():
+def _read_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A mapping from a YAML (or JSON) file of the run, read as untrusted input (bounded, no
+    duplicate keys); ``{}`` when the file is absent, InputError when it is not a mapping."""
+    if not os.path.lexists(path):
         return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({first_line(e)})") from None
-    return data if isinstance(data, dict) else {}
+    data = read_yaml(path, what)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"{shown(path)}: {what} is a {type(data).__name__}, expected a mapping")
+    return data
 
 
 def _lookup(data: Any, names: tuple[str, ...], *, leaf: bool = True) -> Any:

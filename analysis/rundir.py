@@ -31,6 +31,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -39,8 +40,9 @@ from typing import Any
 
 from analysis import metrics as catalogue
 from analysis.metrics import COL
+from analysis.trials_csv import read_records
 from search_space.errors import InputError
-from search_space.io import write_atomic
+from search_space.io import read_json_bounded, shown, write_atomic
 
 __all__ = [
     "COLUMNS",
@@ -82,8 +84,9 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path, what: str = "JSON file") -> Any:
+    """A JSON file of the run, read as untrusted input (bounded, regular files only)."""
+    return read_json_bounded(path, what)
 
 
 def started_row(trial_id: str, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -228,18 +231,19 @@ class TrialsTable:
         the table missed (driver killed between a trial's end and the rewrite)."""
         table = cls(run)
         known = set(catalogue.columns())
-        if run.trials_csv.is_file():
-            with run.trials_csv.open(newline="") as f:
-                for raw in csv.DictReader(f):
-                    row = {k: _parse_cell(k, v) for k, v in raw.items() if k in known}
-                    table.rows[row[COL.trial_id]] = row
+        if os.path.lexists(run.trials_csv):
+            for raw in read_records(run.trials_csv)[1]:
+                row = {k: _parse_cell(k, v) for k, v in raw.items() if k in known}
+                table.rows[row[COL.trial_id]] = row
         if run.trials_dir.is_dir():
             for metrics in sorted(run.trials_dir.glob("*/metrics.json")):
                 try:
                     record = read_json(metrics)
                 except (OSError, ValueError):
                     continue  # a torn file cannot exist (atomic writes); unreadable: skip
-                row = record.get("row") or {}
+                row = record.get("row") if isinstance(record, Mapping) else None
+                if not isinstance(row, Mapping) or row.get(COL.trial_id) != metrics.parent.name:
+                    continue  # not this folder's own record
                 known = table.rows.get(row.get(COL.trial_id))
                 if row.get(COL.status) in FINISHED and (
                         known is None or known.get(COL.status) not in FINISHED):
@@ -331,20 +335,14 @@ def read_trials(path: str | Path) -> Any:
     Raises InputError for a missing, empty or unreadable table."""
     import pandas as pd
 
-    from search_space.io import first_line
-
     table = Path(path)
     if table.is_dir():
         table = RunDir(table).trials_csv
-    if not table.is_file():
-        raise InputError(f"{table.parent}: no trials.csv (no trial has been recorded in this "
-                         f"run yet)")
-    try:
-        df = pd.read_csv(table, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{table}: has no trials") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise InputError(f"{table}: not a readable CSV ({first_line(e)})") from None
+    if not os.path.lexists(table):
+        raise InputError(f"{shown(table.parent)}: no trials.csv (no trial has been recorded in "
+                         "this run yet)")
+    header, records = read_records(table)
+    df = pd.DataFrame(records, columns=header, dtype=str)
     for column in df.columns:
         f = catalogue.field(column)
         df[column] = _typed(df[column], f.dtype if f is not None else None,

@@ -1,5 +1,9 @@
-"""The file and error helpers every package shares: one atomic write, one first-line rule, one
-conversion to plain YAML/JSON values.
+"""The file and error helpers every package shares: one atomic write, one bounded read, one
+first-line rule, one conversion to plain YAML/JSON values.
+
+A bounded read is how every file a user (or a colleague's run folder) hands the tool is read:
+regular files only (a named pipe would block, ``/dev/zero`` never ends, ``/proc`` files lie
+about their size), at most ``limit`` bytes, checked by reading ``limit + 1``.
 
 An atomic write goes to a temp file in the target's folder and is moved into place with
 ``os.replace``, so a reader, a concurrent trial or a crash never sees half a file. Files get
@@ -8,11 +12,19 @@ the permissions of any file the user creates (``mkstemp`` alone would make them 
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from search_space.errors import InputError
+
+MAX_JSON_BYTES = 16 << 20
+MAX_CHECKPOINT_BYTES = 4 << 30
+_PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 
 
 def _umask() -> int:
@@ -62,3 +74,76 @@ def first_line(e: BaseException) -> str:
     """The first line of an exception's message, or its type name when it has none."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def shown(path: str | Path) -> str:
+    """A path as messages show it: quoted only when it holds a character that would break the
+    one-line rule (a newline, a control character)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: str | Path, what: str) -> int:
+    """A read-only descriptor of ``path``, which must be a regular file outside /proc, /sys and
+    /dev (opened non-blocking, so a named pipe is refused instead of waited on)."""
+    path = Path(path)
+    if str(path.resolve()).startswith(tuple(p + "/" for p in _PSEUDO_FILESYSTEMS)):
+        raise InputError(f"{shown(path)}: {what} is a system file (under /proc, /sys or /dev); "
+                         "expected a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        raise InputError(f"{shown(path)}: cannot read {what} ({e.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise InputError(f"{shown(path)}: {what} is {_kind(mode)}; expected a regular file")
+    return fd
+
+
+def read_bounded(path: str | Path, what: str, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; InputError otherwise."""
+    fd = open_regular(path, what)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"{shown(path)}: cannot read {what} ({e.strerror})") from None
+    if len(data) > limit:
+        raise InputError(f"{shown(path)}: {what} is larger than {limit:,} bytes, the most read")
+    return data
+
+
+def read_text_bounded(path: str | Path, what: str, limit: int) -> str:
+    """:func:`read_bounded`, decoded as UTF-8."""
+    try:
+        return read_bounded(path, what, limit).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{shown(path)}: {what} is not UTF-8 text (byte {e.start})") from None
+
+
+def read_json_bounded(path: str | Path, what: str, limit: int = MAX_JSON_BYTES) -> Any:
+    """A JSON file through :func:`read_bounded`; invalid JSON is an InputError."""
+    try:
+        return json.loads(read_text_bounded(path, what, limit), object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as e:
+        raise InputError(f"{shown(path)}: {what} is not valid JSON ({first_line(e)[:80]})") \
+            from None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
+from search_space.io import first_line, read_text_bounded, shown
 
 __all__ = ["Rule", "rule", "Checked", "check_fields", "check_instance", "check_value",
            "field_rule", "unknown_keys", "short",
@@ -242,13 +243,30 @@ def check_instance(obj: Any, path: str = "") -> list[str]:
 
 # ---------------------------------------------------------------------------- YAML
 class _BoundedLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses documents expanding to more than :data:`MAX_YAML_NODES`."""
+    """A SafeLoader that refuses documents expanding to more than :data:`MAX_YAML_NODES` and
+    mappings that repeat a key (``channels: 8`` then ``channels: 1024`` would keep the last)."""
 
     def compose_document(self) -> Any:
         node = super().compose_document()
         if _expanded_size(node, {}, MAX_YAML_NODES) > MAX_YAML_NODES:
             raise _TooLarge(f"expands to more than {MAX_YAML_NODES:,} nodes (through aliases)")
         return node
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep)
 
 
 class _TooLarge(Exception):
@@ -278,8 +296,6 @@ def _expanded_size(node: Any, memo: dict[int, int], cap: int) -> int:
 
 def load_yaml(text: str | bytes, source: str) -> Any:
     """Parse one YAML document with size and alias-expansion limits; one-line InputError."""
-    from search_space.io import first_line
-
     if len(text) > MAX_YAML_BYTES:
         raise InputError(f"{source}: YAML document of {len(text):,} bytes; at most "
                          f"{MAX_YAML_BYTES:,} are read")
@@ -290,19 +306,12 @@ def load_yaml(text: str | bytes, source: str) -> Any:
     except RecursionError:
         raise InputError(f"{source}: YAML document nested too deeply") from None
     except yaml.YAMLError as e:
-        raise InputError(f"{source}: not valid YAML ({first_line(e)})") from None
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{source}: not valid YAML{where} ({first_line(e)})") from None
 
 
 def read_yaml(path: str | Path, what: str) -> Any:
-    """Read and parse a YAML file (see :func:`load_yaml`); unreadable files raise InputError."""
-    path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_YAML_BYTES:
-            raise InputError(f"{path}: {what} of {size:,} bytes; at most {MAX_YAML_BYTES:,} are "
-                             "read")
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        reason = getattr(e, "strerror", None) or type(e).__name__
-        raise InputError(f"{path}: cannot read {what} ({reason})") from None
-    return load_yaml(text, str(path))
+    """Read and parse a YAML file (see :func:`load_yaml`) through the bounded reader (regular
+    files only, at most :data:`MAX_YAML_BYTES`); unreadable files raise InputError."""
+    return load_yaml(read_text_bounded(path, what, MAX_YAML_BYTES), shown(path))
