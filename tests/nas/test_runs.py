@@ -18,7 +18,8 @@ from search_space.errors import InputError
 
 def _row(tid: str, number: int, **kw) -> dict:
     base = {"trial_id": tid, "number": number, "status": "completed", "reason": "",
-            "is_anchor": False, "anchor": "", "arch_id": "0123456789ab", "spec": json.dumps({"a": 1}),
+            "is_anchor": False, "anchor": "", "arch_id": "0123456789ab",
+            "spec": json.dumps({"a": 1}),
             "hparams": "{}", "psnr": 27.5 + number, "runtime_ms": 10.0 - number,
             "peak_memory_mb": 50.0, "params": 1000 * (number + 1), "seed": 0}
     return {**base, **kw}
