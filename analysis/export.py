@@ -22,10 +22,13 @@ torch, onnx and onnxruntime are imported inside the functions that need them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import math
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +44,7 @@ from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
-from search_space.io import write_atomic
+from search_space.io import current_umask, shown, write_atomic
 from search_space.spec import ArchSpec
 
 __all__ = ["PICKS", "ExportResult", "select_trial", "trial_spec", "train_config",
@@ -90,6 +93,9 @@ def select_trial(
         ranges = _range_text(completed, where)
         raise InputError(f"--where {where!r}: no completed trial satisfies it ("
                          f"{len(completed)} completed{'; ' + ranges if ranges else ''})")
+    if not pick.strip():
+        raise InputError(f"--pick: expected one of {', '.join(PICKS)}, a trial id, an arch id or "
+                         "an anchor, got an empty value")
     if pick in PICKS:
         return _select_named(candidates, pick, objectives, where)
     return _select_by_id(df, candidates, pick, where)
@@ -144,14 +150,19 @@ def _select_by_id(df: pd.DataFrame, candidates: pd.DataFrame, pick: str,
 
 # ---------------------------------------------------------------------------- configs
 def trial_dir(run: Run, row: Mapping[str, Any]) -> TrialDir:
-    return run.layout.trial(str(row[COL.trial_id]))
+    folder = run.layout.trial(str(row[COL.trial_id]))
+    run.layout.contained(folder.path, f"trial folder of {row[COL.trial_id]}")
+    return folder
 
 
 def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
-    """The trial's ArchSpec: ``trials/<id>/spec.yaml``, else the ``spec`` JSON of trials.csv."""
+    """The trial's ArchSpec: ``trials/<id>/spec.yaml``, else the ``spec`` JSON of trials.csv;
+    refused above the size limits (``search_space.limits``) before anything is built."""
+    from search_space.limits import check_resources
+
     path = trial_dir(run, row).spec_yaml
-    if path.is_file():
-        spec = ArchSpec.from_file(path)
+    if os.path.lexists(path):
+        spec = ArchSpec.from_file(run.layout.contained(path, "spec file"))
     elif row.get(COL.spec):
         spec = ArchSpec.from_yaml(str(row[COL.spec]),
                                   source=f"trials.csv spec of {row[COL.trial_id]}")
@@ -160,6 +171,7 @@ def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
     if row.get(COL.arch_id) and spec.arch_id() != row[COL.arch_id]:
         raise InputError(f"trial {row[COL.trial_id]}: its spec has arch_id {spec.arch_id()}, but "
                          f"trials.csv says {row[COL.arch_id]}")
+    check_resources(spec, what=f"trial {row[COL.trial_id]}'s spec")
     return spec
 
 
@@ -372,28 +384,76 @@ def export_trial(
     train_data: str | None = None,
     data_note: str = "",
     onnx: bool = True,
+    force: bool = False,
 ) -> ExportResult:
     """Write ``exports/<arch_id>/`` for row ``label`` of ``run.trials``, with a full-training
-    ``recipe`` (one of ``trainers.recipes``: the caller picks it, the export only writes it)."""
+    ``recipe`` (one of ``trainers.recipes``: the caller picks it, the export only writes it).
+
+    The folder is written whole into a temporary folder beside it and renamed into place, so a
+    failure leaves no half-export; an existing export is replaced only with ``force``."""
     row = run.trials.loc[label].to_dict()
     spec = trial_spec(run, row)
-    out = run.layout.exports_dir / spec.arch_id()
-    out.mkdir(parents=True, exist_ok=True)
+    final = _export_folder(run, spec, force=force)
+    with _staging(final) as out:
+        result = _write_export(run, row, spec, out, final, why=why, objectives=objectives,
+                               where=where, recipe=recipe, iterations=iterations,
+                               train_data=train_data, data_note=data_note, onnx=onnx)
+    return result
+
+
+def _export_folder(run: Run, spec: ArchSpec, *, force: bool) -> Path:
+    """``exports/<arch_id>``, checked: inside the run, ``exports`` a folder, and no earlier export
+    there unless ``force``."""
+    exports = run.layout.contained(run.layout.exports_dir, "exports folder")
+    if os.path.lexists(exports) and not exports.is_dir():
+        raise InputError(f"{shown(exports)}: exists and is not a folder; move it away to export")
+    final = run.layout.contained(exports / spec.arch_id(), "export folder")
+    if os.path.lexists(final) and not force:
+        raise InputError(f"{shown(final)}: already exported (files there may have been edited); "
+                         "pass --force to replace it")
+    return final
+
+
+@contextlib.contextmanager
+def _staging(final: Path):
+    """A temporary folder beside ``final`` that replaces it when the block succeeds, and is
+    removed when it fails: an export is all or nothing."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~current_umask())
+        if os.path.lexists(final):  # --force: the old export goes only once the new one exists
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.replace(final, old / final.name)
+            os.replace(staging, final)
+            shutil.rmtree(old)
+        else:
+            os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_export(run: Run, row: Mapping[str, Any], spec: ArchSpec, out: Path, final: Path, *,
+                  why: str, objectives: Mapping[str, str] | None, where: str | None,
+                  recipe: Mapping[str, Any], iterations: int | None, train_data: str | None,
+                  data_note: str, onnx: bool) -> ExportResult:
+    """Every file of the export, written into ``out``; the result names them in ``final``."""
     metrics = _picked_metrics(row)
     picked = {"run": str(run.path), COL.trial_id: str(row[COL.trial_id]),
               COL.anchor: row.get(COL.anchor) or None, "pick": why, "where": where,
               "objectives": dict(objectives or {}), "recipe": recipe["name"], "metrics": metrics}
     config = train_config(run, row, spec, recipe=recipe, iterations=iterations,
                           train_data=train_data, picked=picked)
-    result = ExportResult(directory=out, trial_id=str(row[COL.trial_id]), arch_id=spec.arch_id(),
-                          why=why, files=[], metrics=metrics)
+    result = ExportResult(directory=final, trial_id=str(row[COL.trial_id]),
+                          arch_id=spec.arch_id(), why=why, files=[], metrics=metrics)
 
     _write_yaml(out / "arch.yaml", spec.to_dict())
     train_yaml = out / "train.yaml"
     _write_yaml(train_yaml, config, _TRAIN_HEADER.format(
         arch_id=spec.arch_id(), run=run.name, why=why or "picked by hand",
         source=recipe["source"], data=data_note or config["data"]["train"],
-        path=train_yaml))
+        path=final / train_yaml.name))
     _write_yaml(out / "basicsr.yml", basicsr_options(config, spec, f"{spec.arch_id()}_x"
                                                                    f"{spec.scale}_{recipe['name']}"),
                 _BASICSR_HEADER.format(arch_id=spec.arch_id(), recipe=recipe["name"],
@@ -410,6 +470,7 @@ def export_trial(
             _maybe_onnx(model, out / "model.onnx", result, metadata=card)
     write_atomic(out / "README.md", _card_text(card, has_weights=model is not None))
     result.files.append(out / "README.md")
+    result.files = [final / f.name for f in result.files]
     return result
 
 
@@ -487,12 +548,12 @@ def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: Expo
     from search_space.checkpoint import load_weights
 
     weights = trial_dir(run, row).weights
-    if not weights.is_file():
+    if not os.path.lexists(weights):
         result.warnings.append(f"no proxy weights at {weights}: model_deploy.pth and model.onnx "
                                "not written")
         return None
-    model = build_model(spec, deploy=True)
-    load_weights(model, weights, deploy=True)
+    model = build_model(spec, deploy=True)  # trial_spec checked its size
+    load_weights(model, run.layout.contained(weights, "weights file"), deploy=True)
     return model.eval()
 
 

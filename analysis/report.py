@@ -113,7 +113,7 @@ def load_run(run_dir: str | Path) -> Run:
     if not path.is_dir():
         raise InputError(f"{path}: not a run directory (expected runs/<name>/ with trials.csv)")
     run = RunDir(path)
-    df = read_trials(run.trials_csv)
+    df = read_trials(run.contained(run.trials_csv, "trials table"))
     missing = [c for c in _REQUIRED_COLUMNS if c not in df.columns]
     if missing:
         raise InputError(f"{run.trials_csv}: missing column(s) {', '.join(missing)}; is this an "
@@ -121,9 +121,9 @@ def load_run(run_dir: str | Path) -> Run:
     if df.empty:
         raise InputError(f"{run.trials_csv}: has no trials")
     return Run(path=path, trials=_normalise_columns(df),
-               search=_read_mapping(run.search_yaml, "search config"),
-               state=_read_mapping(run.state_json, "run state"),
-               calibration=_read_mapping(run.calibration_json, "calibration record"))
+               search=_read_mapping(run, run.search_yaml, "search config"),
+               state=_read_mapping(run, run.state_json, "run state"),
+               calibration=_read_mapping(run, run.calibration_json, "calibration record"))
 
 
 def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -137,12 +137,13 @@ def _normalise_columns(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def _read_mapping(path: Path, what: str) -> dict[str, Any]:
-    """A mapping from a YAML (or JSON) file of the run, read as untrusted input (bounded, no
-    duplicate keys); ``{}`` when the file is absent, InputError when it is not a mapping."""
+def _read_mapping(run: RunDir, path: Path, what: str) -> dict[str, Any]:
+    """A mapping from a YAML (or JSON) file of the run, read as untrusted input (inside the run,
+    bounded, no duplicate keys); ``{}`` when the file is absent, InputError when it is not a
+    mapping."""
     if not os.path.lexists(path):
         return {}
-    data = read_yaml(path, what)
+    data = read_yaml(run.contained(path, what), what)
     if data is None:
         return {}
     if not isinstance(data, dict):

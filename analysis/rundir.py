@@ -142,6 +142,14 @@ class RunDir:
     exports_dir = property(lambda self: self.path / "exports")
     launch_lock = property(lambda self: self.path / ".launch.lock")
 
+    def contained(self, path: Path, what: str) -> Path:
+        """``path``, refused when it resolves outside the run folder: a run is often someone
+        else's, and a symlink planted in it must not make the tool read or write elsewhere."""
+        if not path.resolve().is_relative_to(self.path):
+            raise InputError(f"{shown(path)}: {what} points outside the run folder "
+                             f"{shown(self.path)}; refused")
+        return path
+
     def figure_file(self, name: str, ext: str) -> Path:
         """Where ``nas pareto`` writes figure ``name`` (``pareto_runtime``...) as ``ext``."""
         return self.path / f"{name}.{ext}"

@@ -27,7 +27,7 @@ MAX_CHECKPOINT_BYTES = 4 << 30
 _PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -46,7 +46,7 @@ def write_atomic(path: str | Path, data: str | bytes | Callable[[IO[bytes]], Any
                 f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

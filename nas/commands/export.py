@@ -39,6 +39,9 @@ class Command:
                                  "nas data prepare (default: the run's, if prepared, else "
                                  "datasets/DIV2K_sub)")
         parser.add_argument("--no-onnx", action="store_true", help="skip model.onnx")
+        parser.add_argument("--force", action="store_true",
+                            help="replace an earlier export of the same architecture (its files, "
+                                 "edits included, are lost)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
 
     def run(self, args) -> int:
@@ -62,7 +65,7 @@ class Command:
         result = export_trial(run, label, why=why, objectives=objectives, where=args.where,
                               recipe=get_recipe(args.recipe), iterations=args.iterations,
                               train_data=train_data, data_note=_data_note(train_data),
-                              onnx=not args.no_onnx)
+                              onnx=not args.no_onnx, force=args.force)
         for note in result.warnings:
             print(f"nas export: warning: {note}", file=sys.stderr)
         if args.json:

@@ -25,7 +25,7 @@ ESRNAS_PACKAGES = ("search_space", "trainers", "analysis", "nas")
 
 
 def _export(capsys, run_dir, *args) -> Path:
-    assert main(["export", str(run_dir), "--json", *args]) == 0
+    assert main(["export", str(run_dir), "--json", "--force", *args]) == 0
     return Path(json.loads(capsys.readouterr().out)["directory"])
 
 

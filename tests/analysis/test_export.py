@@ -28,7 +28,8 @@ TRAIN_KEYS = {"arch", "scale", "data", "optim", "schedule", "iterations", "eval_
 
 
 def export(capsys, run_dir, *args) -> dict:
-    code = main(["export", str(run_dir), "--json", *args])
+    """One export; tests share a run, so an earlier export of the same trial is replaced."""
+    code = main(["export", str(run_dir), "--json", "--force", *args])
     out, err = capsys.readouterr()
     assert code == 0, err
     return json.loads(out)
@@ -208,3 +209,33 @@ def test_export_train_eval_round_trip(run_dir, tmp_path, capsys, monkeypatch):
     metrics = json.loads(capsys.readouterr().out)["Set5"]
     assert metrics["images"] == 5 and math.isfinite(metrics["psnr_y"])
     assert torch.load(trained, weights_only=True)["spec"] == config["arch"]
+
+
+def test_export_is_all_or_nothing_and_never_overwrites_without_force(tmp_path, capsys):
+    run_dir = build_run(tmp_path)
+    first = export(capsys, run_dir, "--pick", "00003", "--no-onnx")
+    folder = first["directory"]
+    edited = os.path.join(folder, "train.yaml")
+    with open(edited, "a") as f:
+        f.write("# my edit\n")
+    assert main(["export", str(run_dir), "--pick", "00003", "--no-onnx"]) == 2
+    assert "already exported" in capsys.readouterr().err
+    assert open(edited).read().endswith("# my edit\n")  # kept
+
+    # a truncated checkpoint fails the export after the YAML files: nothing of it is left
+    weights = run_dir / "trials" / "00004" / "model_deploy.pth"
+    weights.write_bytes(weights.read_bytes()[:100])
+    before = sorted(os.listdir(run_dir / "exports"))
+    assert main(["export", str(run_dir), "--pick", "00004", "--no-onnx"]) == 2
+    assert "not a readable PyTorch checkpoint" in capsys.readouterr().err
+    assert sorted(os.listdir(run_dir / "exports")) == before  # no half export, no temp folder
+
+    replaced = export(capsys, run_dir, "--pick", "00003", "--no-onnx")  # --force replaces
+    assert replaced["directory"] == folder
+    assert not open(edited).read().endswith("# my edit\n")
+    assert sorted(os.listdir(run_dir / "exports")) == before
+
+
+def test_empty_pick_is_refused(run_dir, capsys):
+    assert main(["export", str(run_dir), "--pick", " "]) == 2
+    assert "--pick: expected one of" in capsys.readouterr().err
