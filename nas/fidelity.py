@@ -41,6 +41,7 @@ from nas.progress import format_duration
 from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
 from nas.trial import TrialSettings, trial_train_config
 from search_space.errors import DocumentError, InputError, read_yaml_file
+from search_space.limits import check_resources
 from search_space.spec import ArchSpec
 from search_space.validation import check_fields, raise_problems, rule, short
 
@@ -125,6 +126,11 @@ def _reference(entry: Any, i: int, base: Path, problems: list[str]) -> Reference
     if found:
         return None
     spec = get_anchor(target).spec if anchor else ArchSpec.from_file(file)
+    try:
+        check_resources(spec.with_scale(SCALE), what=f"{where}.spec")  # before any build
+    except InputError as e:
+        problems.append(str(e))
+        return None
     return Reference(values["name"], spec.with_scale(SCALE), values["psnr_ref"],
                      values.get("source") or "")
 

@@ -14,6 +14,7 @@ dict is accepted too (matched against the deploy or train form by its keys).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from search_space.errors import InputError
-from search_space.io import first_line
+from search_space.io import MAX_CHECKPOINT_BYTES, first_line, open_regular, shown
 from search_space.spec import ArchSpec
 
 __all__ = ["write_checkpoint", "read_checkpoint", "load_weights", "spec_of_checkpoint",
@@ -44,13 +45,21 @@ def write_checkpoint(path: str | Path, spec: ArchSpec, **content: Any) -> Path:
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: checkpoint file not found")
+    if not os.path.lexists(path):
+        raise InputError(f"{shown(path)}: checkpoint file not found")
+    fd = open_regular(path, "checkpoint")  # a pipe or device is refused, not waited on
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with os.fdopen(fd, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_CHECKPOINT_BYTES:
+                raise InputError(f"{shown(path)}: checkpoint of {size:,} bytes; at most "
+                                 f"{MAX_CHECKPOINT_BYTES:,} are read")
+            data = torch.load(f, map_location="cpu", weights_only=True)
+    except InputError:
+        raise
     except Exception as e:  # noqa: BLE001  (torch raises many types for a bad file)
         raise InputError(
-            f"{path}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
+            f"{shown(path)}: not a readable PyTorch checkpoint ({type(e).__name__})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a checkpoint dict, got {type(data).__name__}")
     return data

@@ -117,8 +117,10 @@ def load_deploy_model(spec: ArchSpec, path: str | Path) -> nn.Module:
     """
     from search_space.builder import build_model
     from search_space.checkpoint import load_weights, read_checkpoint, spec_of_checkpoint
+    from search_space.limits import check_resources
     from search_space.reparam import reparameterize_model
 
+    check_resources(spec, what=f"architecture of {path}")  # before anything is allocated
     ckpt = read_checkpoint(path)
     is_esrnas = spec_of_checkpoint(ckpt, path) is not None
     if is_esrnas and ckpt.get("model_deploy") is None and ckpt.get("model") is not None:
