@@ -44,7 +44,7 @@ from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
-from search_space.io import current_umask, shown, write_atomic
+from search_space.io import current_umask, make_output_dir, shown, write_atomic
 from search_space.spec import ArchSpec
 
 __all__ = ["PICKS", "ExportResult", "select_trial", "trial_spec", "train_config",
@@ -416,13 +416,18 @@ def _export_folder(run: Run, spec: ArchSpec, *, force: bool) -> Path:
 
 @contextlib.contextmanager
 def _staging(final: Path):
-    """A temporary folder beside ``final`` that replaces it when the block succeeds, and is
-    removed when it fails: an export is all or nothing."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    """A temporary folder in the run folder that becomes ``final`` when the block succeeds, and
+    is removed when it fails: an export is all or nothing (not even ``exports/`` is left)."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".export-{final.name}.", suffix=".tmp",
+                                        dir=final.parent.parent))
+    except OSError as e:
+        raise InputError(f"{shown(final.parent.parent)}: cannot write an export there "
+                         f"({e.strerror})") from None
     try:
         yield staging
         os.chmod(staging, 0o777 & ~current_umask())
+        make_output_dir(final.parent, "exports folder")
         if os.path.lexists(final):  # --force: the old export goes only once the new one exists
             old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
             os.replace(final, old / final.name)

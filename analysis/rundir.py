@@ -42,7 +42,13 @@ from analysis import metrics as catalogue
 from analysis.metrics import COL
 from analysis.trials_csv import read_records
 from search_space.errors import InputError
-from search_space.io import read_json_bounded, shown, write_atomic
+from search_space.io import (
+    make_output_dir,
+    read_json_bounded,
+    shown,
+    without_password,
+    write_atomic,
+)
 
 __all__ = [
     "COLUMNS",
@@ -193,9 +199,7 @@ class RunDir:
         if run.is_run():
             raise InputError(f"--out: {run.path} already holds a run; continue it with "
                              f"`nas launch --resume {run.path}` or choose another --out")
-        if run.path.exists() and not run.path.is_dir():
-            raise InputError(f"--out: {run.path} exists and is not a directory")
-        run.path.mkdir(parents=True, exist_ok=True)
+        make_output_dir(run.path, "--out")
         write_atomic(run.search_yaml, config_yaml)
         run.write_state({"version": STATE_VERSION, **state})
         return run
@@ -222,7 +226,12 @@ class RunDir:
         return read_json(self.state_json)
 
     def write_state(self, state: Mapping[str, Any]) -> None:
-        write_json(self.state_json, dict(state))
+        """Write ``state.json``; a storage URL is stored without its password (run folders are
+        shared and world-readable)."""
+        state = dict(state)
+        if state.get("storage"):
+            state["storage"] = without_password(state["storage"])
+        write_json(self.state_json, state)
 
 
 class TrialsTable:

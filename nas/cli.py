@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib
-import os
 import sys
 import traceback
 import warnings
 from pathlib import Path
 
 from nas.signals import sigterm_as_interrupt
-from search_space.errors import InputError
-from search_space.io import first_line
+from search_space.errors import InputError, one_line
+from search_space.io import first_line, mask_secrets, shown
+from trainers.environment import check_environment, log_dir
 
 # name -> module under nas.commands
 _COMMANDS = {
@@ -83,20 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            check_environment()
             code = int(args._command().run(args) or 0)
         except InputError as e:
-            print(f"{name}: error: {e}{_folded(caught)}", file=sys.stderr)
+            print(mask_secrets(f"{name}: error: {e}{_folded(caught)}"), file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print(f"{name}: interrupted{_hint(args)}", file=sys.stderr)
+            print(mask_secrets(f"{name}: interrupted{_hint(args)}"), file=sys.stderr)
             return 130
         except Exception as e:  # noqa: BLE001  (the policy: one line here, traceback in the log)
             log = _write_log(args, argv)
-            print(f"{name}: failed: {type(e).__name__}: {first_line(e)} (traceback: {log})"
-                  f"{_hint(args)}", file=sys.stderr)
+            print(mask_secrets(f"{name}: failed: {type(e).__name__}: {one_line(first_line(e))} "
+                               f"({log}){_hint(args)}"), file=sys.stderr)
             return 1
     for text in dict.fromkeys(first_line(w.message) for w in caught):
-        print(f"{name}: warning: {text}", file=sys.stderr)
+        print(mask_secrets(f"{name}: warning: {one_line(text)}"), file=sys.stderr)
     return code
 
 
@@ -111,23 +112,23 @@ def _hint(args: argparse.Namespace) -> str:
     return f"; continue with `{hint}`" if hint else ""
 
 
-def _write_log(args: argparse.Namespace, argv: list[str] | None) -> Path:
-    """Append the traceback to the command's log (its output folder, else the cache)."""
+def _write_log(args: argparse.Namespace, argv: list[str] | None) -> str:
+    """Append the traceback to the command's log (its output folder, else ``ESRNAS_LOG_DIR``);
+    where it lands, for the message. A traceback is never printed: the failure stays one line."""
     folder = getattr(args, "log_dir", None)
     if folder is None or not Path(folder).is_dir():
-        folder = Path(os.environ.get("ESRNAS_LOG_DIR", Path.home() / ".cache" / "esrnas" /
-                                     "logs"))
+        folder = log_dir()
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path(folder) / f"nas-{args.command}.log"
+    command = " ".join(sys.argv[1:] if argv is None else argv)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as f:
-            f.write(f"--- {stamp} nas {' '.join(sys.argv[1:] if argv is None else argv)}\n")
-            f.write(traceback.format_exc())
-    except OSError:  # no writable log: the traceback goes to stderr after all
-        traceback.print_exc()
-        return Path("stderr")
-    return path
+            f.write(f"--- {stamp} nas {mask_secrets(command)}\n")
+            f.write(mask_secrets(traceback.format_exc()))
+    except OSError as e:
+        return f"traceback not saved: cannot write {shown(path)}: {e.strerror or type(e).__name__}"
+    return f"traceback: {shown(path)}"
 
 
 if __name__ == "__main__":

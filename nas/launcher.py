@@ -59,7 +59,7 @@ from nas.signals import sigterm_as_interrupt
 from nas.summary import LaunchSummary, summary_lines
 from nas.trial import ray_trainable
 from search_space.errors import InputError
-from search_space.io import first_line
+from search_space.io import first_line, mask_secrets, without_password
 
 __all__ = ["launch", "LaunchSummary", "default_run_dir", "reconcile_study", "rdb_url",
            "summary_lines"]
@@ -158,9 +158,11 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
         run = RunDir.open(resume)
         state = run.read_state()
         config = SearchConfig.from_file(run.search_yaml) if config is None else config
-        if storage is not None and storage != state.get("storage"):
+        if storage is not None and without_password(storage) != state.get("storage"):
             raise InputError(f"--storage: the run uses {state.get('storage') or run.sqlite_url}; "
                              f"a resumed run keeps its storage")
+        if storage is not None:  # its password, for this session only (never written)
+            state["storage"] = storage
         if budget is not None:
             state["budget"] = budget.to_dict()
         budget = Budget.from_dict(state["budget"])
@@ -181,7 +183,7 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
         "sessions": [],
     }
     run = RunDir.create(out_path, config_yaml=config.to_yaml(), state=state)
-    return run, config, budget, run.read_state()
+    return run, config, budget, {**run.read_state(), "storage": storage}
 
 
 
@@ -191,7 +193,8 @@ def _check_storage(url: str) -> None:
     try:
         optuna.storages.RDBStorage(rdb_url(url))
     except Exception as e:  # noqa: BLE001  (SQLAlchemy/driver errors of many kinds)
-        raise InputError(f"--storage: cannot open {url!r} ({first_line(e)})") from None
+        raise InputError(f"--storage: cannot open {mask_secrets(url)!r} "
+                         f"({mask_secrets(first_line(e))})") from None
 
 
 def _init_ray(address: str | None) -> bool:

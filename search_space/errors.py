@@ -11,7 +11,22 @@ from collections.abc import Iterable
 
 
 class InputError(ValueError):
-    """Bad user input; the message names the field or file and what was expected."""
+    """Bad user input; the message names the field or file and what was expected.
+
+    The message is kept on one line: a newline or control character that came in with the input
+    (a path, a value) is written escaped, so the one-line rule of the CLI holds whatever the
+    input held.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(one_line(str(message)))
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DocumentError(InputError):
@@ -26,12 +41,12 @@ class DocumentError(InputError):
         self.problems = list(problems)
         what = what or self.kind
         n = len(self.problems)
+        lines = [one_line(p) for p in self.problems]
         if n == 1:
-            msg = f"invalid {what}: {self.problems[0]}"
+            msg = f"invalid {one_line(what)}: {lines[0]}"
         else:
-            lines = "\n".join(f"  {p}" for p in self.problems)
-            msg = f"invalid {what} ({n} problems):\n{lines}"
-        super().__init__(msg)
+            msg = f"invalid {one_line(what)} ({n} problems):\n" + "\n".join(f"  {p}" for p in lines)
+        ValueError.__init__(self, msg)  # several lines by design: a heading and one per problem
 
 
 class SpecError(DocumentError):

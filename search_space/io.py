@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping
@@ -76,6 +77,21 @@ def first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*):([^\s@/]*)@")
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of every URL in it masked (``postgresql://alice:***@host/db``):
+    a storage URL reaches messages, logs and the command line recorded in them."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+def without_password(url: str | None) -> str | None:
+    """``url`` with its password removed (``postgresql://alice@host/db``): what a run folder may
+    store. libpq finds the password again in ``PGPASSWORD`` or ``~/.pgpass``."""
+    return None if url is None else _URL_PASSWORD.sub(r"\1@", url)
+
+
 def shown(path: str | Path) -> str:
     """A path as messages show it: quoted only when it holds a character that would break the
     one-line rule (a newline, a control character)."""
@@ -92,11 +108,48 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def check_output_dir(path: str | Path, flag: str) -> Path:
+    """Refuse an output folder that cannot be made (under a file, in /proc, not writable) as bad
+    input named by ``flag``, without creating anything."""
+    path = Path(path)
+    if _is_system(path):
+        raise InputError(f"{flag}: {shown(path)} is under /proc, /sys or /dev; expected a folder "
+                         "of your own")
+    if os.path.lexists(path) and not path.is_dir():
+        raise InputError(f"{flag}: {shown(path)} exists and is not a folder")
+    parent = path.absolute()
+    while not os.path.lexists(parent):
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{flag}: cannot create the folder {shown(path)} ({shown(parent)} is "
+                         "not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{flag}: cannot create the folder {shown(path)} ({shown(parent)} is "
+                         "not writable)")
+    return path
+
+
+def make_output_dir(path: str | Path, flag: str) -> Path:
+    """Create the output folder ``path`` (and its parents) after :func:`check_output_dir`."""
+    path = check_output_dir(path, flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{flag}: cannot create the folder {shown(path)} "
+                         f"({e.strerror or type(e).__name__})") from None
+    return path
+
+
+def _is_system(path: Path) -> bool:
+    resolved = str(path.resolve())
+    return any(resolved == p or resolved.startswith(p + "/") for p in _PSEUDO_FILESYSTEMS)
+
+
 def open_regular(path: str | Path, what: str) -> int:
     """A read-only descriptor of ``path``, which must be a regular file outside /proc, /sys and
     /dev (opened non-blocking, so a named pipe is refused instead of waited on)."""
     path = Path(path)
-    if str(path.resolve()).startswith(tuple(p + "/" for p in _PSEUDO_FILESYSTEMS)):
+    if _is_system(path):
         raise InputError(f"{shown(path)}: {what} is a system file (under /proc, /sys or /dev); "
                          "expected a regular file")
     try:

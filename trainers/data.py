@@ -27,24 +27,23 @@ import numpy as np
 import torch
 
 from search_space.errors import InputError
-from search_space.io import first_line, write_atomic
+from search_space.io import first_line, shown, write_atomic
 from trainers.degrade import bicubic_downsample
+from trainers.environment import cache_dir, image_cache_bytes
 
 __all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
            "patch_dataset", "resolve_dataset", "validation_pairs", "disk_cache_dir",
-           "MAX_IMAGE_PIXELS"]
+           "MAX_IMAGE_PIXELS", "open_image_header"]
 
 _BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
 BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
-# Decoded HR images and their LR versions kept per process (LRU); beyond this size the least
-# recently used are decoded / downscaled again.
-_CACHE_BYTES = int(os.environ.get("ESRNAS_IMAGE_CACHE_MB", "4096")) * 2**20
-# LR images made here are also kept on disk (.npy, memory-mapped): every search trial runs in its
-# own process, and downscaling SunHays80 costs ~3.5 s of a ~30 s proxy on 2 cores. Set
-# ESRNAS_CACHE_DIR=off to disable.
-_DISK_CACHE = os.environ.get("ESRNAS_CACHE_DIR", str(Path.home() / ".cache" / "esrnas"))
+# Decoded HR images and their LR versions are kept per process (LRU, ESRNAS_IMAGE_CACHE_MB);
+# beyond that size the least recently used are decoded / downscaled again. LR images made here are
+# also kept on disk (.npy, memory-mapped): every search trial runs in its own process, and
+# downscaling SunHays80 costs ~3.5 s of a ~30 s proxy on 2 cores. ESRNAS_CACHE_DIR=off disables
+# it (trainers/environment.py).
 _DISK_CACHE_VERSION = 1  # bump when the LR computation changes
 
 
@@ -82,12 +81,16 @@ def list_images(folder: Path) -> list[Path]:
 MAX_IMAGE_PIXELS = 8192 * 8192
 
 
-def _open_image(path: Path):
-    """Open ``path`` lazily (header only) and check its size; library warnings become errors."""
+def open_image_header(path: Path):
+    """Open ``path`` lazily (header only) and check its size; library warnings become errors.
+    Only a regular file is opened (a named pipe called ``x.png`` would block)."""
+    import stat
     import warnings
 
     from PIL import Image
 
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise InputError(f"{shown(path)}: not a regular file; expected an image file")
     Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check, replaced by the one below
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any other warning while reading the header
@@ -95,7 +98,7 @@ def _open_image(path: Path):
     width, height = img.size
     if width * height > MAX_IMAGE_PIXELS:
         img.close()
-        raise InputError(f"{path}: image of {width}x{height} pixels; at most "
+        raise InputError(f"{shown(path)}: image of {width}x{height} pixels; at most "
                          f"{MAX_IMAGE_PIXELS:,} pixels (8192x8192) are decoded")
     return img
 
@@ -121,7 +124,7 @@ def load_image(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with _open_image(path) as img, warnings.catch_warnings():
+        with open_image_header(path) as img, warnings.catch_warnings():
             warnings.simplefilter("error")
             return _to_rgb8(img)
     except InputError:
@@ -136,7 +139,7 @@ def image_size(path: Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with _open_image(path) as img:
+        with open_image_header(path) as img:
             width, height = img.size
     except InputError:
         raise
@@ -296,8 +299,8 @@ _cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
 def _cached_image(path: Path, scale: int = 1) -> np.ndarray:
     """Decoded image (``scale`` 1) or its MATLAB-bicubic LR at ``scale``, from a per-process LRU
-    cache bounded by ``_CACHE_BYTES`` (LR images also from the disk cache): each image is decoded
-    and downscaled once, after which a training patch is a plain crop."""
+    cache bounded by ``ESRNAS_IMAGE_CACHE_MB`` (LR images also from the disk cache): each image
+    is decoded and downscaled once, after which a training patch is a plain crop."""
     stat = path.stat()
     key = (str(path), stat.st_mtime_ns, stat.st_size, scale)
     img = _cache.get(key)
@@ -311,7 +314,7 @@ def _cached_image(path: Path, scale: int = 1) -> np.ndarray:
         img = _disk_cached_lr(key, lambda: bicubic_downsample(_cached_image(path), scale))
     _cache[key] = img
     total = sum(a.nbytes for a in _cache.values())
-    while total > _CACHE_BYTES and len(_cache) > 1:
+    while total > image_cache_bytes() and len(_cache) > 1:
         _, old = _cache.popitem(last=False)
         total -= old.nbytes
     return img
@@ -319,9 +322,7 @@ def _cached_image(path: Path, scale: int = 1) -> np.ndarray:
 
 def disk_cache_dir() -> Path | None:
     """The folder of the on-disk caches (``ESRNAS_CACHE_DIR``), or None when it is turned off."""
-    if _DISK_CACHE.lower() in ("", "off", "0", "none"):
-        return None
-    return Path(_DISK_CACHE).expanduser()
+    return cache_dir()
 
 
 def _disk_cached_lr(key: tuple, make) -> np.ndarray:

@@ -25,6 +25,7 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -36,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from search_space.errors import DocumentError, InputError
-from search_space.io import first_line, write_atomic
+from search_space.io import first_line, make_output_dir, shown, write_atomic
 from search_space.validation import check_instance, raise_problems, rule, short
-from trainers.data import list_images, load_image
+from trainers.data import list_images, load_image, open_image_header
 from trainers.degrade import bicubic_downsample
 
 __all__ = ["Settings", "PrepareResult", "prepare", "sub_positions", "hr_dir", "lr_dir",
@@ -50,6 +51,10 @@ MANIFEST = "manifest.json"
 STORE = "store"
 _STATE = ".prepare"
 _PNG_LEVEL = 3  # zlib level of the PNGs (BasicSR's extract_subimages uses 3 as well)
+# Bounds of a plan, checked on the headers before anything is allocated (docs/validation.md):
+# DIV2K at the BasicSR settings (480/240) gives 40 sub-images an image, LSDIR about 1M in all.
+MAX_SUBS_PER_IMAGE = 100_000
+MAX_SUBS = 10_000_000
 
 
 def _scales(scales: Any) -> str | None:
@@ -111,15 +116,22 @@ def lr_dir(out: Path, scale: int) -> Path:
     return Path(out) / "LR_bicubic" / f"X{scale}_sub"
 
 
+def _starts(length: int, crop: int, step: int) -> list[int]:
+    out = list(range(0, length - crop + 1, step))
+    if length - (out[-1] + crop) > 0:
+        out.append(length - crop)
+    return out
+
+
+def sub_count(height: int, width: int, crop: int, step: int) -> int:
+    """How many sub-images :func:`sub_positions` cuts, without listing them."""
+    return len(_starts(height, crop, step)) * len(_starts(width, crop, step))
+
+
 def sub_positions(height: int, width: int, crop: int, step: int) -> list[tuple[int, int]]:
     """(top, left) of each sub-image, row by row, as BasicSR's extract_subimages.py cuts them."""
-    def starts(length: int) -> list[int]:
-        out = list(range(0, length - crop + 1, step))
-        if length - (out[-1] + crop) > 0:
-            out.append(length - crop)
-        return out
-
-    return [(top, left) for top in starts(height) for left in starts(width)]
+    tops, lefts = _starts(height, crop, step), _starts(width, crop, step)
+    return [(top, left) for top in tops for left in lefts]
 
 
 # ---------------------------------------------------------------------------- validation
@@ -127,13 +139,16 @@ def check_header(path: Path, crop: int) -> tuple[int, int]:
     """(height, width) of an 8-bit RGB image at least ``crop`` on each side; else InputError."""
     from PIL import Image, UnidentifiedImageError
 
-    try:
-        with Image.open(path) as img:
+    try:  # the header alone: a bomb (a huge claimed size) is refused before any decoding
+        with open_image_header(path) as img:
             mode, (width, height) = img.mode, img.size
             rawmodes = [str(tile[3]) for tile in getattr(img, "tile", []) or []
                         if len(tile) > 3]
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
+    except (OSError, UnidentifiedImageError, ValueError, Warning,
+            Image.DecompressionBombError) as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(f"{shown(path)}: cannot read image ({first_line(e)})") from None
     # PIL reads a 16-bit RGB PNG as mode RGB and drops the low bits: its raw mode says 16.
     if mode in ("I", "F") or mode.startswith("I;16") or any(";16" in r for r in rawmodes):
         raise InputError(f"{path}: bit depth 16 or more (mode {mode}), expected 8-bit RGB")
@@ -152,6 +167,7 @@ def _plan(images: list[Path], settings: Settings, strict: bool) -> dict[str, Any
     for path in images:
         try:
             height, width = check_header(path, settings.crop)
+            _check_count(path, sub_count(height, width, settings.crop, settings.step), slot)
         except InputError as e:
             if strict:
                 raise
@@ -163,6 +179,31 @@ def _plan(images: list[Path], settings: Settings, strict: bool) -> dict[str, Any
         slot += len(positions)
     return {"format": FORMAT, "version": VERSION, "settings": asdict(settings),
             "images": entries, "skipped": skipped, "count": slot}
+
+
+def _check_count(path: Path, count: int, before: int) -> None:
+    """One image's sub-images, and the plan's so far, against the bounds."""
+    if count > MAX_SUBS_PER_IMAGE:
+        raise InputError(f"{shown(path)}: would give {count:,} sub-images; at most "
+                         f"{MAX_SUBS_PER_IMAGE:,} an image (raise --step or --crop)")
+    if before + count > MAX_SUBS:
+        raise InputError(f"{shown(path)}: the preparation would pass {MAX_SUBS:,} sub-images; "
+                         "raise --step or --crop, or prepare fewer images at a time")
+
+
+def _check_out(out: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """``--out`` is new, empty, or an interrupted preparation of its own, and its disk has room
+    for the store (checked before the sparse store files are made)."""
+    if os.path.lexists(out) and out.is_dir() and any(out.iterdir()) and \
+            not (out / _STATE / "plan.json").is_file():
+        raise InputError(f"--out: {shown(out)} is not empty and holds no preparation to resume; "
+                         "choose a new or empty folder")
+    make_output_dir(out, "--out")
+    need = sum(int(np.prod(shape)) for shape in shapes.values())
+    free = shutil.disk_usage(out).free
+    if need > free + sum(f.stat().st_size for f in (out / STORE).glob("*.npy")):
+        raise InputError(f"--out: the store needs {need / 2**30:,.1f} GiB and {shown(out)} has "
+                         f"{free / 2**30:,.1f} GiB free")
 
 
 def _load_or_write_plan(out: Path, plan: dict[str, Any]) -> None:
@@ -340,8 +381,9 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
     plan = _plan(images, settings, strict)
     if not plan["images"]:
         raise InputError(f"{src}: no usable image ({plan['skipped'][0]['reason']})")
-    _load_or_write_plan(out, plan)
     shapes = _store_shapes(settings, plan["count"])
+    _check_out(out, shapes)
+    _load_or_write_plan(out, plan)
     _make_store(out, shapes)
 
     todo = [e for e in plan["images"] if _read_marker(out, e["file"]) is None]
@@ -353,6 +395,8 @@ def prepare(src: str | Path, out: str | Path, settings: Settings = Settings(), *
     bar.close()
     for _, reason in failed:
         print(f"prepare: skipped {reason}", file=sys.stderr)
+    if len(failed) == len(plan["images"]):
+        raise InputError(f"{shown(src)}: no image could be prepared ({failed[0][1]})")
     skipped = [(s["file"], s["reason"]) for s in plan["skipped"]] + failed
     count = _write_manifest(out, plan, shapes, skipped)
     return PrepareResult(out=out, images=len(plan["images"]) - len(failed), sub_images=count,

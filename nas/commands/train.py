@@ -31,7 +31,7 @@ class Command:
 
     def run(self, args) -> int:
         from nas.commands.show import check_limits
-        from search_space.io import write_atomic
+        from search_space.io import check_output_dir, write_atomic
         from trainers.config import TrainConfig
         from trainers.device import resolve_device
         from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train
@@ -43,6 +43,7 @@ class Command:
         patch = config.data.lr_patch
         check_limits(config.spec, args, input_hw=(patch, patch), batch=config.data.batch_size,
                      what=f"arch of {args.config}")
+        check_output_dir(out, "--out")  # made by the training once its data is read
         # Validated: from here on a crash is a failure of the run, resumable once it checkpointed.
         args.log_dir = out
         args.resume_hint = f"nas train {args.config} --out {out} --resume"

@@ -26,7 +26,7 @@ from trainers.degrade import bicubic_downsample
 
 @pytest.fixture(autouse=True)
 def _private_disk_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ESRNAS_CACHE_DIR", str(tmp_path / "cache"))
     data._cache.clear()
 
 

@@ -24,9 +24,8 @@ REPARAM_SPEC = {"scale": 2, "channels": 8, "name": "tiny_reparam",
 
 @pytest.fixture(autouse=True)
 def _private_disk_cache(tmp_path_factory, monkeypatch):
-    from trainers import data
 
-    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path_factory.getbasetemp() / "lr_cache"))
+    monkeypatch.setenv("ESRNAS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lr_cache"))
 
 
 @pytest.fixture

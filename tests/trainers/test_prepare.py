@@ -188,9 +188,8 @@ def test_store_patches_are_aligned_deterministic_and_train(tmp_path):
 # ---------------------------------------------------------------------------- folder cache
 @pytest.fixture
 def cache_dir(tmp_path, monkeypatch):
-    from trainers import data
 
-    monkeypatch.setattr(data, "_DISK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ESRNAS_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
