@@ -25,6 +25,7 @@ from nas.launcher import rdb_url
 from tests.nas.conftest import tiny_config
 
 DETERMINISTIC = {"psnr": "max", "params": "min"}
+PG_PASSWORD = "S3cret-pw-7f1d"
 
 
 def _free_port() -> int:
@@ -172,11 +173,14 @@ def test_search_with_a_postgresql_study(tmp_path):
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     port = _free_port()
-    _as_postgres([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"])
+    (root / "pw").write_text(PG_PASSWORD + "\n")
+    (root / "pw").chmod(0o644)
+    _as_postgres([initdb, "-D", str(data), "-U", "postgres", "--auth=scram-sha-256",
+                  f"--pwfile={root / 'pw'}", "-E", "UTF8"])
     _as_postgres([pg_ctl, "-D", str(data), "-w", "-l", str(root / "log"), "-o",
                   f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"])
     try:
-        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        url = f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{port}/postgres"
         out = _nas(["--config", str(_config_file(tmp_path)), "--budget", "2", "--out", "run",
                     "--storage", url], tmp_path)
         assert out.returncode == 0, out.stderr[-3000:]
@@ -186,6 +190,19 @@ def test_search_with_a_postgresql_study(tmp_path):
         assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
         df = pd.read_csv(tmp_path / "run" / "trials.csv")
         assert sorted(t.values[0] for t in study.trials) == pytest.approx(sorted(df["psnr"]))
+        # the password is in no file of the run and in no output; a resumed run gets it from
+        # libpq's PGPASSWORD, as the README says
+        assert PG_PASSWORD not in out.stdout + out.stderr
+        state = json.loads((tmp_path / "run" / "state.json").read_text())
+        assert state["storage"] == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        more = _nas(["--resume", "run", "--budget", "3"], tmp_path,
+                    env={**_env(tmp_path), "PGPASSWORD": PG_PASSWORD})
+        assert more.returncode == 0, more.stderr[-3000:]
+        assert len(_study(tmp_path / "run", storage=rdb_url(url)).trials) == 3
+        assert PG_PASSWORD not in more.stdout + more.stderr
+        leaks = [p for p in (tmp_path / "run").rglob("*")
+                 if p.is_file() and PG_PASSWORD.encode() in p.read_bytes()]
+        assert leaks == []
     finally:
         _as_postgres([pg_ctl, "-D", str(data), "-m", "fast", "stop"])
         shutil.rmtree(root, ignore_errors=True)
