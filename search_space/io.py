@@ -105,14 +105,14 @@ def _kind(mode: int) -> str:
                        (stat.S_ISSOCK, "a socket")):
         if test(mode):
             return name
-    return "not a regular file"
+    return "a special file"
 
 
 def check_output_dir(path: str | Path, flag: str) -> Path:
     """Refuse an output folder that cannot be made (under a file, in /proc, not writable) as bad
     input named by ``flag``, without creating anything."""
     path = Path(path)
-    if _is_system(path):
+    if is_system_path(path):
         raise InputError(f"{flag}: {shown(path)} is under /proc, /sys or /dev; expected a folder "
                          "of your own")
     if os.path.lexists(path) and not path.is_dir():
@@ -140,7 +140,8 @@ def make_output_dir(path: str | Path, flag: str) -> Path:
     return path
 
 
-def _is_system(path: Path) -> bool:
+def is_system_path(path: Path) -> bool:
+    """Whether ``path`` resolves into /proc, /sys or /dev (or is one of them)."""
     resolved = str(path.resolve())
     return any(resolved == p or resolved.startswith(p + "/") for p in _PSEUDO_FILESYSTEMS)
 
@@ -149,9 +150,9 @@ def open_regular(path: str | Path, what: str) -> int:
     """A read-only descriptor of ``path``, which must be a regular file outside /proc, /sys and
     /dev (opened non-blocking, so a named pipe is refused instead of waited on)."""
     path = Path(path)
-    if _is_system(path):
-        raise InputError(f"{shown(path)}: {what} is a system file (under /proc, /sys or /dev); "
-                         "expected a regular file")
+    if is_system_path(path):
+        raise InputError(f"{shown(path)}: cannot read {what} (a system file under /proc, /sys "
+                         "or /dev; expected a regular file)")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as e:
@@ -159,7 +160,7 @@ def open_regular(path: str | Path, what: str) -> int:
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):
         os.close(fd)
-        raise InputError(f"{shown(path)}: {what} is {_kind(mode)}; expected a regular file")
+        raise InputError(f"{shown(path)}: cannot read {what} ({_kind(mode)}, not a regular file)")
     return fd
 
 
@@ -181,7 +182,8 @@ def read_text_bounded(path: str | Path, what: str, limit: int) -> str:
     try:
         return read_bounded(path, what, limit).decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(f"{shown(path)}: {what} is not UTF-8 text (byte {e.start})") from None
+        raise InputError(f"{shown(path)}: cannot read {what} (not UTF-8 text: byte {e.start})") \
+            from None
 
 
 def read_json_bounded(path: str | Path, what: str, limit: int = MAX_JSON_BYTES) -> Any:

@@ -195,7 +195,7 @@ CASES = [
     ("show-not-yaml", ["show", "s.yaml"], {"s.yaml": "scale: [2\n"}, 2, 1,
      ["s.yaml", "not valid YAML"]),
     ("show-binary", ["show", "s.yaml"], {"s.yaml": b"\xff\xfe\x00\x81"}, 2, 1,
-     ["s.yaml", "not UTF-8"]),
+     ["s.yaml", "cannot read"]),
     ("show-missing", ["show", "nope.yaml"], {}, 2, 1, ["nope.yaml"]),
     ("show-params-limit", ["show", "s.yaml"],
      {"s.yaml": "scale: 4\nchannels: 1024\nbody: [{block: rb, repeat: 200}]\n"}, 2, 1,

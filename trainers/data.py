@@ -57,8 +57,9 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
         return BUNDLED[name_or_path]
     path = Path(name_or_path).expanduser()
     if not path.exists():
-        raise InputError(f"{path}: dataset folder not found (bundled datasets: "
-                         f"{', '.join(BUNDLED)})")
+        raise InputError(f"{shown(path)}: dataset folder not found; make it from a folder of HR "
+                         f"images with `nas data prepare <HR folder> --out {shown(path)}`, or "
+                         f"train on a bundled set ({', '.join(BUNDLED)}: data.train: SunHays80)")
     if not path.is_dir():
         raise InputError(f"{path}: expected a folder of images, got a file")
     if not list_images(path) and (path / "HR").is_dir():

@@ -17,12 +17,11 @@ import os
 from pathlib import Path
 
 from search_space.errors import InputError
-from search_space.io import shown
+from search_space.io import is_system_path, shown
 
 __all__ = ["cache_dir", "image_cache_bytes", "log_dir", "check_environment"]
 
 _OFF = ("", "off", "0", "none")
-_SYSTEM = ("/proc", "/sys", "/dev")
 MAX_IMAGE_CACHE_MB = 1 << 20
 
 
@@ -32,9 +31,7 @@ def cache_dir() -> Path | None:
     if value.strip().lower() in _OFF:
         return None
     path = Path(value).expanduser()
-    resolved = str(path.resolve())
-    if resolved == "/" or resolved.startswith(tuple(p + "/" for p in _SYSTEM)) or \
-            resolved in _SYSTEM:
+    if is_system_path(path) or path.resolve() == Path("/"):
         raise InputError(f"ESRNAS_CACHE_DIR: {shown(path)} is a system folder; expected a folder "
                          "of your own (or off)")
     if os.path.lexists(path) and not path.is_dir():
