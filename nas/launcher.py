@@ -158,11 +158,10 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
         run = RunDir.open(resume)
         state = run.read_state()
         config = SearchConfig.from_file(run.search_yaml) if config is None else config
-        if storage is not None and without_password(storage) != state.get("storage"):
+        storage = _password_to_environment(storage)
+        if storage is not None and storage != state.get("storage"):
             raise InputError(f"--storage: the run uses {state.get('storage') or run.sqlite_url}; "
                              f"a resumed run keeps its storage")
-        if storage is not None:  # its password, for this session only (never written)
-            state["storage"] = storage
         if budget is not None:
             state["budget"] = budget.to_dict()
         budget = Budget.from_dict(state["budget"])
@@ -171,6 +170,7 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
         raise InputError("--budget: required for a new search (e.g. --budget 8 or --budget 45m)")
     config = config or SearchConfig.defaults()
     out_path = Path(out) if out is not None else default_run_dir()
+    storage = _password_to_environment(storage)
     if storage is not None:
         _check_storage(storage)
     state = {
@@ -183,8 +183,27 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
         "sessions": [],
     }
     run = RunDir.create(out_path, config_yaml=config.to_yaml(), state=state)
-    return run, config, budget, {**run.read_state(), "storage": storage}
+    return run, config, budget, run.read_state()
 
+
+
+def _password_to_environment(url: str | None) -> str | None:
+    """``url`` without its password, which goes to libpq's ``PGPASSWORD`` of this process: no
+    object then holds it, so neither the run folder nor Ray's pickled tuner state can (and a
+    resumed run finds it the same way, in ``PGPASSWORD`` or ``~/.pgpass``)."""
+    if url is None or without_password(url) == url:
+        return url
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001  (SQLAlchemy raises several types for a bad URL)
+        raise InputError(f"--storage: {mask_secrets(url)!r} is not a database URL") from None
+    if not parsed.drivername.startswith("postgresql"):
+        raise InputError(f"--storage: a password in a {parsed.drivername} URL would be kept "
+                         "in the run's state; give it to the database driver another way")
+    os.environ["PGPASSWORD"] = parsed.password
+    return without_password(url)
 
 
 def _check_storage(url: str) -> None:
