@@ -24,7 +24,7 @@ CONTRACT = {"analysis/metrics.py", "analysis/rundir.py"}
 # (params, ntire_score), BasicSR's checkpoint key and metric names (params, psnr, ssim),
 # published figures (params, runtime_ms), a prepared-data report (reason), plot layer kinds and
 # a CSS class (anchor), a display label (params), a local sort frame (psnr), a function in
-# __all__ (runtime_baseline).
+# __all__ (runtime_baseline), the training config of `nas verify` (iterations).
 OTHER_SCHEMAS = {
     "nas/commands/data.py": {"reason": 1},
     "nas/commands/export.py": {"iterations": 1},
@@ -39,6 +39,8 @@ OTHER_SCHEMAS = {
     "nas/trial.py": {"device": 1, "macs_g": 1, "params": 2, "psnr_proxy": 1, "seed": 1,
                      "synflow": 2},
     "nas/trial_costs.py": {"device": 2},
+    "nas/verify.py": {"iterations": 2},
+    "nas/commands/verify.py": {"iterations": 1},
     "analysis/export.py": {"device": 1, "iterations": 3, "params": 1, "psnr": 3, "seed": 3,
                            "ssim": 1},
     "analysis/plots.py": {"anchor": 8, "params": 2},
