@@ -79,7 +79,8 @@ def _score(runtime_ratio: float) -> float:
 
 
 def compare_profiles(pattern: str) -> None:
-    docs = [json.loads(Path(p).read_text()) for p in sorted(glob.glob(pattern))]
+    texts = [Path(p).read_text() for p in sorted(glob.glob(pattern))]
+    docs = [json.loads(t) for t in texts if t.strip()]  # one still being written is empty
     docs = [d for d in docs if d.get(COL.runtime_ratio) is not None]
     if not docs:
         sys.exit(f"no `nas profile --baseline --json` outputs match {pattern}")
