@@ -53,6 +53,7 @@ __all__ = ["VERIFY_FACTOR", "Candidate", "rung_train_base", "open_run", "pick_ca
 
 # The rung's default length, in proxy schedules.
 VERIFY_FACTOR = 8
+_ITERATIONS = "iterations"  # the TrainConfig key
 # What verify.csv holds: the network, its schedule (key), its PSNR at the rung (mean over the
 # validation sets and per set), and what the proxy rung said of it (the run's psnr, psnr_proxy).
 PSNR_RUNG = "psnr_rung"
@@ -67,7 +68,8 @@ _FLOATS = (PSNR_RUNG, COL.psnr_set5, COL.psnr_set14, PSNR_RUN, COL.psnr_proxy,
 @dataclass(frozen=True)
 class Candidate:
     """One network of the rung: ``name`` (its trial id, or the anchor's name for the baseline),
-    its spec and what the proxy rung measured of it (None where the run has no row)."""
+    its spec and what the proxy rung measured of it (None where the run has no row): PSNRs and
+    seconds per training iteration (for the ETA)."""
 
     name: str
     trial_id: str
@@ -76,6 +78,7 @@ class Candidate:
     is_baseline: bool
     psnr_run: float | None
     psnr_proxy: float | None
+    seconds_per_iteration: float | None = None
 
 
 # ---------------------------------------------------------------------------- the schedule
@@ -83,7 +86,7 @@ def rung_train_base(proxy_base: Mapping[str, Any], iterations: int | None) -> di
     """The proxy's partial TrainConfig with an ``iterations`` schedule (None: VERIFY_FACTOR x
     the proxy's); validations scale with it (the cpu preset: 750 / 375 -> 6000 / 3000)."""
     base = dict(proxy_base)
-    proxy_iterations = int(base.get("iterations") or 600)
+    proxy_iterations = int(base.get(_ITERATIONS) or 600)
     n = int(iterations) if iterations is not None else VERIFY_FACTOR * proxy_iterations
     every = int(base.get("eval_every") or 0)
     base.update(iterations=n, eval_every=max(1, round(every * n / proxy_iterations))
@@ -177,10 +180,12 @@ def _anchor_row(df: pd.DataFrame, anchor: str) -> Mapping[str, Any] | None:
     return None if rows.empty else rows.iloc[0]
 
 
-def _proxy_figures(row: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
+def _proxy_figures(row: Mapping[str, Any] | None) -> tuple[float | None, ...]:
     if row is None:
-        return None, None
-    return _number(row.get(COL.psnr)), _number(row.get(COL.psnr_proxy))
+        return None, None, None
+    seconds, iterations = _number(row.get(COL.train_seconds)), _number(row.get(COL.iterations))
+    per_iteration = seconds / iterations if seconds and iterations else None
+    return _number(row.get(COL.psnr)), _number(row.get(COL.psnr_proxy)), per_iteration
 
 
 def _number(value: Any) -> float | None:
@@ -272,23 +277,47 @@ def run_verify(run: Run, config: Any, candidates: Sequence[Candidate],
         cfg = trial_train_config(c.spec, {}, settings, folder)
         todo.append((c, folder, cfg, proxy_key(cfg)))
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    spent: list[float] = []
-    left = sum(1 for c, _, _, key in todo if (c.name, key) not in rows)
+    eta = _Eta([(c, cfg[_ITERATIONS]) for c, _, cfg, key in todo if (c.name, key) not in rows])
     for i, (c, folder, cfg, key) in enumerate(todo, 1):
         if (c.name, key) in rows:
             say(f"[{i}/{len(todo)}] {c.name}: done before, {rows[(c.name, key)][PSNR_RUNG]:.3f} dB")
             continue
-        eta = format_duration(sum(spent) / len(spent) * left) if spent else "?"
-        say(f"[{i}/{len(todo)}] {c.name}: training {cfg['iterations']} iterations; ETA {eta}")
+        say(f"[{i}/{len(todo)}] {c.name}: training {cfg[_ITERATIONS]} iterations; ETA "
+            f"{format_duration(eta.left())}")
         t0 = time.perf_counter()
         row = _train_one(c, folder, cfg, key, config.seed)
-        spent.append(time.perf_counter() - t0)
-        left -= 1
+        eta.done(time.perf_counter() - t0)
         write_json(folder / "row.json", row)
         rows[(c.name, key)] = row
         write_rows(layout, rows)
-        say(f"[{i}/{len(todo)}] {c.name}: {row[PSNR_RUNG]:.3f} dB in {spent[-1]:.0f} s")
+        say(f"[{i}/{len(todo)}] {c.name}: {row[PSNR_RUNG]:.3f} dB in "
+            f"{time.perf_counter() - t0:.0f} s")
     return [rows[(c.name, key)] for c, _, _, key in todo]
+
+
+class _Eta:
+    """Time left: each network's proxy seconds per iteration x the rung's iterations, rescaled
+    by how the networks trained so far compared with that prediction (None: nothing known)."""
+
+    def __init__(self, work: Sequence[tuple[Candidate, int]]) -> None:
+        known = [c.seconds_per_iteration for c, _ in work if c.seconds_per_iteration]
+        fallback = sum(known) / len(known) if known else None
+        self.predicted = [None if fallback is None else
+                          (c.seconds_per_iteration or fallback) * n for c, n in work]
+        self.actual: list[float] = []
+
+    def done(self, seconds: float) -> None:
+        self.actual.append(seconds)
+
+    def left(self) -> float | None:
+        n = len(self.actual)
+        rest = self.predicted[n:]
+        if None in rest:
+            mean = sum(self.actual) / n if n else None
+            return None if mean is None else mean * len(rest)
+        past = [p for p in self.predicted[:n] if p]
+        scale = sum(self.actual) / sum(past) if n and past else 1.0
+        return scale * sum(rest)
 
 
 def _train_one(c: Candidate, folder: Any, cfg: Mapping[str, Any], key: str,

@@ -39,7 +39,7 @@ OTHER_SCHEMAS = {
     "nas/trial.py": {"device": 1, "macs_g": 1, "params": 2, "psnr_proxy": 1, "seed": 1,
                      "synflow": 2},
     "nas/trial_costs.py": {"device": 2},
-    "nas/verify.py": {"iterations": 2},
+    "nas/verify.py": {"iterations": 1},
     "nas/commands/verify.py": {"iterations": 1},
     "analysis/export.py": {"device": 1, "iterations": 3, "params": 1, "psnr": 3, "seed": 3,
                            "ssim": 1},

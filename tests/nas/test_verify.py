@@ -180,3 +180,16 @@ def test_the_verdict_pairs_with_the_baseline_and_names_the_flips():
                              "gap_rung": pytest.approx(-0.1), "within_noise": False}]
     assert flipped_pairs(rows, min_gap_db=0.2)[0]["within_noise"] is True
     assert not math.isnan(doc["kendall_tau"])
+
+
+def test_the_eta_scales_the_proxys_seconds_by_how_the_rung_has_gone_so_far():
+    from nas.verify import Candidate, _Eta
+
+    def net(per_iteration):
+        return Candidate("n", "n", "", None, False, None, None, per_iteration)
+
+    eta = _Eta([(net(0.1), 100), (net(0.2), 100), (net(None), 100)])
+    assert eta.left() == pytest.approx(10 + 20 + 15)  # the unknown one: the mean rate
+    eta.done(20.0)  # twice as slow as the proxy said
+    assert eta.left() == pytest.approx(2 * (20 + 15))
+    assert _Eta([(net(None), 10)] * 2).left() is None
