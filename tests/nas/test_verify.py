@@ -193,3 +193,35 @@ def test_the_eta_scales_the_proxys_seconds_by_how_the_rung_has_gone_so_far():
     eta.done(20.0)  # twice as slow as the proxy said
     assert eta.left() == pytest.approx(2 * (20 + 15))
     assert _Eta([(net(None), 10)] * 2).left() is None
+
+
+@pytest.mark.slow  # 2 min on a loaded 2-core machine (two processes, four trainings)
+def test_kill_9_loses_no_finished_network(run):
+    """A real ``kill -9`` of a running ``nas verify``: the rows written before it keep their
+    figures and timestamps, and the rerun trains only what is missing."""
+    import csv
+    import os
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "nas.cli", "verify", str(run), "--top", "3", "--iterations",
+            "40", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    table = run / "verify.csv"
+    deadline = time.time() + 300
+    while not (table.is_file() and len(table.read_text().splitlines()) >= 2):
+        assert proc.poll() is None and time.time() < deadline, "no row before the kill"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    before = {r["name"]: r for r in csv.DictReader(table.open())}
+    assert 1 <= len(before) < 4
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    after = {r["name"]: r for r in csv.DictReader(table.open())}
+    assert len(after) == 4
+    for name, row in before.items():
+        assert after[name] == row  # same PSNR, same finished_at: never retrained
