@@ -99,6 +99,15 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     _m("synflow", "max", "", "SynFlow zero-cost score (log)", "trained", searchable=False),
     # what the trial measured with: the profiled LR input ("128x128") and the device
     _r("profile_hw"), _r("device"),
+    # runtime paired with the run's runtime baseline (the NTIRE baseline, or the anchor of a
+    # relative runtime constraint), timed interleaved in the trial's process
+    _m("runtime_ratio", "min", "", "runtime / baseline's runtime (paired)", "measured",
+       searchable=False, per_input=True),
+    _m("runtime_ratio_iqr", "min", "", "runtime ratio IQR", "measured", searchable=False,
+       per_input=True),
+    _m("runtime_baseline_ms", "min", "ms", "baseline's runtime in the same pairs", "measured",
+       searchable=False, per_input=True),
+    _r("runtime_baseline"),
 )}
 
 

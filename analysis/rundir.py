@@ -14,6 +14,7 @@ folder path. ``nas`` writes through it, ``analysis`` reads through it.
       trials.csv         one row per trial, anchors included; rewritten atomically after each trial
       trials/<trial_id>/ spec.yaml, hparams.json, model_deploy.pth, train.log, metrics.json
       report.html, pareto_*.html/png   written by `nas pareto`
+      verify.csv, verify/<name>/       written by `nas verify` (the verification rung)
 
 ``state.json`` also records what the last session measured with, resolved (``measured``:
 ``profile_hw`` such as ``"128x128"``, ``device``, ``threads``, ``preset``), and each row of
@@ -147,6 +148,8 @@ class RunDir:
     report_html = property(lambda self: self.path / "report.html")
     exports_dir = property(lambda self: self.path / "exports")
     launch_lock = property(lambda self: self.path / ".launch.lock")
+    verify_csv = property(lambda self: self.path / "verify.csv")  # `nas verify`'s rows
+    verify_dir = property(lambda self: self.path / "verify")  # its networks' training folders
 
     def contained(self, path: Path, what: str) -> Path:
         """``path``, refused when it resolves outside the run folder: a run is often someone

@@ -37,6 +37,7 @@ _COMMANDS = {
     "pareto": "pareto",
     "export": "export",
     "fidelity": "fidelity",
+    "verify": "verify",
     "data": "data",
 }
 

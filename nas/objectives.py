@@ -98,6 +98,11 @@ def check_direction(path: str, direction: object) -> str:
     return str(d)
 
 
+_OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b,
+        ">": lambda a, b: a > b}
+_NEGATED = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}
+
+
 @dataclass(frozen=True)
 class Constraint:
     """``metric op bound``: ``bound = value`` or, relative to an anchor,
@@ -133,13 +138,20 @@ class Constraint:
         if value is None:
             return f"{self.metric} was not measured, cannot check {self.text()}"
         bound = self.bound(references)
-        ok = {"<=": value <= bound, "<": value < bound, ">=": value >= bound,
-              ">": value > bound}[self.op]
-        if ok:
+        if _OPS[self.op](value, bound):
             return None
-        negated = {"<=": ">", "<": ">=", ">=": "<", ">": "<="}[self.op]
         where = f" ({self._rhs()})" if self.anchor else ""
-        return f"{self.metric} {value:.6g} {negated} {bound:.6g}{where}"
+        return f"{self.metric} {value:.6g} {_NEGATED[self.op]} {bound:.6g}{where}"
+
+    def ratio_violation(self, ratio: float, baseline_ms: float) -> str | None:
+        """The bound read on a paired ratio to the anchor itself: ``runtime <= v * anchor +
+        offset`` holds when ``ratio <= v + offset / baseline_ms``, with ``baseline_ms`` the
+        anchor's time in the same pairs. None when satisfied, else the reason."""
+        bound = self.value + self.offset / baseline_ms
+        if _OPS[self.op](ratio, bound):
+            return None
+        return (f"{COL.runtime_ratio} {ratio:.4g} {_NEGATED[self.op]} {bound:.4g} "
+                f"({self._rhs()}, timed paired)")
 
     def _rhs(self) -> str:
         if self.anchor is None:
@@ -159,16 +171,19 @@ def ntire_score(costs: Mapping[str, float | None], base: Mapping[str, float | No
 
     The NTIRE ESR challenge's score (lower is better; the baseline scores ``e^2`` = 7.3891 when
     the weights sum to 1). ``costs`` and ``base`` hold ``runtime_ms``, ``macs_g`` and
-    ``params`` measured the same way; None when one is missing.
+    ``params`` measured the same way; a ``runtime_ratio`` in ``costs`` (the runtime timed paired
+    with the baseline, :mod:`trainers.timing`) stands for ``runtime/runtime_b``. None when a
+    figure is missing.
     """
+    ratios = {"runtime": costs.get(COL.runtime_ratio)}
     keys = {"runtime": COL.runtime_ms, "macs": COL.macs_g, "params": COL.params}
-    total = 0.0
     for name, column in keys.items():
         value, ref = costs.get(column), base.get(column)
-        if value is None or not ref:
-            return None
-        total += float(weights[name]) * math.exp(2.0 * float(value) / float(ref))
-    return total
+        if ratios.get(name) is None:
+            ratios[name] = None if value is None or not ref else float(value) / float(ref)
+    if any(r is None for r in ratios.values()):
+        return None
+    return sum(float(weights[name]) * math.exp(2.0 * float(r)) for name, r in ratios.items())
 
 
 _NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"

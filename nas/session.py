@@ -20,7 +20,8 @@ from nas.summary import LaunchSummary, summary_lines
 from nas.trial import TrialSettings
 from search_space.errors import InputError
 
-__all__ = ["Session", "Work", "measured_settings", "rdb_url", "settle_table", "storage_url"]
+__all__ = ["Session", "Work", "measured_settings", "rdb_url", "runtime_baseline", "settle_table",
+           "storage_url"]
 
 
 def rdb_url(url: str) -> str:
@@ -250,6 +251,7 @@ def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
         names.add(config.ntire.baseline)
         settings = replace(settings, ntire={"baseline": config.ntire.baseline,
                                             "weights": dict(config.ntire.weights)})
+    settings = replace(settings, runtime_baseline=runtime_baseline(config))
     names = sorted(names)
     if not names:
         return settings
@@ -261,6 +263,17 @@ def _with_references(settings: TrialSettings, run: RunDir, config: SearchConfig,
         refs.update(zip(missing, profiles, strict=True))
         write_json(run.references_json, refs)
     return replace(settings, references=refs)
+
+
+def runtime_baseline(config: SearchConfig) -> str | None:
+    """The anchor every trial's runtime is timed against, paired (docs/measurement.md): the
+    NTIRE score's baseline, else the anchor of the first relative runtime constraint; None when
+    the search compares runtimes with no anchor (the config refuses both without
+    ``profile.runtime``)."""
+    if config.uses_ntire_score:
+        return config.ntire.baseline
+    return next((c.anchor for c in config.constraints
+                 if c.metric == COL.runtime_ms and c.anchor), None)
 
 
 def _remove_orphan_folders(run: RunDir, table: TrialsTable) -> None:

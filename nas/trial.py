@@ -7,7 +7,8 @@ cost constraint failed: recorded with the costs measured so far, never trained);
 exception, a NaN/inf loss, out of memory); ``pruned`` (stopped early by the scheduler; recorded
 by the driver, since a stopped trial does not get to say so). The trial writes its own folder
 ``trials/<trial_id>/`` (spec.yaml, hparams.json, model_deploy.pth, train.log, metrics.json) and
-reports the row of ``trials.csv`` with ``final: True`` as its last result.
+reports the row of ``trials.csv`` with ``final: True`` as its last result. The costs stage and
+the constraint checks are :mod:`nas.trial_costs`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from typing import Any
 
 from analysis.metrics import COL
 from analysis.rundir import STATUS, RunDir, TrialDir, now_iso, started_row, write_json
-from nas.objectives import Constraint, ntire_score
+from nas.objectives import Constraint
+from nas.trial_costs import Infeasible, check_constraints, profile_anchor, profile_costs
 from search_space.io import first_line, write_atomic
 
 __all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
@@ -54,7 +56,9 @@ class TrialSettings:
         val_sets: Where anchors' official-weight PSNR is measured: the sets ``psnr`` refers to
             (the predictor's target set, or the proxy's validation sets when uncalibrated).
         ntire: ``{"baseline", "weights"}`` when ``ntire_score`` is used: the score is computed
-            from the baseline's costs in ``references``.
+            from the baseline's costs in ``references`` and the paired ``runtime_ratio``.
+        runtime_baseline: Anchor every trial's runtime is timed against, interleaved in the
+            trial's process (``runtime_ratio``); None: runtime alone.
         predictor: A fitted :class:`analysis.predictor.Predictor` as a dict: ``psnr`` is its
             prediction of converged PSNR from what the proxy observed; None: ``psnr`` is the
             raw proxy PSNR. ``psnr_proxy`` is always the raw end-of-schedule PSNR.
@@ -73,10 +77,7 @@ class TrialSettings:
     val_sets: tuple[str, ...] = ("Set5", "Set14")
     predictor: Mapping[str, Any] | None = None
     ntire: Mapping[str, Any] | None = None
-
-
-class _Infeasible(Exception):
-    pass
+    runtime_baseline: str | None = None
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,7 +140,7 @@ def run_trial(config: Mapping[str, Any], settings: TrialSettings, *, trial_id: s
     try:
         _pipeline(params, anchor, settings, folder, row, extra, log, report)
         row[COL.status] = STATUS.completed
-    except _Infeasible as e:
+    except Infeasible as e:
         row.update({COL.status: STATUS.infeasible, COL.reason: str(e)})
         log(f"infeasible: {e}")
     except Exception as e:  # noqa: BLE001  (any failure of one trial must not stop the search)
@@ -176,7 +177,7 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
 
     device = _device(settings.train_base.get("device", "auto"))
-    _profile(spec, device, anchor is None, settings, row, extra, log)
+    profile_costs(spec, device, anchor is None, settings, row, extra, log)
     result = _train(spec, hparams, settings, folder, row, extra, log, report)
     _update_metrics(row, result.metrics)
     row.update({COL.iterations: result.iterations,
@@ -186,53 +187,13 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
     if result.stopped:
         raise RuntimeError(f"training stopped: {result.stopped}")
     if anchor is None:
-        _check_constraints(settings, row, stage="trained")
+        check_constraints(settings, row, stage="trained")
     missing = [m for m in settings.objectives if row.get(m) is None]
     if missing:
         raise RuntimeError(f"objective {', '.join(missing)} not measured")
     if anchor is not None:
         row[COL.psnr_official] = _official_psnr(anchor, settings, device, log)
     TrialDir(folder).checkpoint.unlink(missing_ok=True)  # optimizer state: not needed any more
-
-
-def _profile(spec: Any, device: str, constrained: bool, settings: TrialSettings,
-             row: dict[str, Any], extra: dict[str, Any], log: _Log) -> None:
-    """Counted costs, then cheap constraints, then measured costs, then measured constraints:
-    an infeasible sample stops at the first failing stage (costs so far are kept in ``row``)."""
-    import torch
-
-    from search_space.builder import build_model
-    from trainers.profiling import profile_model
-
-    torch.manual_seed(settings.seed)
-    model = build_model(spec)
-    row[COL.params_train] = sum(p.numel() for p in model.parameters())
-    prof = dict(settings.profile)
-    common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
-                  threads=settings.threads, lock_dir=settings.lock_dir)
-    cheap = profile_model(model, runtime=False, memory=False, **common)
-    _update_costs(row, cheap.to_dict())
-    log(f"counted: params {cheap.params}, macs {cheap.macs_g:.3f} G, "
-        f"estimated peak memory {cheap.peak_memory_est_mb:.1f} MiB at {common['input_hw']}")
-    if constrained:
-        _check_constraints(settings, row, stage="cheap")
-    measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
-                             memory=bool(prof.get("memory", True)),
-                             warmup=int(prof.get("warmup", 5)),
-                             repeats=int(prof.get("repeats", 20)), **common)
-    _update_costs(row, measured.to_dict())
-    extra["profile"] = measured.to_dict()
-    if settings.ntire:
-        row[COL.ntire_score] = ntire_score(row, settings.references[settings.ntire["baseline"]],
-                                           settings.ntire["weights"])
-    log(f"measured on {measured.device}: runtime {_fmt(measured.runtime_ms)} ms "
-        f"(IQR {_fmt(measured.runtime_iqr_ms)}), peak memory {_fmt(measured.peak_memory_mb)} MiB")
-    if constrained:
-        _check_constraints(settings, row, stage="measured")
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSettings,
@@ -250,18 +211,6 @@ def _device(device: str | None) -> str:
     from trainers.device import resolve_device
 
     return resolve_device(device or "auto")
-
-
-def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
-    """The profiler's figures that are columns of the catalogue, and what they were measured
-    with (``profile_hw`` such as ``128x128``, ``device``)."""
-    from analysis import metrics as catalogue
-
-    for key, value in profile.items():
-        if value is not None and catalogue.field(key) is not None and key != COL.device:
-            row[key] = value
-    h, w = profile["input_hw"]
-    row.update({COL.profile_hw: f"{int(h)}x{int(w)}", COL.device: str(profile["device"])})
 
 
 def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]]) -> None:
@@ -293,42 +242,6 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
     row[COL.psnr] = predicted
-
-
-def _check_constraints(settings: TrialSettings, row: dict[str, Any], *, stage: str) -> None:
-    """Raise :class:`_Infeasible` with every violated constraint of ``stage``."""
-    constraints = [c for c in settings.constraints if c.stage == stage]
-    if not constraints:
-        return
-    references = settings.references
-    if stage == "trained":  # a quality floor compares with the anchor's trial in this run
-        references = _trained_anchors({c.anchor for c in constraints if c.anchor}, settings)
-    reasons = [c.violation(row.get(c.metric), references) for c in constraints]
-    reasons = [r for r in reasons if r]
-    if reasons:
-        raise _Infeasible("; ".join(reasons))
-
-
-def _trained_anchors(names: set[str], settings: TrialSettings, *, poll_seconds: float = 2.0,
-                     timeout: float = 24 * 3600) -> dict[str, dict[str, Any]]:
-    """The finished rows of these anchors' trials in this run (anchors run first; with several
-    trials at a time one may still be training: wait for it)."""
-    from analysis.rundir import TrialsTable
-
-    deadline = time.monotonic() + timeout
-    while True:
-        rows = {r[COL.anchor]: r for r in TrialsTable.load(RunDir(settings.run_dir)).finished()
-                if r.get(COL.is_anchor) and r.get(COL.anchor) in names}
-        if set(rows) >= names:
-            break
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"anchor(s) {', '.join(sorted(names - set(rows)))} of the quality "
-                               "floor never finished")
-        time.sleep(poll_seconds)
-    bad = [n for n, r in rows.items() if r.get(COL.status) != STATUS.completed]
-    if bad:
-        raise RuntimeError(f"quality floor: anchor {', '.join(bad)} did not complete")
-    return rows
 
 
 def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings,
@@ -429,27 +342,6 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return str(value)
-
-
-def profile_anchor(name: str, settings: TrialSettings) -> dict[str, Any]:
-    """Costs of an anchor's deploy form, profiled like a trial (reference of relative
-    constraints)."""
-    import torch
-
-    from search_space.anchors import get_anchor
-    from search_space.builder import build_model
-    from trainers.profiling import profile_model
-
-    if settings.threads:
-        torch.set_num_threads(int(settings.threads))
-    prof = dict(settings.profile)
-    model = build_model(get_anchor(name).spec.with_scale(settings.scale))
-    return profile_model(model, input_hw=tuple(prof.get("input_hw", (256, 256))),
-                         device=_device(settings.train_base.get("device", "auto")),
-                         threads=settings.threads, warmup=int(prof.get("warmup", 5)),
-                         repeats=int(prof.get("repeats", 20)), lock_dir=settings.lock_dir,
-                         runtime=bool(prof.get("runtime", True)),
-                         memory=bool(prof.get("memory", True))).to_dict()
 
 
 def ray_trainable(config: dict[str, Any], settings: TrialSettings) -> None:

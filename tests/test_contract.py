@@ -23,7 +23,8 @@ CONTRACT = {"analysis/metrics.py", "analysis/rundir.py"}
 # (psnr_proxy, params, macs_g, synflow), the NTIRE weight names and a function in __all__
 # (params, ntire_score), BasicSR's checkpoint key and metric names (params, psnr, ssim),
 # published figures (params, runtime_ms), a prepared-data report (reason), plot layer kinds and
-# a CSS class (anchor), a display label (params), a local sort frame (psnr).
+# a CSS class (anchor), a display label (params), a local sort frame (psnr), a function in
+# __all__ (runtime_baseline), the training config of `nas verify` (iterations).
 OTHER_SCHEMAS = {
     "nas/commands/data.py": {"reason": 1},
     "nas/commands/export.py": {"iterations": 1},
@@ -34,9 +35,12 @@ OTHER_SCHEMAS = {
     "nas/fidelity.py": {"spec": 2, "synflow": 2},
     "nas/launcher.py": {"seed": 1, "started_at": 1},
     "nas/objectives.py": {"ntire_score": 1, "params": 2},
-    "nas/session.py": {"device": 2, "profile_hw": 1},
-    "nas/trial.py": {"device": 3, "macs_g": 1, "params": 2, "psnr_proxy": 1, "seed": 1,
+    "nas/session.py": {"device": 2, "profile_hw": 1, "runtime_baseline": 1},
+    "nas/trial.py": {"device": 1, "macs_g": 1, "params": 2, "psnr_proxy": 1, "seed": 1,
                      "synflow": 2},
+    "nas/trial_costs.py": {"device": 2},
+    "nas/verify.py": {"iterations": 1},
+    "nas/commands/verify.py": {"iterations": 1},
     "analysis/export.py": {"device": 1, "iterations": 3, "params": 1, "psnr": 3, "seed": 3,
                            "ssim": 1},
     "analysis/plots.py": {"anchor": 8, "params": 2},

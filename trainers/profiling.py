@@ -23,6 +23,10 @@ metric; :func:`profile_model` runs each once and returns a :class:`Profile`.
   forwards after ``warmup`` untimed ones; CUDA events with ``cudnn.benchmark`` off on a GPU,
   ``perf_counter`` at a fixed thread count on a CPU. Only one timing runs per device at a time
   (:mod:`trainers.device_lock`), so concurrent trials do not disturb each other's timings.
+- ``runtime_ratio`` / ``runtime_ratio_iqr`` / ``runtime_baseline_ms``: with a ``baseline`` model,
+  the runtime is measured paired (:func:`trainers.timing.measure_paired_runtime`): both timed in
+  this process, interleaved; the ratio is the median of the per-pair ratios model / baseline,
+  comparable across processes and minutes where ``runtime_ms`` is not.
 - ``peak_memory_mb`` (MiB): CUDA: ``max_memory_allocated`` around one forward (parameters,
   input, activations and workspaces). CPU: parameter and buffer bytes plus the peak of live
   tensor storage during one forward, tracked at the dispatch level (:mod:`trainers.memory`).
@@ -37,12 +41,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from time import perf_counter
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
@@ -50,7 +52,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from search_space.limits import check_profile_settings
 from search_space.reparam import reparameterize_model
 from trainers.device import resolve_device
-from trainers.device_lock import timing_lock
 from trainers.memory import (
     MIB,
     estimate_peak_memory,
@@ -60,6 +61,7 @@ from trainers.memory import (
     track_peak_live_bytes,
     tracked_forward,
 )
+from trainers.timing import PairedRuntime, measure_paired_runtime, measure_runtime
 
 __all__ = [
     "Profile",
@@ -69,6 +71,7 @@ __all__ = [
     "count_activations",
     "estimate_peak_memory",
     "measure_runtime",
+    "measure_paired_runtime",
     "measure_peak_memory",
 ]
 
@@ -87,6 +90,9 @@ class Profile:
             estimate [MiB], weights included.
         device: Where runtime and peak memory were measured. input_hw: LR input (H, W).
         threads: CPU threads used for the timing (None on CUDA unless set).
+        runtime_ratio, runtime_ratio_iqr: Median and IQR of the paired ratios runtime /
+            baseline's runtime (None without a baseline).
+        runtime_baseline_ms: The baseline's median in the same pairs [ms].
     """
 
     params: int
@@ -100,6 +106,9 @@ class Profile:
     device: str
     input_hw: tuple[int, int]
     threads: int | None
+    runtime_ratio: float | None = None
+    runtime_ratio_iqr: float | None = None
+    runtime_baseline_ms: float | None = None
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -171,87 +180,6 @@ def count_activations(model: nn.Module,
     return counts.activations_m, counts.num_conv
 
 
-@contextmanager
-def _num_threads(threads: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextmanager
-def _cudnn_benchmark_off() -> Iterator[None]:
-    # Autotuning would time different kernels on different runs (and tune inside the timed loop).
-    previous = torch.backends.cudnn.benchmark
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.benchmark = previous
-
-
-def _time_cpu(model: nn.Module, x: torch.Tensor, warmup: int, repeats: int) -> list[float]:
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        start = perf_counter()
-        model(x)
-        times.append((perf_counter() - start) * 1e3)
-    return times
-
-
-def _time_cuda(model: nn.Module, x: torch.Tensor, warmup: int, repeats: int) -> list[float]:
-    for _ in range(warmup):
-        model(x)
-    torch.cuda.synchronize(x.device)
-    times = []
-    for _ in range(repeats):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
-        start.record()
-        model(x)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return times
-
-
-def measure_runtime(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT_HW,
-                    device: str | torch.device = "cpu", threads: int | None = None,
-                    warmup: int = 5, repeats: int = 20,
-                    lock_dir: str | Path | None = None) -> tuple[float, float]:
-    """Median and IQR (ms) of ``repeats`` timed forwards after ``warmup`` untimed ones.
-
-    The model is moved to ``device`` (in place) and run in eval mode under inference mode. The
-    warm-ups and the timed runs hold the device's timing lock; nothing else does.
-
-    Args:
-        model: The model to time (pass the deploy form).
-        input_hw: LR input height and width.
-        device: Option: cpu | cuda | cuda:N.
-        threads: CPU threads for the timing (restored afterwards). Default: the current count.
-        warmup: Untimed forwards first (CPU caches, CUDA context and kernels).
-        repeats: Timed forwards (>= 20 for reported figures).
-        lock_dir: Folder of the inter-process lock files. Default: a per-user temp folder.
-    """
-    input_hw = check_profile_settings(input_hw=input_hw, warmup=warmup, repeats=repeats,
-                                      threads=threads)["input_hw"]
-    dev = _device(device)
-    model = model.to(dev).eval()
-    x = example_input(model, input_hw, dev)
-    # CUDA events and synchronisation act on the current device: make it the one being timed.
-    current = torch.cuda.device(dev) if dev.type == "cuda" else nullcontext()
-    with (_num_threads(threads or torch.get_num_threads()), torch.inference_mode(),
-          _cudnn_benchmark_off(), current, timing_lock(dev, lock_dir)):
-        timer = _time_cuda if dev.type == "cuda" else _time_cpu
-        times = timer(model, x, warmup, repeats)
-    q1, median, q3 = np.percentile(times, [25, 50, 75])
-    return float(median), float(q3 - q1)
-
-
 def measure_peak_memory(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT_HW,
                         device: str | torch.device = "cpu") -> float:
     """Peak memory (MiB) of one forward on ``device``, parameters and buffers included.
@@ -280,7 +208,8 @@ def measure_peak_memory(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT
 def profile_model(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT_HW,
                   device: str | torch.device = "cpu", threads: int | None = None,
                   warmup: int = 5, repeats: int = 20, lock_dir: str | Path | None = None,
-                  runtime: bool = True, memory: bool = True) -> Profile:
+                  runtime: bool = True, memory: bool = True,
+                  baseline: nn.Module | None = None) -> Profile:
     """Profile the deploy form of ``model`` (the caller's model is left untouched).
 
     Args:
@@ -294,6 +223,9 @@ def profile_model(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT
         runtime: Measure the runtime (else ``runtime_ms`` is None).
         memory: Measure the peak memory (else ``peak_memory_mb`` is None; the static estimate
             is always given).
+        baseline: Time the runtime paired against this model (its deploy form, interleaved in
+            this process): fills ``runtime_ratio``, ``runtime_ratio_iqr`` and
+            ``runtime_baseline_ms``. Counts and memory never involve it.
     """
     input_hw = check_profile_settings(input_hw=input_hw, warmup=warmup, repeats=repeats,
                                       threads=threads)["input_hw"]
@@ -304,11 +236,16 @@ def profile_model(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT
     peak_est_mb = (state_bytes(deploy) + counts.peak_live_est_bytes) / MIB
     peak_mb = measure_peak_memory(deploy, input_hw=input_hw, device=dev) if memory else None
     used_threads = (threads or torch.get_num_threads()) if dev.type == "cpu" else threads
+    timing = dict(input_hw=input_hw, device=dev, threads=used_threads, warmup=warmup,
+                  repeats=repeats, lock_dir=lock_dir)
     runtime_ms = runtime_iqr_ms = None
-    if runtime:
-        runtime_ms, runtime_iqr_ms = measure_runtime(
-            deploy, input_hw=input_hw, device=dev, threads=used_threads, warmup=warmup,
-            repeats=repeats, lock_dir=lock_dir)
+    paired: PairedRuntime | None = None
+    if runtime and baseline is not None:
+        base = reparameterize_model(copy.deepcopy(baseline).float(), inplace=True)
+        paired = measure_paired_runtime(deploy, base, **timing)
+        runtime_ms, runtime_iqr_ms = paired.runtime_ms, paired.runtime_iqr_ms
+    elif runtime:
+        runtime_ms, runtime_iqr_ms = measure_runtime(deploy, **timing)
     return Profile(
         params=params,
         macs_g=counts.macs_g,
@@ -321,4 +258,7 @@ def profile_model(model: nn.Module, *, input_hw: tuple[int, int] = DEFAULT_INPUT
         device=str(dev),
         input_hw=input_hw,
         threads=used_threads,
+        runtime_ratio=None if paired is None else paired.ratio,
+        runtime_ratio_iqr=None if paired is None else paired.ratio_iqr,
+        runtime_baseline_ms=None if paired is None else paired.baseline_ms,
     )

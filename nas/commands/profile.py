@@ -33,6 +33,7 @@ def _format_table(out: dict) -> str:
         ("activations [M]", f"{out[COL.activations_m]:.4f}"),
         ("convs", str(out[COL.num_conv])),
         ("runtime [ms]", runtime),
+        *_paired_rows(out),
         ("peak memory [MiB]", memory),
         ("peak memory est. [MiB]", f"{out[COL.peak_memory_est_mb]:.2f}"),
     ]
@@ -41,11 +42,22 @@ def _format_table(out: dict) -> str:
     return head + "\n" + "\n".join(f"  {label:24s}{value}" for label, value in rows)
 
 
+def _paired_rows(out: dict) -> list[tuple[str, str]]:
+    """The runtime ratio to ``--baseline`` (timed paired), when one was given."""
+    if out.get(COL.runtime_ratio) is None:
+        return []
+    return [(f"runtime / {out['baseline']}", f"{out[COL.runtime_ratio]:.3f} (IQR "
+             f"{out[COL.runtime_ratio_iqr]:.3f}, paired; baseline "
+             f"{out[COL.runtime_baseline_ms]:.2f} ms)")]
+
+
 class Command:
     """Profile an architecture (anchor name or spec.yaml) in deploy form.
 
     Params, MACs (NTIRE "FLOPs"), conv activations and count, runtime (median and IQR of timed
-    forwards) and peak memory, measured and estimated, for one 1x3xHxW LR input.
+    forwards) and peak memory, measured and estimated, for one 1x3xHxW LR input. With
+    --baseline, the runtime is timed paired with the baseline (interleaved in this process) and
+    the ratio of the two is reported beside it: comparable across processes and minutes.
     """
 
     @staticmethod
@@ -60,6 +72,9 @@ class Command:
                             help="CPU threads for the timing (default: torch's current count)")
         parser.add_argument("--repeats", type=int, default=20,
                             help="timed forwards (default: 20, after 5 warm-ups)")
+        parser.add_argument("--baseline", default=None, metavar="ANCHOR|SPEC",
+                            help="time the runtime paired with this network (anchor name or "
+                                 "spec YAML) and report runtime_ratio")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
         add_limit_arguments(parser)
 
@@ -77,11 +92,17 @@ class Command:
         resolve_device(args.device)  # fail before building anything
         label, spec = resolve_spec(args.target, args.scale)
         check_limits(spec, args, input_hw=input_hw, what=label)
+        baseline = None
+        if args.baseline is not None:
+            base_label, base_spec = resolve_spec(args.baseline, spec.scale)
+            check_limits(base_spec, args, input_hw=input_hw, what=base_label)
+            baseline = build_model(base_spec, deploy=True)
         model = build_model(spec, deploy=True)
         profile = profile_model(model, input_hw=input_hw, device=args.device,
-                                threads=args.threads, repeats=args.repeats)
+                                threads=args.threads, repeats=args.repeats, baseline=baseline)
         out = {"name": label, COL.arch_id: spec.arch_id(), "scale": spec.scale,
-               "input": list(input_hw), **profile.to_dict()}
+               "input": list(input_hw), "baseline": args.baseline and base_label,
+               **profile.to_dict()}
         del out["input_hw"]
         if args.json:
             print(json.dumps(out, indent=1))

@@ -221,7 +221,9 @@ def test_cli_json_has_the_documented_keys_and_values(capsys):
     got = json.loads(out)
     assert set(got) == {"name", "arch_id", "scale", "input", "device", "params", "macs_g",
                         "activations_m", "num_conv", "runtime_ms", "runtime_iqr_ms",
-                        "peak_memory_mb", "peak_memory_est_mb", "threads"}
+                        "peak_memory_mb", "peak_memory_est_mb", "threads", "baseline",
+                        "runtime_ratio", "runtime_ratio_iqr", "runtime_baseline_ms"}
+    assert got["baseline"] is None and got["runtime_ratio"] is None
     spec = get_anchor("fmen_s").spec
     deploy = build_model("fmen_s", deploy=True)
     assert (got["name"], got["arch_id"], got["scale"]) == ("fmen_s", spec.arch_id(), 4)
