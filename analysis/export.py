@@ -171,7 +171,8 @@ def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
     if row.get(COL.arch_id) and spec.arch_id() != row[COL.arch_id]:
         raise InputError(f"trial {row[COL.trial_id]}: its spec has arch_id {spec.arch_id()}, but "
                          f"trials.csv says {row[COL.arch_id]}")
-    check_resources(spec, what=f"trial {row[COL.trial_id]}'s spec")
+    check_resources(spec, what=shown(path) if os.path.lexists(path) else
+                    f"trials.csv spec of {row[COL.trial_id]}")
     return spec
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import re
 import shutil
 import sys
@@ -44,9 +45,10 @@ from analysis.fidelity import MIN_GAP_DB, kendall_tau
 from analysis.metrics import COL
 from analysis.report import Run, default_objectives, load_run
 from analysis.rundir import STATUS, RunDir, now_iso, read_json, write_json
+from analysis.trials_csv import MAX_TRIALS_CSV_BYTES
 from nas.progress import format_duration
 from search_space.errors import InputError
-from search_space.io import first_line, write_atomic
+from search_space.io import first_line, read_text_bounded, write_atomic
 
 __all__ = ["VERIFY_FACTOR", "Candidate", "rung_train_base", "open_run", "pick_candidates",
            "run_verify", "summarise", "VERIFY_COLUMNS"]
@@ -213,13 +215,16 @@ def load_rows(layout: RunDir) -> dict[tuple[str, str], dict[str, Any]]:
     """Finished rows by (name, key): verify.csv, completed by ``verify/*/row.json`` records it
     missed. InputError naming the file for one that cannot be read."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    if layout.verify_csv.is_file():
+    if os.path.lexists(layout.verify_csv):
+        text = read_text_bounded(layout.contained(layout.verify_csv, "verify table"),
+                                 "verify table", MAX_TRIALS_CSV_BYTES)
+        if text and not text.endswith("\n"):
+            raise InputError(f"{layout.verify_csv}: its last line is cut short (a torn file)")
         try:
-            with layout.verify_csv.open(newline="") as f:
-                for raw in csv.DictReader(f):
-                    row = _typed_row(raw, layout.verify_csv)
-                    rows[(row["name"], row["key"])] = row
-        except (csv.Error, UnicodeDecodeError) as e:
+            for raw in csv.DictReader(io.StringIO(text, newline="")):
+                row = _typed_row(raw, layout.verify_csv)
+                rows[(row["name"], row["key"])] = row
+        except csv.Error as e:
             raise InputError(f"{layout.verify_csv}: not a readable CSV ({first_line(e)})") \
                 from None
     for path in sorted(layout.verify_dir.glob("*/row.json")) if layout.verify_dir.is_dir() \
