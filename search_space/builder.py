@@ -101,8 +101,8 @@ class SRNet(nn.Module):
         if self.rgb_mean is not None:
             out = out + self.rgb_mean
         if self.spec.input_skip:
-            out = out + F.interpolate(inp, scale_factor=self.scale, mode="bicubic",
-                                      align_corners=False)
+            out = out + F.interpolate(inp, scale_factor=self.scale,
+                                      mode=self.spec.input_skip_mode, align_corners=False)
         return out
 
 

@@ -79,7 +79,7 @@ class ArchSpec:
         upsampler: A name or ``{type: pixelshuffle, near: .., conv: ..}``. Option: pixelshuffle |
             pixelshuffle_multi | pixelshuffle_staged | deconv | pixelshuffle_carn |
             pixelshuffle_carn_m | erum | erum_unit.
-        input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
+        input_skip: Add the upsampled input to the output (MAFFSRN: bicubic).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
         conv: Conv unit for every block with a ``conv`` option and for the ``erum_unit`` tail
             (None: plain 3x3), a name or ``{type: name, **options}``.
@@ -94,8 +94,10 @@ class ArchSpec:
         input_norm: Option: none | span (``(x / input_range - DIV2K mean) * 255``, SPAN).
         keep_block_outputs: Hold every block output until the forward ends, as the official
             DISP / SPANV2 forwards hold them in Python locals; changes only the peak memory.
+        input_skip_mode: How ``input_skip`` upsamples the input. Option: bicubic (MAFFSRN) |
+            bilinear (SAFMN-Deep15).
 
-    The last five fields are left out of :meth:`to_dict` (and so of :meth:`arch_id`) at their
+    The last six fields are left out of :meth:`to_dict` (and so of :meth:`arch_id`) at their
     defaults, so that adding them changed no existing architecture's identity.
     """
 
@@ -123,6 +125,8 @@ class ArchSpec:
     head: Any = None
     input_norm: str = field(default="none", metadata=rule(kind=str, choices=C.INPUT_NORMS))
     keep_block_outputs: bool = field(default=False, metadata=rule(kind=bool))
+    input_skip_mode: str = field(default="bicubic", metadata=rule(kind=str,
+                                                                  choices=C.SKIP_MODES))
     spec_version: int = field(default=SPEC_VERSION, metadata=rule(kind=int, choices=(
         SPEC_VERSION,)))
 
@@ -206,7 +210,7 @@ class ArchSpec:
 # Fields added after specs were in use: absent from to_dict() at their default, so every existing
 # spec keeps its canonical form and its arch_id.
 _OMITTED_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3, "head": None, "input_norm": "none",
-                       "keep_block_outputs": False}
+                       "keep_block_outputs": False, "input_skip_mode": "bicubic"}
 
 # ---------------------------------------------------------------------------- validation
 

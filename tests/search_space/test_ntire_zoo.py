@@ -1,0 +1,171 @@
+"""NTIRE 2024-2026 efficient-SR entries added as exact references (issue 18): official-weight
+parity on a 24x24 Set5 crop, exact official parameter counts, strict importers, and the new blocks
+(SAFMB, FMB, FMM, MHCB, LPF) against hand-written definitions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from search_space.anchors import WEIGHTS_DIR, get_anchor, load
+from search_space.anchors.importers import get_importer
+from search_space.blocks.amca import MHCB
+from search_space.blocks.lpf import LPF
+from search_space.blocks.mvfm import FMM, local_variance
+from search_space.blocks.safm import SAFMB
+from search_space.blocks.smfa import FMB
+from search_space.builder import build_model
+from search_space.errors import InputError, SpecError
+from search_space.spec import ArchSpec
+from tests.conftest import FIXTURES
+
+PARITY = FIXTURES / "parity"
+# anchor -> parameter count of the official class as test_demo.py builds it
+OFFICIAL_PARAMS = {
+    "span_ntire25_t46": 146328,
+    "tsr": 171984,
+    "egfmn": 92964,
+    "gfmn": 88408,
+    "smfan": 84408,
+    "safmn_deep15": 149248,
+    "mvfmnet": 86888,
+    "amcanet": 86384,
+    "sgsdn": 92592,
+}
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", OFFICIAL_PARAMS)
+def test_official_weights_reproduce_official_outputs(name):
+    """The official class (its own code, official weights) on a 24x24 crop of Set5 baby."""
+    model = load(name, weights="official")
+    x = torch.load(PARITY / f"{name}_img_input.pt", weights_only=True)
+    expected = torch.load(PARITY / f"{name}_img_output.pt", weights_only=True)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == expected.shape == (1, 3, 96, 96)
+    assert (out - expected).abs().max().item() <= 1e-5 * model.input_range
+
+
+@pytest.mark.parametrize("name", OFFICIAL_PARAMS)
+def test_parameter_count_is_the_official_one(name):
+    anchor = get_anchor(name)
+    assert anchor.reference["params"]["x4"] == OFFICIAL_PARAMS[name]
+    assert _count(build_model(name, deploy=True)) == OFFICIAL_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", OFFICIAL_PARAMS)
+def test_importers_use_every_official_tensor(name):
+    official = get_anchor(name).official
+    state = torch.load(WEIGHTS_DIR / official["weights"], map_location="cpu", weights_only=True)
+    for key in ("params_ema", "params"):
+        if key in state:
+            state = state[key]
+            break
+    model = build_model(name, deploy=True)
+    importer = get_importer(official["importer"])
+    extra = dict(state, unexpected=torch.zeros(1))
+    with pytest.raises(InputError, match="not used"):
+        importer(extra, model)
+    dropped = dict(state)
+    dropped.pop(next(iter(dropped)))
+    with pytest.raises(InputError, match="not found|without a source"):
+        importer(dropped, model)
+
+
+# ----------------------------------------------------------------------------------- blocks
+def test_safmb_layer_norm_gated_ffn_by_hand():
+    block = SAFMB(8, norm="layer", ffn="gated", ffn_scale=2.0).eval()
+    x = torch.randn(1, 8, 16, 16)
+
+    def ln(norm, t):
+        mean = t.mean(1, keepdim=True)
+        var = (t - mean).pow(2).mean(1, keepdim=True)
+        return norm.weight[:, None, None] * (t - mean) / torch.sqrt(var + 1e-6) \
+            + norm.bias[:, None, None]
+
+    with torch.no_grad():
+        safm, chunks = block.safm, ln(block.norm1, x).chunk(4, dim=1)
+        parts = [safm.mfr[0](chunks[0])]
+        for i in (1, 2, 3):
+            pooled = F.adaptive_max_pool2d(chunks[i], 16 // 2 ** (i + 1))
+            parts.append(F.interpolate(safm.mfr[i](pooled), size=(16, 16), mode="nearest"))
+        h = F.gelu(safm.aggr(torch.cat(parts, 1))) * ln(block.norm1, x) + x
+        ffn = block.ffn
+        x1, x2 = ffn.dwconv(ffn.project_in(ln(block.norm2, h))).chunk(2, dim=1)
+        expected = ffn.project_out(x1 * x2) + h
+        assert torch.allclose(block(x), expected, atol=1e-5)
+
+
+def test_safmb_options_change_the_parameter_count():
+    c = 8
+    gated = _count(SAFMB(c, ffn="gated", ffn_scale=2.0))
+    mlp = _count(SAFMB(c, ffn="mlp", ffn_scale=2.0))
+    decomposed = _count(SAFMB(c, ffn="gated", ffn_scale=2.0, decompose=True))
+    hidden = 2 * c
+    # gated: 1x1 c -> 2h, depthwise 2h, 1x1 h -> c, all bias-free; mlp: 1x1 c -> h, 1x1 h -> c
+    assert gated - mlp == (c * 2 * hidden + 2 * hidden * 9 + hidden * c) \
+        - (c * hidden + hidden + hidden * c + c)
+    # decompose: 1x1 conv c -> c and sigma (c) in SAFM; 1x1 h -> 1 and sigma (h) in the FFN
+    assert decomposed - gated == (c * c + c + c) + (hidden + 1 + hidden)
+
+
+def test_safmb_group_norm_sees_the_whole_map():
+    block = SAFMB(8, norm="group", ffn="mlp", pool_divisor=2).eval()
+    x = torch.randn(1, 8, 16, 16)
+    y = x.clone()
+    y[..., :4, :4] += 5.0  # a change in one corner moves the normalisation everywhere
+    with torch.no_grad():
+        assert not torch.allclose(block(x)[..., 12:, 12:], block(y)[..., 12:, 12:])
+
+
+def test_fmb_partial_ffn_convolves_a_quarter():
+    block = FMB(24, ffn_scale=1.5).eval()
+    assert block.pcfn.partial == 9 and block.pcfn.partial_conv.in_channels == 9
+
+
+def test_local_variance_tiles_the_map():
+    x = torch.randn(1, 2, 24, 24)
+    v = local_variance(x, (3, 3))
+    assert v.shape == (1, 2, 3, 3)
+    assert torch.allclose(v[0, 0, 0, 0], x[0, 0, :8, :8].var())
+    small = torch.randn(1, 2, 11, 11)  # 11 // 3 = 3: the last window is 5 wide
+    assert torch.allclose(local_variance(small, (3, 3))[0, 1, 2, 2], small[0, 1, 6:, 6:].var())
+
+
+def test_fmm_shares_one_layer_norm():
+    block = FMM(8)
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in block.modules()) == 1
+
+
+def test_mhcb_heads_and_minimum_size():
+    block = MHCB(8, num_heads=2).eval()
+    assert [h.stride for h in block.heads] == [0, 4]
+    with torch.no_grad():
+        assert block(torch.randn(1, 8, 7, 7)).shape == (1, 8, 7, 7)
+        with pytest.raises(RuntimeError):
+            block(torch.randn(1, 8, 6, 6))
+
+
+def test_lpf_large_kernel_keeps_the_size_and_needs_even_width():
+    block = LPF(8).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 8, 9, 13)).shape == (1, 8, 9, 13)
+    with pytest.raises(SpecError, match="channels % 2 == 0"):
+        ArchSpec.from_dict({"scale": 4, "channels": 9, "body": [{"block": "lpf"}]})
+
+
+def test_input_skip_mode_is_left_out_of_the_identity_at_its_default():
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv"}], "input_skip": True}
+    bicubic = ArchSpec.from_dict(base)
+    assert "input_skip_mode" not in bicubic.to_dict()
+    assert ArchSpec.from_dict({**base, "input_skip_mode": "bicubic"}).arch_id() == \
+        bicubic.arch_id()
+    bilinear = ArchSpec.from_dict({**base, "input_skip_mode": "bilinear"})
+    assert bilinear.arch_id() != bicubic.arch_id()
+    with pytest.raises(SpecError, match="input_skip_mode"):
+        ArchSpec.from_dict({**base, "input_skip_mode": "nearest"})
