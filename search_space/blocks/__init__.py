@@ -23,3 +23,5 @@ from search_space.blocks import mvfm  # noqa: F401
 from search_space.blocks import amca  # noqa: F401
 # SGSDN's gated large-kernel block (NTIRE 2025 SGSDN)
 from search_space.blocks import lpf  # noqa: F401
+# BSConv-U (conv unit) and LKFN's large-kernel distillation block (NTIRE 2024 LKFN)
+from search_space.blocks import bsconv, lkfb  # noqa: F401

@@ -1,6 +1,6 @@
 """NTIRE 2024-2026 efficient-SR entries added as exact references (issue 18): official-weight
 parity on a 24x24 Set5 crop, exact official parameter counts, strict importers, and the new blocks
-(SAFMB, FMB, FMM, MHCB, LPF) against hand-written definitions."""
+(SAFMB, FMB, FMM, MHCB, LPF, LKFB, the BSConv-U unit) against hand-written definitions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from torch.nn import functional as F
 from search_space.anchors import WEIGHTS_DIR, get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.amca import MHCB
+from search_space.blocks.bsconv import BSConvU
+from search_space.blocks.lkfb import LKFB, FourierAttention
 from search_space.blocks.lpf import LPF
 from search_space.blocks.mvfm import FMM, local_variance
 from search_space.blocks.safm import SAFMB
@@ -32,6 +34,9 @@ OFFICIAL_PARAMS = {
     "mvfmnet": 86888,
     "amcanet": 86384,
     "sgsdn": 92592,
+    "lightrlfn": 265988,
+    "slimrlfn": 207774,
+    "lkfn": 89676,
 }
 
 
@@ -169,3 +174,42 @@ def test_input_skip_mode_is_left_out_of_the_identity_at_its_default():
     assert bilinear.arch_id() != bicubic.arch_id()
     with pytest.raises(SpecError, match="input_skip_mode"):
         ArchSpec.from_dict({**base, "input_skip_mode": "nearest"})
+
+
+def test_bsconv_input_copies_equal_a_summed_pointwise_kernel():
+    unit = BSConvU(3, 8, input_copies=4).eval()
+    x = torch.randn(1, 3, 9, 9)
+    folded = sum(unit.pw.weight[:, 3 * k:3 * k + 3] for k in range(4))
+    with torch.no_grad():
+        expected = unit.dw(F.conv2d(x, folded))
+        assert torch.allclose(unit(x), expected, atol=1e-5)
+    assert _count(unit) == 12 * 8 + 8 * 9 + 8
+
+
+def test_fourier_attention_with_a_zero_mlp_is_the_identity_gate():
+    attention = FourierAttention(8).eval()
+    with torch.no_grad():
+        attention.conv3.weight.zero_()
+        attention.conv3.bias.zero_()
+        x = torch.randn(1, 8, 10, 7)  # odd width: irfft needs the original size
+        assert torch.allclose(attention(x), x * x, atol=1e-5)
+
+
+def test_lkfb_parameter_count_by_hand():
+    c, h = 28, 14
+    partial = h * 25 + h + c * c  # depthwise 5x5 on half the channels, bias-free 1x1
+    expected = (3 * (c * h + h) + 3 * partial + (c * h + h * 9 + h) + (2 * c * c + c)
+                + (c * h + h + h * h + h + h * c + c) + (c * c + c) + 2 * c)
+    assert _count(LKFB(c)) == expected
+
+
+def test_aggregate_fusion_activation_and_last_conv_unit_are_spec_options():
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv", "repeat": 2}],
+            "fusion": "aggregate"}
+    plain = ArchSpec.from_dict(base)
+    gelu = build_model(ArchSpec.from_dict({**base, "fusion": {"type": "aggregate", "act": "gelu"},
+                                           "last_conv_unit": "bsconv"}))
+    assert isinstance(gelu.fusion.act, torch.nn.GELU) and isinstance(gelu.last_conv, BSConvU)
+    assert "last_conv_unit" not in plain.to_dict()
+    with pytest.raises(SpecError, match="fusion.act"):
+        ArchSpec.from_dict({**base, "fusion": {"type": "aggregate", "act": "tanh"}})

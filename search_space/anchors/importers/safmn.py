@@ -1,5 +1,6 @@
-"""Importers for SAFMN-family challenge weights (NTIRE 2024 ``EGFMN``, ``GFMN``, ``SMFAN``; NTIRE
-2026 ``SAFMN_Deep15``).
+"""Importers for the NTIRE 2024-2026 entries built from feature-modulation and distillation blocks
+(SAFMN family: ``EGFMN``, ``GFMN``, ``SAFMN_Deep15``; ``SMFAN``, ``MVFMNet``, ``AMCANet``,
+``SGSDN``, ``LKFN``).
 
 The official ``to_feat`` / ``feats.i`` (``blocks.i``) / ``to_img.0`` (``upsampler.0``) are our
 ``head`` / ``body.i`` / ``tail.conv``; inside a block ``norm1``, ``safm.mfr.k``, ``safm.aggr`` and
@@ -16,8 +17,8 @@ from torch import nn
 
 from search_space.anchors.importers import map_keys, register_importer, strip_prefix
 
-__all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_mvfmnet", "import_safmn_deep15",
-           "import_sgsdn", "import_smfan"]
+__all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
+           "import_safmn_deep15", "import_sgsdn", "import_smfan"]
 
 
 @register_importer("egfmn")
@@ -167,3 +168,26 @@ def import_sgsdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
                 theirs = theirs.replace(a, b)
             mapping[ours] = theirs
     return map_keys(official, model, mapping, what="SGSDN official weights")
+
+
+@register_importer("lkfn")
+def import_lkfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2024 ``LKFN`` (team03): fea_conv (BSConv-U on the image repeated 4 times), B1..B8,
+    c1 (the aggregate fusion), c2 (BSConv-U last conv), upsampler.0; a plain state dict."""
+    official = strip_prefix(official)
+    mapping = {"head.pw.weight": "fea_conv.pw.weight", "last_conv.pw.weight": "c2.pw.weight"}
+    for ours, theirs in (("head.dw", "fea_conv.dw"), ("last_conv.dw", "c2.dw"),
+                         ("fusion.conv", "c1"), ("tail.conv", "upsampler.0")):
+        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    renames = ((".distill.0.", ".c1_d."), (".distill.1.", ".c2_d."), (".distill.2.", ".c3_d."),
+               (".refine.0.", ".c1_r."), (".refine.1.", ".c2_r."), (".refine.2.", ".c3_r."),
+               (".last.", ".c4."), (".fuse.", ".c5."), (".attention.conv", ".atten.conv_layer"),
+               (".project.", ".c6."), (".norm.", ".pixel_norm."))
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            _, index, rest = ours.split(".", 2)
+            theirs = f"B{int(index) + 1}.{rest}"
+            for a, b in renames:
+                theirs = theirs.replace(a, b)
+            mapping[ours] = theirs
+    return map_keys(official, model, mapping, what="LKFN official weights")
