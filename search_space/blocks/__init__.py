@@ -25,3 +25,5 @@ from search_space.blocks import amca  # noqa: F401
 from search_space.blocks import lpf  # noqa: F401
 # BSConv-U (conv unit) and LKFN's large-kernel distillation block (NTIRE 2024 LKFN)
 from search_space.blocks import bsconv, lkfb  # noqa: F401
+# SAFMNv3's simplified modulation block (NTIRE 2025 SAFMNv3)
+from search_space.blocks import simple_safm  # noqa: F401

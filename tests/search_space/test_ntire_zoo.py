@@ -1,6 +1,7 @@
 """NTIRE 2024-2026 efficient-SR entries added as exact references (issue 18): official-weight
-parity on a 24x24 Set5 crop, exact official parameter counts, strict importers, and the new blocks
-(SAFMB, FMB, FMM, MHCB, LPF, LKFB, the BSConv-U unit) against hand-written definitions."""
+parity on a 24x24 Set5 crop, exact official parameter counts, strict importers, and the new
+blocks (SAFMB, SimpleSAFMB, FMB, FMM, MHCB, LPF, LKFB, the BSConv-U unit) against hand-written
+definitions."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from search_space.blocks.lkfb import LKFB, FourierAttention
 from search_space.blocks.lpf import LPF
 from search_space.blocks.mvfm import FMM, local_variance
 from search_space.blocks.safm import SAFMB
+from search_space.blocks.simple_safm import SimpleSAFMB
 from search_space.blocks.smfa import FMB
 from search_space.builder import build_model
 from search_space.errors import InputError, SpecError
@@ -37,6 +39,7 @@ OFFICIAL_PARAMS = {
     "lightrlfn": 265988,
     "slimrlfn": 207774,
     "lkfn": 89676,
+    "safmnv3": 144672,
 }
 
 
@@ -213,3 +216,14 @@ def test_aggregate_fusion_activation_and_last_conv_unit_are_spec_options():
     assert "last_conv_unit" not in plain.to_dict()
     with pytest.raises(SpecError, match="fusion.act"):
         ArchSpec.from_dict({**base, "fusion": {"type": "aggregate", "act": "tanh"}})
+
+
+def test_simple_safmb_parameter_count_by_hand_and_split_rule():
+    c, s, hidden = 40, 12, 60
+    expected = c * s * 9 + c * (c - s) * 9 + s * 9 + s * s + c * c + c * hidden + hidden * c
+    block = SimpleSAFMB(c, split_channels=s, ffn_scale=1.5)
+    assert _count(block) == expected
+    assert all(m.bias is None for m in block.modules() if isinstance(m, torch.nn.Conv2d))
+    with pytest.raises(SpecError, match="split_channels < channels"):
+        ArchSpec.from_dict({"scale": 4, "channels": 12,
+                            "body": [{"block": "simple_safmb", "args": {"split_channels": 12}}]})

@@ -18,7 +18,7 @@ from torch import nn
 from search_space.anchors.importers import map_keys, register_importer, strip_prefix
 
 __all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
-           "import_safmn_deep15", "import_sgsdn", "import_smfan"]
+           "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]
 
 
 @register_importer("egfmn")
@@ -191,3 +191,18 @@ def import_lkfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
                 theirs = theirs.replace(a, b)
             mapping[ours] = theirs
     return map_keys(official, model, mapping, what="LKFN official weights")
+
+
+@register_importer("safmnv3")
+def import_safmnv3(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2025 ``SAFMN_NTIRE25`` (team19 SAFMNv3): bias-free convs; a plain state dict."""
+    official = strip_prefix(official)
+    mapping = {"head.weight": "to_feat.weight", "tail.conv.weight": "to_img.0.weight"}
+    renames = {"modulated_conv": "conv1.conv1", "plain_conv": "conv1.conv2",
+               "dwconv": "conv1.dwconv", "gate_conv": "conv1.conv3", "mix": "conv1.out",
+               "ffn_in": "conv2.conv1", "ffn_out": "conv2.conv2"}
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            _, index, module, param = ours.split(".")
+            mapping[ours] = f"feats.{index}.{renames[module]}.{param}"
+    return map_keys(official, model, mapping, what="SAFMNv3 official weights")
