@@ -19,6 +19,7 @@ from search_space.blocks.mvfm import FMM, local_variance
 from search_space.blocks.safm import SAFMB
 from search_space.blocks.simple_safm import SimpleSAFMB
 from search_space.blocks.smfa import FMB
+from search_space.blocks.span import SPAB
 from search_space.builder import build_model
 from search_space.errors import InputError, SpecError
 from search_space.spec import ArchSpec
@@ -40,6 +41,8 @@ OFFICIAL_PARAMS = {
     "slimrlfn": 207774,
     "lkfn": 89676,
     "safmnv3": 144672,
+    "errn2": 245968,
+    "r2net": 214800,
 }
 
 
@@ -227,3 +230,22 @@ def test_simple_safmb_parameter_count_by_hand_and_split_rule():
     with pytest.raises(SpecError, match="split_channels < channels"):
         ArchSpec.from_dict({"scale": 4, "channels": 12,
                             "body": [{"block": "simple_safmb", "args": {"split_channels": 12}}]})
+
+
+def test_spab_fourth_conv_carries_the_attention():
+    block = SPAB(6, num_convs=4, act="lrelu0.1").eval()
+    x = torch.randn(1, 6, 5, 5)
+    with torch.no_grad():
+        h = F.leaky_relu(block.conv2(F.leaky_relu(block.conv1(x), 0.1)), 0.1)
+        f4 = block.extra_convs[0](F.leaky_relu(block.conv3(h), 0.1))
+        assert torch.allclose(block(x), (f4 + x) * (torch.sigmoid(f4) - 0.5), atol=1e-6)
+    assert len(SPAB(6).extra_convs) == 0 and not list(SPAB(6).extra_convs.parameters())
+
+
+def test_bias_free_esa_and_pointwise_unit():
+    from search_space.blocks.esa import ESA
+    from search_space.registry import build_conv
+
+    assert all(m.bias is None for m in ESA(16, esa_channels=4, variant="slim", bias=False)
+               .modules() if isinstance(m, torch.nn.Conv2d))
+    assert build_conv({"type": "pointwise", "bias": False}, 4, 4).bias is None

@@ -17,7 +17,7 @@ from torch import nn
 from search_space.anchors.importers import map_keys, register_importer, strip_prefix
 from search_space.errors import InputError
 
-__all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp"]
+__all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp", "import_errn2"]
 
 
 def _pairs(pairs: Iterable[tuple[str, str]], params: tuple[str, ...] = ("weight", "bias")) -> dict:
@@ -96,3 +96,17 @@ def import_disp(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
         pairs += [(f"body.{i}.convs.{k}", f"blocks.{i}.{name}.eval_conv")
                   for k, name in enumerate(theirs)]
     return map_keys(official, model, _pairs(pairs), what="DISP official weights")
+
+
+@register_importer("errn2")
+def import_errn2(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2026 ``ERRN2`` (team20): conv_1, block_1..6 (rep1..rep4, four-conv SPABs), conv_2
+    (our last conv), upsampler.0; a plain state dict."""
+    official = strip_prefix(official)
+    pairs = [("head", "conv_1"), ("last_conv", "conv_2"), ("tail.conv", "upsampler.0")]
+    for i, block in enumerate(model.body):
+        convs = ["conv1", "conv2", "conv3"] + [f"extra_convs.{j}"
+                                              for j in range(len(block.extra_convs))]
+        pairs += [(f"body.{i}.{ours}", f"block_{i + 1}.rep{k + 1}.rep_conv")
+                  for k, ours in enumerate(convs)]
+    return map_keys(official, model, _pairs(pairs), what="ERRN2 official weights")
