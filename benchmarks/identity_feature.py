@@ -6,6 +6,9 @@ the averaged predictor with its candidate feature sets as they are and with ``no
 regression; overall and below 130K parameters. No training.
 
     python benchmarks/identity_feature.py runs/fidelity-cpu
+    python benchmarks/identity_feature.py runs/fidelity-cpu --refs \
+        search_space/anchors/references/set5_x4.yaml \
+        search_space/anchors/references/set5_x4_ntire_zoo.yaml
 """
 
 from __future__ import annotations
@@ -30,9 +33,12 @@ from nas.fidelity import SMALL_PARAMS, load_references
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", help="a nas fidelity output folder (its refs/*.json)")
+    parser.add_argument("--refs", nargs="*", default=None,
+                        help="reference lists (default: the shipped one)")
     args = parser.parse_args()
+    lists = [load_references(p) for p in args.refs] if args.refs else [load_references()]
     records = []
-    for ref in load_references():
+    for ref in (r for refs in lists for r in refs):
         path = Path(args.out) / "refs" / f"{ref.name}.json"
         record = json.loads(path.read_text())
         records.append({**record, "psnr_ref": ref.psnr_ref,
