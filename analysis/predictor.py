@@ -26,8 +26,9 @@ import numpy as np
 
 from search_space.errors import InputError
 
-__all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "Predictor", "features_of", "leave_one_out",
-           "fit_averaged", "ridge", "shipped_predictor", "PREDICTOR_DIR"]
+__all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "IDENTITY_FEATURE", "Predictor",
+           "features_of", "leave_one_out", "fit_averaged", "ridge", "shipped_predictor",
+           "PREDICTOR_DIR", "CANDIDATE_FEATURES", "with_identity_feature"]
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
@@ -45,6 +46,10 @@ CANDIDATE_FEATURES = (
     ALL_FEATURES,
 )
 CANDIDATE_ALPHAS = (0.1, 0.3, 1.0, 3.0)
+# 1 for a network without an identity path (no long residual and no input skip: the SPAN family,
+# FSRCNN, CARN, the ERUM models), 0 otherwise. Such networks start below bicubic in a short
+# proxy; whether the predictor should know it is measured leave-one-out (docs/proxy.md, 5).
+IDENTITY_FEATURE = "no_identity"
 # The "bigger is better" predictor that the calibrated one must beat.
 SIZE_FEATURES = ("log_params", "log_macs")
 DEFAULT_ALPHA = 1.0
@@ -55,9 +60,10 @@ def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
 
     ``record`` holds ``psnr_proxy`` (end of schedule), ``params`` (deploy form), ``macs_g`` (per
     256x256 input), ``history`` (the training loop's history: loss per log step, validation
-    summaries) and ``synflow`` (log10, :mod:`trainers.zero_cost`). ``psnr_rise``: PSNR gained
-    over the last validation interval (dB); ``loss_tail``: mean training loss over the last tenth
-    of the schedule, in units of the input range.
+    summaries), ``synflow`` (log10, :mod:`trainers.zero_cost`) and ``identity_path`` (whether
+    the spec has a long residual or an input skip). ``psnr_rise``: PSNR gained over the last
+    validation interval (dB); ``loss_tail``: mean training loss over the last tenth of the
+    schedule, in units of the input range; ``no_identity``: 1.0 without an identity path.
     """
     history = list(record.get("history") or [])
     psnr = _val_psnr(history)
@@ -73,6 +79,8 @@ def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:
         "log_params": math.log10(params) if params else None,
         "log_macs": math.log10(macs) if macs else None,
         "synflow": _float(record.get("synflow")),
+        IDENTITY_FEATURE: (None if record.get("identity_path") is None
+                           else float(not record["identity_path"])),
     }
 
 
@@ -176,8 +184,14 @@ def _matrix(rows: Sequence[Mapping[str, float | None]], features: Sequence[str])
 Fit = Callable[[Sequence[Mapping[str, float | None]], Sequence[float]], "Predictor"]
 
 
+def with_identity_feature(candidates: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    """Every candidate feature set with :data:`IDENTITY_FEATURE` added."""
+    return tuple((*features, IDENTITY_FEATURE) for features in candidates)
+
+
 def fit_averaged(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
-                 meta: Mapping[str, Any] | None = None) -> Predictor:
+                 meta: Mapping[str, Any] | None = None,
+                 candidates: Sequence[Sequence[str]] = CANDIDATE_FEATURES) -> Predictor:
     """The mean of the ridge models of every (feature set, penalty) candidate, fitted on these
     references: one linear model, chosen by no look at the data.
 
@@ -186,7 +200,7 @@ def fit_averaged(rows: Sequence[Mapping[str, float | None]], targets: Sequence[f
     own figures; averaging keeps what they share and needs no selection step to judge.
     """
     models = [Predictor.fit(rows, targets, features=features, alpha=alpha)
-              for features in CANDIDATE_FEATURES for alpha in CANDIDATE_ALPHAS]
+              for features in candidates for alpha in CANDIDATE_ALPHAS]
     return Predictor.average(models, meta=meta)
 
 

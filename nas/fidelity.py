@@ -27,6 +27,7 @@ from typing import Any
 from analysis.fidelity import MIN_GAP_DB, count_pairs, score_table
 from analysis.metrics import COL
 from analysis.predictor import (
+    CANDIDATE_FEATURES,
     PREDICTOR_DIR,
     SIZE_FEATURES,
     Predictor,
@@ -53,6 +54,11 @@ SHIPPED_REFERENCES = (Path(__file__).resolve().parents[1] / "search_space" / "an
 # The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
 SCALE = 4  # the reference PSNRs are x4 figures
+# Networks below this many parameters are scored on their own too: the region a constrained
+# search spends its time in, where the reference set was thinnest.
+SMALL_PARAMS = 130_000
+# The feature sets whose averaged ridge models form the predictor (`nas fidelity --fit`).
+PREDICTOR_CANDIDATES = CANDIDATE_FEATURES
 
 
 @dataclass(frozen=True)
@@ -220,7 +226,10 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                       **_train_reference(ref, settings, folder, train_config)}
             write_json(path, record)
             spent.append(record["proxy_seconds"] + record["zero_cost_seconds"])
-        record = {**record, "psnr_ref": ref.psnr_ref}  # the list's figure, not the cached one
+        # the list's figure, not the cached one; the identity path from the spec (records made
+        # before the feature existed lack it)
+        record = {**record, "psnr_ref": ref.psnr_ref,
+                  "identity_path": ref.spec.has_identity_path()}
         records.append(record)
         if progress:
             eta = (sum(spent) / len(spent) * (len(refs) - i)) if spent else 0.0
@@ -236,7 +245,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
     if fit:
         fitted = fit_averaged([features_of(r) for r in records],
-                              [r["psnr_ref"] for r in records],
+                              [r["psnr_ref"] for r in records], candidates=PREDICTOR_CANDIDATES,
                               meta={"preset": preset, "n": len(records),
                                     "fingerprint": proxy_fingerprint(base, SCALE),
                                     "refs": [r["name"] for r in records],
@@ -280,7 +289,7 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     if predictor is not None:
         pred, mode = [predictor.predict(f) for f in feats], "shipped"
     else:
-        pred, mode = leave_one_out(feats, ref), "leave_one_out"
+        pred, mode = leave_one_out(feats, ref, fit=_fit_shipped_form), "leave_one_out"
     size = leave_one_out(feats, ref, fit=ridge(SIZE_FEATURES))
     scores = {
         "predictor": pred,
@@ -294,6 +303,7 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     usable = {k: v for k, v in scores.items() if all(_finite(x) for x in v)}
     table = score_table(usable, ref, min_gap_db=min_gap_db, seed=seed, n_boot=n_boot)
     baselines = [b for b in BASELINES if b in table]
+    small = [i for i, r in enumerate(records) if r[COL.params] < SMALL_PARAMS]
     return {
         "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
         "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
@@ -301,6 +311,9 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
         "proxy_beats_baselines": _beats(table, "proxy", baselines),
         "mean_proxy_seconds": round(sum(r["proxy_seconds"] for r in records) / len(records), 1),
         "scores": table,
+        "mae_db": _mae(usable, ref),
+        "small": _subset_report(usable, ref, small, min_gap_db=min_gap_db, seed=seed,
+                                n_boot=n_boot),
         "refs": [{"name": r["name"], "psnr_ref": r["psnr_ref"],
                   COL.psnr_proxy: round(r[COL.psnr_proxy], 4),
                   "psnr_pred": None if p is None else round(p, 4),
@@ -308,6 +321,39 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
                   "proxy_seconds": r["proxy_seconds"]}
                  for r, p in zip(records, pred, strict=True)],
     }
+
+
+def _fit_shipped_form(rows: Sequence[Mapping[str, float | None]],
+                      targets: Sequence[float]) -> Predictor:
+    """What ``--fit`` ships, for the leave-one-out figures (the same candidate models)."""
+    return fit_averaged(rows, targets, candidates=PREDICTOR_CANDIDATES)
+
+
+# Scores that are PSNR predictions (dB), whose mean absolute error means something.
+_PREDICTIONS = ("predictor", "size_model")
+
+
+def _mae(scores: Mapping[str, Sequence[float]], ref: Sequence[float],
+         index: Sequence[int] | None = None) -> dict[str, float]:
+    """Mean absolute error (dB) of the PSNR-valued scores, over ``index`` (default: all)."""
+    index = range(len(ref)) if index is None else index
+    return {name: round(sum(abs(scores[name][i] - ref[i]) for i in index) / len(index), 4)
+            for name in _PREDICTIONS if name in scores and len(index)}
+
+
+def _subset_report(scores: Mapping[str, Sequence[float]], ref: Sequence[float],
+                   index: Sequence[int], *, min_gap_db: float, seed: int,
+                   n_boot: int) -> dict[str, Any]:
+    """The scores restricted to the references ``index`` (each still predicted leave-one-out
+    from all the others): below ``SMALL_PARAMS`` parameters."""
+    sub_ref = [ref[i] for i in index]
+    out: dict[str, Any] = {"max_params": SMALL_PARAMS, "n": len(index),
+                           "pairs": count_pairs(sub_ref, min_gap_db) if index else 0}
+    if len(index) >= 3 and out["pairs"]:
+        out["scores"] = score_table({k: [v[i] for i in index] for k, v in scores.items()},
+                                    sub_ref, min_gap_db=min_gap_db, seed=seed, n_boot=n_boot)
+    out["mae_db"] = _mae(scores, ref, index)
+    return out
 
 
 def _finite(x: Any) -> bool:

@@ -231,7 +231,8 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
     record = {"psnr_proxy": row[COL.psnr_proxy], "params": row.get(COL.params),
               # the predictor's MACs are per 256x256 input, as the references'
               "macs_g": row[COL.macs_g] * 256 * 256 / (h * w) if row.get(COL.macs_g) else None,
-              "input_range": spec.input_range, "history": history}
+              "input_range": spec.input_range, "history": history,
+              "identity_path": spec.has_identity_path()}
     if "synflow" in predictor.features:
         from trainers.zero_cost import synflow_score
 

@@ -64,7 +64,12 @@ class SRNet(nn.Module):
         self.fusion = build_fusion(fusion, c, len(self.body), weight_norm=wn, blocks=self.body,
                                    lead_channels=lead, **fusion_options)
         width = getattr(self.fusion, "out_channels", c)
-        self.last_conv = conv3x3(c, c) if spec.last_conv else None
+        if not spec.last_conv:
+            self.last_conv = None
+        elif spec.last_conv_unit is None:
+            self.last_conv = conv3x3(c, c)
+        else:
+            self.last_conv = build_conv(spec.last_conv_unit, c, c)
         # SPAN's fusion takes the nearest-neighbour branch into its concat; else the tail does.
         self.near_to_tail = bool(near) and not isinstance(self.fusion, SpanFusion)
         self.tail = build_upsampler(tail, width + near * self.near_to_tail, spec.scale, image,
@@ -101,8 +106,8 @@ class SRNet(nn.Module):
         if self.rgb_mean is not None:
             out = out + self.rgb_mean
         if self.spec.input_skip:
-            out = out + F.interpolate(inp, scale_factor=self.scale, mode="bicubic",
-                                      align_corners=False)
+            out = out + F.interpolate(inp, scale_factor=self.scale,
+                                      mode=self.spec.input_skip_mode, align_corners=False)
         return out
 
 

@@ -22,3 +22,5 @@ UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged", "deco
 # Input normalisation before the head: "span" = (x / input_range - DIV2K mean) * 255, the mean
 # not added back (SPAN, DSCF; mean_shift is EDSR's subtract-and-add-back).
 INPUT_NORMS = ("none", "span")
+# How the input skip upsamples the image (bicubic: MAFFSRN; bilinear: SAFMN-Deep15).
+SKIP_MODES = ("bicubic", "bilinear")

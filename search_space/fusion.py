@@ -171,7 +171,11 @@ class SpanFusion(nn.Module):
 
 
 def fusion_options(name: str) -> dict[str, inspect.Parameter]:
-    """The options a spec may give fusion ``name`` (``{type: span, out_channels: 20}``)."""
+    """The options a spec may give fusion ``name`` (``{type: span, out_channels: 20}``,
+    ``{type: aggregate, act: gelu}``)."""
+    if name == "aggregate":
+        return {"act": inspect.Parameter("act", inspect.Parameter.KEYWORD_ONLY,
+                                         default="lrelu0.05", annotation=str)}
     if name != "span":
         return {}
     params = inspect.signature(SpanFusion).parameters
@@ -182,14 +186,16 @@ def fusion_options(name: str) -> dict[str, inspect.Parameter]:
 def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool = False,
                  act: str | None = None, blocks: Sequence[nn.Module] = (),
                  lead_channels: int = 0, **options) -> nn.Module:
-    """Fusion ``name``; ``blocks``, ``lead_channels`` and ``options`` are used by ``span`` only."""
+    """Fusion ``name``; ``blocks`` and ``lead_channels`` are used by ``span`` only, ``options``
+    by ``span`` and ``aggregate`` (its ``act``, LeakyReLU 0.05 by default as RFDN; GELU: LKFN)."""
     if name == "span":
         return SpanFusion(channels, blocks, lead_channels=lead_channels, weight_norm=weight_norm,
                           **options)
     if name == "sequential" or num_blocks == 1:
         return Sequential()
     if name == "aggregate":
-        return Aggregate(channels, num_blocks, act=act or "lrelu0.05", weight_norm=weight_norm)
+        return Aggregate(channels, num_blocks, act=options.get("act") or act or "lrelu0.05",
+                         weight_norm=weight_norm)
     if name == "hff":
         return Aggregate(channels, num_blocks, act=None, weight_norm=weight_norm)
     if name in ("bff", "mbff"):

@@ -59,9 +59,10 @@ def conv1x1(in_channels: int, out_channels: int, **kwargs) -> nn.Conv2d:
 
 
 @register_conv_unit("plain")
-def plain_conv_unit(in_channels: int, out_channels: int) -> nn.Module:
-    """A plain 3x3 convolution (the default conv unit)."""
-    return conv3x3(in_channels, out_channels)
+def plain_conv_unit(in_channels: int, out_channels: int, *, bias: bool = True) -> nn.Module:
+    """A plain 3x3 convolution (the default conv unit); ``bias: false`` for bias-free heads and
+    tails (SMFANet)."""
+    return conv3x3(in_channels, out_channels, bias=bias)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

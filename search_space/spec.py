@@ -92,7 +92,7 @@ class ArchSpec:
         upsampler: A name or ``{type: pixelshuffle, near: .., conv: ..}``. Option: pixelshuffle |
             pixelshuffle_multi | pixelshuffle_staged | deconv | pixelshuffle_carn |
             pixelshuffle_carn_m | erum | erum_unit.
-        input_skip: Add the bicubic-upsampled input to the output (MAFFSRN).
+        input_skip: Add the upsampled input to the output (MAFFSRN: bicubic).
         activation: Overrides the ``act`` option of every block that has one (None: paper defaults).
         conv: Conv unit for every block with a ``conv`` option and for the ``erum_unit`` tail
             (None: plain 3x3), a name or ``{type: name, **options}``.
@@ -107,8 +107,11 @@ class ArchSpec:
         input_norm: Option: none | span (``(x / input_range - DIV2K mean) * 255``, SPAN).
         keep_block_outputs: Hold every block output until the forward ends, as the official
             DISP / SPANV2 forwards hold them in Python locals; changes only the peak memory.
+        input_skip_mode: How ``input_skip`` upsamples the input. Option: bicubic (MAFFSRN) |
+            bilinear (SAFMN-Deep15).
+        last_conv_unit: Conv unit of ``last_conv`` (None: plain 3x3; LKFN: ``bsconv``).
 
-    The last five fields are left out of :meth:`to_dict` (and so of :meth:`arch_id`) at their
+    The last seven fields are left out of :meth:`to_dict` (and so of :meth:`arch_id`) at their
     defaults, so that adding them changed no existing architecture's identity.
     """
 
@@ -136,6 +139,9 @@ class ArchSpec:
     head: Any = None
     input_norm: str = field(default="none", metadata=rule(kind=str, choices=C.INPUT_NORMS))
     keep_block_outputs: bool = field(default=False, metadata=rule(kind=bool))
+    input_skip_mode: str = field(default="bicubic", metadata=rule(kind=str,
+                                                                  choices=C.SKIP_MODES))
+    last_conv_unit: Any = None
     spec_version: int = field(default=SPEC_VERSION, metadata=rule(kind=int, choices=(
         SPEC_VERSION,)))
 
@@ -159,7 +165,7 @@ class ArchSpec:
         d["body"] = [
             {"block": s.block, "repeat": s.repeat, "args": plain(s.args)} for s in self.body
         ]
-        for key in ("conv", "fusion", "upsampler", "head"):
+        for key in ("conv", "fusion", "upsampler", "head", "last_conv_unit"):
             d[key] = plain(d[key])
         for key, default in _OMITTED_AT_DEFAULT.items():
             if d[key] == default:
@@ -175,6 +181,14 @@ class ArchSpec:
 
     def __hash__(self) -> int:
         return hash(self.arch_id())
+
+    def has_identity_path(self) -> bool:
+        """Whether the output gets an identity path: a long residual or the upsampled input.
+
+        Without one (the SPAN family, FSRCNN, CARN) a network starts far below bicubic and a
+        short proxy training mostly measures how fast it learns the identity.
+        """
+        return self.global_residual or self.input_skip
 
     def num_blocks(self) -> int:
         return sum(s.repeat for s in self.body)
@@ -219,7 +233,8 @@ class ArchSpec:
 # Fields added after specs were in use: absent from to_dict() at their default, so every existing
 # spec keeps its canonical form and its arch_id.
 _OMITTED_AT_DEFAULT = {"y_only": False, "head_kernel_size": 3, "head": None, "input_norm": "none",
-                       "keep_block_outputs": False}
+                       "keep_block_outputs": False, "input_skip_mode": "bicubic",
+                       "last_conv_unit": None}
 
 # ---------------------------------------------------------------------------- validation
 
@@ -257,6 +272,8 @@ def _validate(data: Any) -> list[str]:
     problems += _validate_head(data)
     if data.get("conv") is not None:
         problems += _validate_conv_unit("conv", data["conv"])
+    if data.get("last_conv_unit") is not None:
+        problems += _validate_conv_unit("last_conv_unit", data["last_conv_unit"])
     if "body" in data:
         problems += _validate_body(data["body"], data)
     return problems
@@ -398,6 +415,9 @@ def _validate_fusion_and_tail(data: Mapping[str, Any]) -> list[str]:
                                 f"{did_you_mean(option, params)}")
             elif option == "conv":
                 problems += _validate_conv_unit(f"{key}.conv", v)
+            elif option == "act":
+                if v not in C.ACTIVATIONS:
+                    problems.append(not_allowed(f"{key}.act", v, C.ACTIVATIONS))
             else:
                 problems += _check_default_type(f"{key}.{option}", v, params[option])
     if problems:

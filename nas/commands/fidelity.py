@@ -79,6 +79,20 @@ def format_fidelity(doc) -> str:
         lines.append(f"  {name:12s} " + " ".join(f"{c:>22s}" for c in cells))
     verdict = "beats" if doc["predictor_beats_baselines"] else "does NOT beat"
     lines.append(f"the predictor {verdict} every training-free baseline (tau and pairwise)")
+    if doc.get("mae_db"):
+        lines.append("mean absolute error: " + ", ".join(
+            f"{k} {v:.3f} dB" for k, v in doc["mae_db"].items()))
+    small = doc.get("small")
+    if small and small.get("n"):
+        head = (f"below {small['max_params']:,} params: {small['n']} references, "
+                f"{small['pairs']} pairs")
+        for name in ("predictor", "size_model", "proxy"):
+            s = (small.get("scores") or {}).get(name)
+            if s and s["kendall_tau"] is not None and s["pairwise_accuracy"] is not None:
+                head += (f"; {name} tau {s['kendall_tau']:+.3f}, pairwise "
+                         f"{s['pairwise_accuracy']:.3f}")
+        lines.append(head + "; MAE " + ", ".join(
+            f"{k} {v:.3f} dB" for k, v in (small.get("mae_db") or {}).items()))
     lines.append(f"  {'reference':16s} {'ref':>7s} {'proxy':>7s} {'pred':>7s} {'params':>9s} "
                  f"{'MACs[G]':>8s} {'seconds':>7s}")
     for r in sorted(doc["refs"], key=lambda r: r["psnr_ref"]):

@@ -13,3 +13,17 @@ from search_space.blocks import mab, residual, mobile, shuffle  # noqa: F401
 from search_space.blocks import fsrcnn, carn  # noqa: F401  (FSRCNN, CARN)
 # SPAN (Conv3XC, SPAB) and the NTIRE 2026 derivatives SPANV2, DISP
 from search_space.blocks import span, spanv2, disp  # noqa: F401
+# SAFMN's attention block (NTIRE 2024 EGFMN, NTIRE 2026 SAFMN-Deep15)
+from search_space.blocks import safm  # noqa: F401
+# SMFANet's feature modulation block (NTIRE 2024 SMFAN)
+from search_space.blocks import smfa  # noqa: F401
+# MVFMNet's feature modulation module (NTIRE 2025 MVFMNet)
+from search_space.blocks import mvfm  # noqa: F401
+# AMCANet's multi-head convolutional block (NTIRE 2026 AMCANet)
+from search_space.blocks import amca  # noqa: F401
+# SGSDN's gated large-kernel block (NTIRE 2025 SGSDN)
+from search_space.blocks import lpf  # noqa: F401
+# BSConv-U (conv unit) and LKFN's large-kernel distillation block (NTIRE 2024 LKFN)
+from search_space.blocks import bsconv, lkfb  # noqa: F401
+# SAFMNv3's simplified modulation block (NTIRE 2025 SAFMNv3)
+from search_space.blocks import simple_safm  # noqa: F401

@@ -55,6 +55,6 @@ class REECB(nn.Module):
 
 
 @register_conv_unit("pointwise")
-def pointwise_unit(in_channels: int, out_channels: int) -> nn.Module:
-    """A 1x1 convolution with bias (DISP's ``conv_2`` before its long residual)."""
-    return conv1x1(in_channels, out_channels)
+def pointwise_unit(in_channels: int, out_channels: int, *, bias: bool = True) -> nn.Module:
+    """A 1x1 convolution (DISP's ``conv_2`` before its long residual; bias-free: R2Net's)."""
+    return conv1x1(in_channels, out_channels, bias=bias)

@@ -45,9 +45,11 @@ class ESA(nn.Module):
             ReLU, conv3_ after the pool and a 1x1 ``conv_f`` on the skip. ``rlfn`` (RLFN): one 3x3
             conv after the pool, 1x1 ``conv_f`` on the skip. ``slim`` (SRN): one 3x3 conv, identity
             skip.
+        bias: Biases in its convs (default True; R2Net's are bias-free).
     """
 
-    def __init__(self, channels: int, *, esa_channels: int = 0, variant: str = "rfdn") -> None:
+    def __init__(self, channels: int, *, esa_channels: int = 0, variant: str = "rfdn",
+                 bias: bool = True) -> None:
         super().__init__()
         if variant not in ESA_VARIANTS:
             raise InputError(
@@ -55,20 +57,21 @@ class ESA(nn.Module):
             )
         f = esa_channels or channels // 4
         self.variant = variant
-        self.conv1 = conv1x1(channels, f)
-        self.conv_f = conv1x1(f, f) if variant != "slim" else None
+        self.conv1 = conv1x1(channels, f, bias=bias)
+        self.conv_f = conv1x1(f, f, bias=bias) if variant != "slim" else None
         # Unpadded stride-2 conv, as in the official code (it sets ESA_MIN_SIZE).
-        self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0)
+        self.conv2 = nn.Conv2d(f, f, 3, stride=2, padding=0, bias=bias)
         if variant == "rfdn":
-            self.conv_max = conv3x3(f, f)
-            self.conv3 = conv3x3(f, f)
-            self.conv3_ = conv3x3(f, f)
+            self.conv_max = conv3x3(f, f, bias=bias)
+            self.conv3 = conv3x3(f, f, bias=bias)
+            self.conv3_ = conv3x3(f, f, bias=bias)
         else:
-            self.conv3 = conv3x3(f, f)
-        self.conv4 = conv1x1(f, channels)
+            self.conv3 = conv3x3(f, f, bias=bias)
+        self.conv4 = conv1x1(f, channels, bias=bias)
 
     @staticmethod
-    def check_options(channels: int, *, esa_channels: int = 0, variant: str = "rfdn") -> list[str]:
+    def check_options(channels: int, *, esa_channels: int = 0, variant: str = "rfdn",
+                      **_: object) -> list[str]:
         f = esa_channels or channels // 4
         if f >= 1:
             return []
@@ -104,8 +107,8 @@ class ESA(nn.Module):
         return x * torch.sigmoid(c4)
 
 
-def build_esa(name: str, channels: int, esa_channels: int = 0) -> nn.Module:
+def build_esa(name: str, channels: int, esa_channels: int = 0, *, bias: bool = True) -> nn.Module:
     """Attention tail by name for blocks with an ``esa`` option: ``none`` or an ESA variant."""
     if name == "none":
         return nn.Identity()
-    return ESA(channels, esa_channels=esa_channels, variant=name)
+    return ESA(channels, esa_channels=esa_channels, variant=name, bias=bias)

@@ -35,6 +35,7 @@ class NRB(nn.Module):
             lrelu0.05 | lrelu0.1 | lrelu0.2 | gelu | silu.
         conv: Conv unit of both 3x3 convs, a name or ``{type: name, ...}`` (default plain).
         residual: Add the block input to the output (default False, as SRN).
+        esa_bias: Biases in the ESA convs (default True; R2Net, NTIRE 2024 team29: False).
     """
 
     def __init__(
@@ -46,13 +47,14 @@ class NRB(nn.Module):
         act: str = "lrelu0.1",
         conv: str | dict | None = None,
         residual: bool = False,
+        esa_bias: bool = True,
     ) -> None:
         super().__init__()
         self.residual = residual
         self.conv1 = build_conv(conv, channels, channels)
         self.act = make_act(act)
         self.conv2 = build_conv(conv, channels, channels)
-        self.esa = build_esa(esa, channels, esa_channels)
+        self.esa = build_esa(esa, channels, esa_channels, bias=esa_bias)
 
     @staticmethod
     def check_options(

@@ -110,6 +110,8 @@ class SPAB(nn.Module):
             lrelu0.05 | lrelu0.1 | lrelu0.2 | gelu | silu.
         conv: Conv unit of the three 3x3 convs, a name or ``{type: name, ...}`` (default plain;
             the SPAN anchors train with ``conv3xc``).
+        num_convs: Activated convs before the last one: 3 (SPAN) or more (ERRN2, NTIRE 2026
+            team20: 4, ``conv4`` after ``conv3``, the attention on the last conv's output).
     """
 
     def __init__(
@@ -119,6 +121,7 @@ class SPAB(nn.Module):
         in_channels: int | None = None,
         act: str = "silu",
         conv: str | dict | None = None,
+        num_convs: int = 3,
     ) -> None:
         super().__init__()
         in_channels = in_channels or channels
@@ -126,13 +129,24 @@ class SPAB(nn.Module):
         self.conv1 = build_conv(conv, in_channels, channels)
         self.conv2 = build_conv(conv, channels, channels)
         self.conv3 = build_conv(conv, channels, channels)
+        # ERRN2's fourth conv: conv3's output is activated and goes through it
+        self.extra_convs = nn.ModuleList(build_conv(conv, channels, channels)
+                                         for _ in range(num_convs - 3))
         self.act = make_act(act)
+
+    @staticmethod
+    def check_options(channels: int, *, num_convs: int = 3, **_: object) -> list[str]:
+        if num_convs >= 3:
+            return []
+        return [f"`num_convs >= 3` must hold, got num_convs={num_convs}"]
 
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """``(y, (f1, att))``; the stem form returns ``(f3, (f1,))``."""
         f1 = self.act(self.conv1(x))
         f2 = self.act(self.conv2(f1))
         f3 = self.conv3(f2)
+        for conv in self.extra_convs:  # ERRN2: the last conv's output carries the attention
+            f3 = conv(self.act(f3))
         if not self.attention:
             return f3, (f1,)
         att = torch.sigmoid(f3) - 0.5

@@ -19,6 +19,7 @@ from analysis.predictor import (
     ALL_FEATURES,
     CANDIDATE_ALPHAS,
     CANDIDATE_FEATURES,
+    IDENTITY_FEATURE,
     Predictor,
     features_of,
     fit_averaged,
@@ -81,7 +82,10 @@ def _records(n=12, seed=0):
 def test_features_read_history_and_normalise_the_loss():
     rec = _records(1)[0]
     f = features_of(rec)
-    assert set(f) == set(ALL_FEATURES)
+    assert set(f) == {*ALL_FEATURES, IDENTITY_FEATURE}
+    assert f[IDENTITY_FEATURE] is None  # a record made before the flag existed
+    assert features_of({**rec, "identity_path": False})[IDENTITY_FEATURE] == 1.0
+    assert features_of({**rec, "identity_path": True})[IDENTITY_FEATURE] == 0.0
     assert f["psnr_rise"] == pytest.approx(rec["history"][9]["metrics"]["Set5"]["psnr_y"]
                                            - rec["history"][4]["metrics"]["Set5"]["psnr_y"])
     assert f["loss_tail"] == pytest.approx(rec["history"][-1]["loss"] / 255.0)
@@ -164,3 +168,31 @@ def test_a_predictor_is_never_applied_to_the_networks_it_was_fitted_on():
     refs = load_references()
     assert _seen_by(shipped, [{"arch_id": refs[3].spec.arch_id()}])
     assert not _seen_by(shipped, [{"arch_id": "not-a-reference"}])
+
+
+def test_report_gives_errors_and_the_figures_below_130k_params():
+    recs = _records(20)
+    doc = fidelity_report(recs, preset="cpu", n_boot=50)
+    small = [i for i, r in enumerate(recs) if r["params"] < 130_000]
+    assert doc["small"]["n"] == len(small) >= 3
+    ref = [r["psnr_ref"] for r in recs]
+    pred = [r["psnr_pred"] for r in doc["refs"]]
+    mae = sum(abs(pred[i] - ref[i]) for i in small) / len(small)
+    assert doc["small"]["mae_db"]["predictor"] == pytest.approx(mae, abs=1e-4)
+    assert doc["mae_db"]["predictor"] == pytest.approx(
+        sum(abs(p - r) for p, r in zip(pred, ref, strict=True)) / len(ref), abs=1e-4)
+    sub = [ref[i] for i in small]
+    assert doc["small"]["pairs"] == count_pairs(sub)
+    assert doc["small"]["scores"]["predictor"]["kendall_tau"] == pytest.approx(
+        kendall_tau([pred[i] for i in small], sub), abs=1e-3)
+
+
+def test_identity_feature_joins_every_candidate_set():
+    from analysis.predictor import with_identity_feature
+
+    recs = [{**r, "identity_path": i % 2 == 0} for i, r in enumerate(_records(15))]
+    feats = [features_of(r) for r in recs]
+    model = fit_averaged(feats, [r["psnr_ref"] for r in recs],
+                         candidates=with_identity_feature(CANDIDATE_FEATURES))
+    assert IDENTITY_FEATURE in model.features
+    assert all(IDENTITY_FEATURE in f for f in with_identity_feature(CANDIDATE_FEATURES))

@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from analysis.fidelity import count_pairs
-from nas.fidelity import load_references
+from nas.fidelity import SHIPPED_REFERENCES, load_references
 from search_space.anchors import get_anchor
 
 REFS = load_references()
+ZOO_LIST = SHIPPED_REFERENCES.parent / "set5_x4_ntire_zoo.yaml"
+ZOO = load_references(ZOO_LIST)
 
 
 def test_reference_set_is_wide_and_small_models_included():
@@ -53,3 +55,23 @@ def test_shipped_predictor_calibrates_the_default_search(capsys):
     assert doc["predictor_beats_baselines"] is True
     assert doc["scores"]["predictor"]["pairwise_accuracy"] >= 0.85
     assert doc["mean_proxy_seconds"] <= 180
+
+
+def test_ntire_zoo_list_adds_small_networks_not_in_the_shipped_list():
+    """Issue 18: official NTIRE 2024-2026 weights, seven networks below 130K parameters."""
+    from search_space.builder import build_model
+
+    names = [r.name for r in ZOO]
+    assert len(names) == len(set(names)) == 14 and not set(names) & {r.name for r in REFS}
+    params = {r.name: sum(p.numel() for p in build_model(r.spec, deploy=True).parameters())
+              for r in ZOO}
+    assert sum(p < 130_000 for p in params.values()) == 7
+    assert all(get_anchor(r.name).has_official_weights for r in ZOO)
+    assert all(r.psnr_ref == get_anchor(r.name).reference["metrics_x4"]["Set5"]["psnr_y"]
+               for r in ZOO)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ref", ZOO, ids=lambda r: r.name)
+def test_ntire_zoo_references_carry_their_official_weights_psnr(ref):
+    test_weighted_references_carry_their_official_weights_psnr(ref)

@@ -272,7 +272,7 @@ def test_new_fields_keep_old_identities():
     ({"fusion": {"type": "span", "widht": 20}},
      r"fusion.widht: unknown option of fusion 'span'; allowed: features, out_channels"),
     ({"fusion": {"type": "aggregate", "out_channels": 20}},
-     r"fusion.out_channels: unknown option of fusion 'aggregate'; allowed: \(none\)"),
+     r"fusion.out_channels: unknown option of fusion 'aggregate'; allowed: act"),
     ({"fusion": "spam"}, r"fusion: 'spam' not allowed; allowed: .*span \(did you mean 'span'\?\)"),
     ({"upsampler": {"type": "pixelshuffle", "near": "yes"}},
      r"upsampler.near: expected true or false, got 'yes'"),

@@ -71,4 +71,4 @@ def map_keys(official: Mapping[str, torch.Tensor], model: nn.Module,
 
 
 # Explicit imports register the importers (one module per family).
-from search_space.anchors.importers import fmen, rfdn_imdn, rlfn_srn, span  # noqa: E402,F401
+from search_space.anchors.importers import fmen, rfdn_imdn, rlfn_srn, safmn, span  # noqa: E402,F401

@@ -17,7 +17,7 @@ from torch import nn
 from search_space.anchors.importers import map_keys, register_importer, strip_prefix
 from search_space.errors import InputError
 
-__all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp"]
+__all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp", "import_errn2"]
 
 
 def _pairs(pairs: Iterable[tuple[str, str]], params: tuple[str, ...] = ("weight", "bias")) -> dict:
@@ -31,14 +31,20 @@ def _spab_pairs(blocks: int, prefix: str = "block_") -> list[tuple[str, str]]:
             for i in range(blocks) for k in (1, 2, 3)]
 
 
+def _ema(official: Mapping) -> Mapping:
+    """The ``params_ema`` state of a BasicSR checkpoint (what the challenge test_demo loads)."""
+    return official["params_ema"] if "params_ema" in official else official
+
+
 def _spab_count(model: nn.Module) -> int:
     return sum(type(b).__name__ == "SPAB" for b in model.body)
 
 
 @register_importer("span")
 def import_span(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
-    """NTIRE 2024 ``SPAN30`` (team38 ``span_ch28_slim``; also the 2026 baseline) and DSCF."""
-    official = strip_prefix(official)
+    """NTIRE 2024 ``SPAN30`` (team38 ``span_ch28_slim``; also the 2026 baseline), DSCF, and the
+    NTIRE 2025 team46 ``SPAN`` (its ``params_ema``, as its test_demo loads)."""
+    official = strip_prefix(_ema(official))
     n = _spab_count(model)
     pairs = [("head.rep_conv", "conv_1.eval_conv"), (f"body.{n}.conv.rep_conv", "conv_2.eval_conv"),
              ("fusion.conv", "conv_cat"), ("tail.conv", "upsampler.0")] + _spab_pairs(n)
@@ -49,9 +55,7 @@ def import_span(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
 def import_spanf(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     """NTIRE 2025 ``SPANF`` (team24), NTIRE 2026 ``PDS`` (team01, ``conv_cat_1``/``conv_2_1``)
     and ``SPANFPrunedKD`` (PKDSR, team16: the ``params_ema`` weights, as its test_demo loads)."""
-    if "params_ema" in official:
-        official = official["params_ema"]
-    official = strip_prefix(official)
+    official = strip_prefix(_ema(official))
     suffix = "_1" if "conv_cat_1.weight" in official else ""
     pairs = [("fusion.conv", f"conv_cat{suffix}"),
              ("tail.conv.rep_conv", f"conv_2{suffix}.eval_conv")]
@@ -77,10 +81,12 @@ def import_spanv2(official: Mapping[str, torch.Tensor], model: nn.Module) -> dic
 
 @register_importer("disp")
 def import_disp(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
-    """NTIRE 2026 ``DISP`` (team18): ``blocks.i`` = c1_r, c2_r, the extern convs, c3_r."""
+    """NTIRE 2026 ``DISP`` (team18; 1x1 ``conv_2``) and NTIRE 2025 ``TSR`` (team31; 3x3
+    ``conv_2.eval_conv``): ``blocks.i`` = c1_r, c2_r, the extern convs, c3_r."""
     official = strip_prefix(official)
     n = len(model.body) - 1  # the last stage is conv_2
-    pairs = [("head", "conv_1.eval_conv"), (f"body.{n}.conv", "conv_2"),
+    conv_2 = "conv_2.eval_conv" if "conv_2.eval_conv.weight" in official else "conv_2"
+    pairs = [("head", "conv_1.eval_conv"), (f"body.{n}.conv", conv_2),
              ("tail.conv", "upsampler.0")]
     for i in range(n):
         convs = len(model.body[i].convs)
@@ -90,3 +96,17 @@ def import_disp(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
         pairs += [(f"body.{i}.convs.{k}", f"blocks.{i}.{name}.eval_conv")
                   for k, name in enumerate(theirs)]
     return map_keys(official, model, _pairs(pairs), what="DISP official weights")
+
+
+@register_importer("errn2")
+def import_errn2(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2026 ``ERRN2`` (team20): conv_1, block_1..6 (rep1..rep4, four-conv SPABs), conv_2
+    (our last conv), upsampler.0; a plain state dict."""
+    official = strip_prefix(official)
+    pairs = [("head", "conv_1"), ("last_conv", "conv_2"), ("tail.conv", "upsampler.0")]
+    for i, block in enumerate(model.body):
+        convs = ["conv1", "conv2", "conv3"] + [f"extra_convs.{j}"
+                                              for j in range(len(block.extra_convs))]
+        pairs += [(f"body.{i}.{ours}", f"block_{i + 1}.rep{k + 1}.rep_conv")
+                  for k, ours in enumerate(convs)]
+    return map_keys(official, model, _pairs(pairs), what="ERRN2 official weights")
