@@ -10,7 +10,7 @@ feed-forward (``ffd``; Deep15's ``ffn.0`` / ``ffn.2``) is our ``ffn``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 from torch import nn
@@ -19,6 +19,20 @@ from search_space.anchors.importers import map_keys, register_importer, strip_pr
 
 __all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
            "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]
+
+
+def _body_keys(model: nn.Module, prefix: str, renames: Iterable[tuple[str, str]]) -> dict:
+    """``body.<rest>`` -> ``<prefix><rest>`` for every tensor of the body, with the substring
+    ``renames`` applied in order (the challenge files name the same modules differently)."""
+    renames = tuple(renames)
+    out = {}
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            theirs = prefix + ours[len("body."):]
+            for a, b in renames:
+                theirs = theirs.replace(a, b)
+            out[ours] = theirs
+    return out
 
 
 @register_importer("egfmn")
@@ -52,12 +66,7 @@ def import_gfmn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
         mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
     renames = ((".ffn.", ".ffd."), (".safm.proj.", ".safm.proj_1."),
                (".safm.sigma", ".safm.sigma.scale"), (".ffd.sigma", ".ffd.sigma.scale"))
-    for ours in model.state_dict():
-        if ours.startswith("body."):
-            theirs = "feats." + ours[len("body."):]
-            for a, b in renames:
-                theirs = theirs.replace(a, b)
-            mapping[ours] = theirs
+    mapping.update(_body_keys(model, "feats.", renames))
     return map_keys(official, model, mapping, what="GFMN official weights")
 
 
@@ -70,12 +79,7 @@ def import_safmn_deep15(official: Mapping[str, torch.Tensor], model: nn.Module) 
         mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
     renames = ((".norm1.", ".norm1.norm."), (".norm2.", ".norm2.norm."),
                (".ffn.project_in.", ".ffn.0."), (".ffn.project_out.", ".ffn.2."))
-    for ours in model.state_dict():
-        if ours.startswith("body."):
-            theirs = "blocks." + ours[len("body."):]
-            for a, b in renames:
-                theirs = theirs.replace(a, b)
-            mapping[ours] = theirs
+    mapping.update(_body_keys(model, "blocks.", renames))
     return map_keys(official, model, mapping, what="SAFMN-Deep15 official weights")
 
 
@@ -112,12 +116,7 @@ def import_mvfmnet(official: Mapping[str, torch.Tensor], model: nn.Module) -> di
                (".attention_coarse.", ".sa1."), (".attention_fine.", ".sa2."),
                (".local_in.", ".linear.0."), (".local_dwconv.", ".linear.2."),
                (".norm.", ".pixel_norm."), (".beta", ".belt"))
-    for ours in model.state_dict():
-        if ours.startswith("body."):
-            theirs = "feats." + ours[len("body."):]
-            for a, b in renames:
-                theirs = theirs.replace(a, b)
-            mapping[ours] = theirs
+    mapping.update(_body_keys(model, "feats.", renames))
     return map_keys(official, model, mapping, what="MVFMNet official weights")
 
 
@@ -161,12 +160,7 @@ def import_sgsdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
                (".expand.", ".pw1."), (".large_kernel.", ".LKA35."), (".large_out.", ".pw2."),
                (".local_dwconv.", ".conv_0."), (".local_out.", ".conv_1."),
                (".ffn_dwconv.", ".VSD.conv_0."), (".ffn_out.", ".VSD.conv_1."))
-    for ours in model.state_dict():
-        if ours.startswith("body."):
-            theirs = "feats." + ours[len("body."):]
-            for a, b in renames:
-                theirs = theirs.replace(a, b)
-            mapping[ours] = theirs
+    mapping.update(_body_keys(model, "feats.", renames))
     return map_keys(official, model, mapping, what="SGSDN official weights")
 
 
