@@ -15,7 +15,6 @@ shipped per proxy preset in ``analysis/predictors/<preset>.json``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from search_space.errors import InputError
+from search_space.io import read_json_bounded
 
 __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "IDENTITY_FEATURE", "Predictor",
            "features_of", "leave_one_out", "fit_averaged", "ridge", "shipped_predictor",
@@ -168,7 +168,7 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            return cls.from_dict(read_json_bounded(path, "predictor file"))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise InputError(f"{path}: not a predictor file ({type(e).__name__}: {e})") from None
 

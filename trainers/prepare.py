@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from search_space.errors import DocumentError, InputError
-from search_space.io import first_line, make_output_dir, shown, write_atomic
+from search_space.io import first_line, make_output_dir, read_json_bounded, shown, write_atomic
 from search_space.validation import check_instance, raise_problems, rule, short
 from trainers.data import list_images, load_image, open_image_header
 from trainers.degrade import bicubic_downsample
@@ -210,7 +210,7 @@ def _load_or_write_plan(out: Path, plan: dict[str, Any]) -> None:
     path = out / _STATE / "plan.json"
     if path.is_file():
         try:
-            old = json.loads(path.read_text())
+            old = read_json_bounded(path, "preparation plan")
         except (OSError, ValueError):
             old = None
         if old != json.loads(json.dumps(plan)):  # compared as stored (tuples -> lists)
@@ -310,7 +310,7 @@ def _marker(out: Path, file: str) -> Path:
 
 def _read_marker(out: Path, file: str) -> dict[str, Any] | None:
     try:
-        return json.loads(_marker(out, file).read_text())
+        return read_json_bounded(_marker(out, file), "completion marker")
     except (OSError, ValueError):
         return None
 

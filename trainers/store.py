@@ -12,13 +12,13 @@ device. Randomness is :class:`trainers.data.PatchDataset`'s: item ``i`` depends 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from search_space.errors import InputError
+from search_space.io import read_json_bounded
 from trainers.data import _dihedral  # the same augmentation as the folder loader
 from trainers.prepare import FORMAT, MANIFEST, STORE
 
@@ -34,7 +34,7 @@ def is_prepared(path: str | Path) -> bool:
 def read_index(root: Path) -> dict:
     path = root / STORE / "index.json"
     try:
-        index = json.loads(path.read_text())
+        index = read_json_bounded(path, "prepared dataset index")
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read the prepared dataset's index ({e})") from None
     if index.get("format") != FORMAT:
