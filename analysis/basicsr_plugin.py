@@ -16,8 +16,12 @@ imports torch); it needs a torchvision built for the installed torch.
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from typing import Any
+
+from search_space.spec import ArchSpec
 
 __all__ = ["ESRNASNet", "register"]
 
@@ -32,8 +36,7 @@ def ESRNASNet(deploy: bool = True, **spec: Any):  # noqa: N802  (BasicSR's arch 
             the re-parameterisable training form.
         **spec: The ArchSpec mapping (``ArchSpec.to_dict()``).
     """
-    from search_space.builder import build_model
-    from search_space.spec import ArchSpec
+    from search_space.factory import build_model
 
     model = build_model(ArchSpec.from_dict(spec, what="network_g"), deploy=deploy)
     value_range = float(model.input_range)
@@ -46,9 +49,6 @@ def ESRNASNet(deploy: bool = True, **spec: Any):  # noqa: N802  (BasicSR's arch 
 def _alias_functional_tensor() -> None:
     """BasicSR 1.4.2 imports ``torchvision.transforms.functional_tensor``, which torchvision 0.17
     renamed ``_functional_tensor``: point the old name at the new module before BasicSR loads."""
-    import importlib
-    import sys
-
     name = "torchvision.transforms.functional_tensor"
     try:
         importlib.import_module(name)

@@ -29,6 +29,7 @@ import math
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +40,13 @@ import pandas as pd
 import yaml
 
 from analysis import metrics, pareto
+from analysis.formatting import parse_json
 from analysis.metrics import COL
-from analysis.plots import parse_json
 from analysis.report import Run, proxy_train
 from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
 from search_space.io import current_umask, make_output_dir, shown, write_atomic
+from search_space.limits import check_resources
 from search_space.spec import ArchSpec
 
 __all__ = ["PICKS", "ExportResult", "select_trial", "trial_spec", "train_config",
@@ -158,8 +160,6 @@ def trial_dir(run: Run, row: Mapping[str, Any]) -> TrialDir:
 def trial_spec(run: Run, row: Mapping[str, Any]) -> ArchSpec:
     """The trial's ArchSpec: ``trials/<id>/spec.yaml``, else the ``spec`` JSON of trials.csv;
     refused above the size limits (``search_space.limits``) before anything is built."""
-    from search_space.limits import check_resources
-
     path = trial_dir(run, row).spec_yaml
     if os.path.lexists(path):
         spec = ArchSpec.from_file(run.layout.contained(path, "spec file"))
@@ -550,8 +550,8 @@ def _write_arch_source(model, spec: ArchSpec, path: Path, result: ExportResult) 
 
 
 def _deploy_model(run: Run, row: Mapping[str, Any], spec: ArchSpec, result: ExportResult):
-    from search_space.builder import build_model
     from search_space.checkpoint import load_weights
+    from search_space.factory import build_model
 
     weights = trial_dir(run, row).weights
     if not os.path.lexists(weights):
@@ -596,8 +596,6 @@ def export_onnx(model, path: Path, *, check_hw: tuple[int, int] = (23, 37),
         Max absolute difference between onnxruntime and PyTorch outputs, divided by the
         model's ``input_range`` (so that 1e-4 means the same for 0..1 and 0..255 models).
     """
-    import warnings
-
     import onnxruntime
     import torch
 

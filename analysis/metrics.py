@@ -19,9 +19,23 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 __all__ = ["COL", "Field", "FIELDS", "field", "columns", "metrics", "direction", "label",
-           "searchable", "per_input", "DIRECTIONS"]
+           "searchable", "per_input", "DIRECTIONS", "direction_word", "study_direction"]
 
+# The one direction vocabulary: configs and the CLI say max/min (Optuna's maximize/minimize are
+# accepted too); Optuna's study is told maximize/minimize.
 DIRECTIONS = ("max", "min")
+_DIRECTION_WORDS = {"max": "max", "maximize": "max", "min": "min", "minimize": "min"}
+
+
+def direction_word(word: object) -> str | None:
+    """``max``/``maximize`` -> ``max``, ``min``/``minimize`` -> ``min`` (any case); None for
+    anything else."""
+    return _DIRECTION_WORDS.get(str(word).lower())
+
+
+def study_direction(direction: str) -> str:
+    """``max``/``min`` -> Optuna's ``maximize``/``minimize``."""
+    return "maximize" if direction_word(direction) == "max" else "minimize"
 
 
 @dataclass(frozen=True)

@@ -79,12 +79,9 @@ class _Directions(Mapping):
 
 
 DIRECTIONS: Mapping[str, str] = _Directions()
-_DIRECTION_ALIASES = {"maximize": "max", "max": "max", "minimize": "min", "min": "min"}
-
-
 def is_max(direction: str) -> bool:
     """``max``/``maximize`` -> True."""
-    return _DIRECTION_ALIASES.get(str(direction).lower()) == "max"
+    return metrics.direction_word(direction) == "max"
 
 
 ELIGIBLE_STATUS = STATUS.completed
@@ -95,7 +92,7 @@ HV_MARGIN = 0.1
 def direction_of(name: str, table: Mapping[str, str] = DIRECTIONS) -> Direction:
     """Direction of a known metric column; InputError naming the allowed metrics otherwise."""
     if name in table:
-        return _DIRECTION_ALIASES[table[name]]
+        return metrics.direction_word(table[name])
     if name.startswith(("psnr_", "ssim_")) and len(name) > 5:
         return "max"
     raise InputError(f"objective {name!r} is not a known metric; allowed: "
@@ -118,10 +115,11 @@ def resolve_objectives(
     if isinstance(objectives, Mapping):
         out = {}
         for name, direction in objectives.items():
-            if str(direction).lower() not in _DIRECTION_ALIASES:
+            word = metrics.direction_word(direction)
+            if word is None:
                 raise InputError(f"objective {name!r}: direction must be max or min, "
                                  f"got {direction!r}")
-            out[str(name)] = _DIRECTION_ALIASES[str(direction).lower()]
+            out[str(name)] = word
     else:
         names = list(objectives)
         duplicates = sorted({n for n in names if names.count(n) > 1})

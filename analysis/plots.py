@@ -31,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from analysis import metrics, pareto
+from analysis.formatting import format_value, parse_json, spec_summary
 from analysis.metrics import COL
+from search_space.anchors import get_anchor
 from search_space.io import first_line, write_atomic
 
 __all__ = [
@@ -42,7 +44,6 @@ __all__ = [
     "Scatter3DInfo",
     "HypervolumeInfo",
     "ParallelInfo",
-    "spec_summary",
     "hover_text",
     "scatter_info",
     "scatter3d_info",
@@ -54,8 +55,6 @@ __all__ = [
     "plot_parallel",
     "plot_learning_curves",
     "write_figures",
-    "parse_json",
-    "format_value",
 ]
 
 # axis titles of the catalogue's columns (analysis.metrics), as of import; _label reads it live
@@ -73,64 +72,6 @@ _COLOURS = {"front": "#d62728", "dominated": "#9aa5b1", "anchor": "#1f77b4",
 
 
 # ---------------------------------------------------------------------------- text
-def parse_json(value: Any) -> Any:
-    """A JSON cell of trials.csv (``spec``, ``hparams``) as data; None when empty or invalid."""
-    if isinstance(value, (Mapping, list)):
-        return value
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        return None
-
-
-def spec_summary(spec: Mapping[str, Any] | str | None) -> str:
-    """One line: ``x4 C=48 | conv, rlfb x4 (esa=esa) | sequential | pixelshuffle``."""
-    data = parse_json(spec)
-    if not isinstance(data, Mapping):
-        return ""
-    stages = []
-    for stage in data.get("body") or []:
-        if isinstance(stage, str):
-            stage = {"block": stage}
-        text = str(stage.get("block", "?"))
-        if int(stage.get("repeat", 1) or 1) > 1:
-            text += f" x{stage['repeat']}"
-        args = stage.get("args") or {}
-        if args:
-            inner = ", ".join(f"{k}={v}" for k, v in args.items())
-            text += f" ({inner[:40]}{'...' if len(inner) > 40 else ''})"
-        stages.append(text)
-    if len(stages) > 4:  # long bodies (anchors): block counts in order of appearance
-        counts: dict[str, int] = {}
-        for stage in data.get("body") or []:
-            block = stage if isinstance(stage, str) else str(stage.get("block", "?"))
-            repeat = 1 if isinstance(stage, str) else int(stage.get("repeat", 1) or 1)
-            counts[block] = counts.get(block, 0) + repeat
-        stages = [f"{block} x{n}" if n > 1 else block for block, n in counts.items()]
-    parts = [f"x{data.get('scale', '?')} C={data.get('channels', '?')}", ", ".join(stages),
-             str(data.get("fusion", "sequential")), str(data.get("upsampler", "pixelshuffle"))]
-    return " | ".join(p for p in parts if p)
-
-
-def format_value(value: Any) -> str:
-    """A metric for people: 4 significant digits, thousands separators, ``-`` when missing."""
-    if value is None:
-        return "-"
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value)).lower()
-    if isinstance(value, (float, np.floating)):
-        if math.isnan(value):
-            return "-"
-        if abs(value) >= 1000:
-            return f"{value:,.0f}"
-        return f"{value:.4g}"
-    if isinstance(value, (int, np.integer)):
-        return f"{value:,d}"
-    return str(value)
-
-
 def hover_text(row: Mapping[str, Any]) -> str:
     """Hover label of one trial: id, anchor, spec summary, every metric, hyperparameters."""
     lines = [f"<b>trial {row.get(COL.trial_id, '?')}</b>"]
@@ -327,8 +268,7 @@ def _published_layer(anchors: pd.DataFrame, ys: pd.Series, x: str, scale: int | 
                      lookup: Callable[[str], Any] | None) -> PointLayer | None:
     if x not in (COL.params, COL.macs_g) or anchors.empty:
         return None
-    if lookup is None:
-        from search_space.anchors import get_anchor as lookup
+    lookup = lookup or get_anchor
     ys = pd.to_numeric(ys, errors="coerce")
     low, high = float(ys.min()), float(ys.max())
     pad = max(high - low, 0.05) * 0.15

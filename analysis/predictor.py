@@ -27,8 +27,9 @@ from search_space.errors import InputError
 from search_space.io import read_json_bounded
 
 __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "IDENTITY_FEATURE", "Predictor",
-           "features_of", "leave_one_out", "fit_averaged", "ridge", "shipped_predictor",
-           "PREDICTOR_DIR", "CANDIDATE_FEATURES", "with_identity_feature"]
+           "features_of", "proxy_record", "MACS_INPUT_HW", "leave_one_out", "fit_averaged",
+           "ridge", "shipped_predictor", "PREDICTOR_DIR", "CANDIDATE_FEATURES",
+           "with_identity_feature"]
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
@@ -53,6 +54,32 @@ IDENTITY_FEATURE = "no_identity"
 # The "bigger is better" predictor that the calibrated one must beat.
 SIZE_FEATURES = ("log_params", "log_macs")
 DEFAULT_ALPHA = 1.0
+# The input the predictor's MACs are counted at (the NTIRE 256x256, as the references').
+MACS_INPUT_HW = (256, 256)
+
+
+def proxy_record(spec: Any, *, psnr_proxy: float | None, params: int | None,
+                 macs_g: float | None, history: Sequence[Mapping[str, Any]],
+                 input_hw: tuple[int, int] = MACS_INPUT_HW,
+                 synflow: float | None = None) -> dict[str, Any]:
+    """The record :func:`features_of` reads, for one proxy-trained network: the one builder of
+    it, for a search's trials, ``nas fidelity``'s references and the tests, so that trials are
+    scored on exactly the features the predictor was fitted on.
+
+    Args:
+        spec: The network's ArchSpec (input range, identity path).
+        psnr_proxy: PSNR-Y at the end of the proxy schedule.
+        params: Parameters of the deploy form.
+        macs_g: MACs (G) counted at ``input_hw``; converted to :data:`MACS_INPUT_HW`.
+        history: The training loop's history.
+        input_hw: The input ``macs_g`` was counted at.
+        synflow: log10 synflow score at initialisation (None where not computed).
+    """
+    h, w = input_hw
+    macs_256 = macs_g * MACS_INPUT_HW[0] * MACS_INPUT_HW[1] / (h * w) if macs_g else None
+    return {"psnr_proxy": psnr_proxy, "params": params, "macs_g": macs_256,
+            "history": list(history), "input_range": spec.input_range,
+            "identity_path": spec.has_identity_path(), "synflow": synflow}
 
 
 def features_of(record: Mapping[str, Any]) -> dict[str, float | None]:

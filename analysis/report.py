@@ -22,12 +22,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import pareto, plots
+from analysis import formatting, pareto, plots
 from analysis.metrics import COL
 from analysis.rundir import STATUS, STATUSES, RunDir, read_trials
+from search_space.anchors import get_anchor
 from search_space.errors import InputError
 from search_space.io import shown, write_atomic
-from search_space.validation import read_yaml
+from search_space.yaml_io import read_yaml
 
 __all__ = [
     "Run",
@@ -100,7 +101,7 @@ class Run:
         if isinstance(found, int):
             return found
         for spec in self.trials.get(COL.spec, []):
-            data = plots.parse_json(spec)
+            data = formatting.parse_json(spec)
             if isinstance(data, Mapping) and isinstance(data.get("scale"), int):
                 return data["scale"]
         return None
@@ -352,7 +353,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, (float, np.floating)) and math.isnan(value):
         return '<td class="num">-</td>'
     if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        return f'<td class="num">{_esc(plots.format_value(value))}</td>'
+        return f'<td class="num">{_esc(formatting.format_value(value))}</td>'
     return f"<td>{_esc(value)}</td>"
 
 
@@ -432,15 +433,13 @@ def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: objec
     for label, row in front.iterrows():
         rows.append([row[COL.trial_id] + (" (knee)" if label == knee else ""), row[COL.anchor],
                      row.get(COL.arch_id, "")] + [row[c] for c in objectives]
-                    + [row[c] for c in extra] + [plots.spec_summary(row.get(COL.spec))])
+                    + [row[c] for c in extra] + [formatting.spec_summary(row.get(COL.spec))])
         classes.append("knee" if label == knee else ("anchor" if row[COL.is_anchor] else ""))
     return _table(header, rows, classes)
 
 
 def _published(name: str) -> dict[str, Any]:
     try:
-        from search_space.anchors import get_anchor
-
         published = get_anchor(name).published or {}
     except InputError:
         return {}

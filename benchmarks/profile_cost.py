@@ -19,7 +19,7 @@ import torch
 
 from nas.commands.profile import parse_input_hw
 from search_space.anchors import list_anchors
-from search_space.builder import build_model
+from search_space.factory import build_model
 from search_space.reparam import reparameterize_model
 from trainers.memory import estimate_peak_memory
 from trainers.profiling import (

@@ -37,7 +37,7 @@ import torch
 from torch.nn import functional as F
 
 from search_space.anchors import get_anchor
-from search_space.builder import build_model
+from search_space.factory import build_model
 from trainers.config import TrainConfig
 from trainers.data import PatchDataset
 from trainers.loop import train, use_channels_last

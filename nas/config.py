@@ -25,9 +25,12 @@ from nas.objectives import (
     check_direction,
     parse_constraint,
 )
-from search_space.errors import DocumentError, InputError, not_allowed, read_yaml_file
+from search_space.anchors import list_anchors
+from search_space.choices import SCALES
+from search_space.errors import DocumentError, InputError, not_allowed
 from search_space.io import first_line
 from search_space.limits import PROFILE_RULES, input_hw_problem
+from search_space.space import DEFAULT_SPACE, SpaceError, resolve_space
 from search_space.validation import (
     Checked,
     Rule,
@@ -38,6 +41,7 @@ from search_space.validation import (
     short,
     unknown_keys,
 )
+from search_space.yaml_io import read_yaml
 
 __all__ = [
     "SearchConfig",
@@ -73,8 +77,6 @@ class SearchConfigError(DocumentError):
 
 
 def _anchor_names() -> list[str]:
-    from search_space.anchors import list_anchors
-
     return list_anchors()
 
 
@@ -260,7 +262,7 @@ class SearchConfig:
 
     @classmethod
     def from_file(cls, path: str | Path) -> SearchConfig:
-        return cls.from_dict(read_yaml_file(path, "search config"), source=str(path))
+        return cls.from_dict(read_yaml(path, "search config"), source=str(path))
 
     @classmethod
     def defaults(cls) -> SearchConfig:
@@ -310,9 +312,7 @@ class SearchConfig:
 def load_defaults() -> dict[str, Any]:
     """``default_search.yaml`` plus the default space, which is defined once, in
     ``search_space.space.DEFAULT_SPACE``."""
-    from search_space.space import DEFAULT_SPACE
-
-    defaults = read_yaml_file(DEFAULTS_PATH, "default search config")
+    defaults = read_yaml(DEFAULTS_PATH, "default search config")
     return {**defaults, "space": copy.deepcopy(DEFAULT_SPACE)}
 
 
@@ -367,8 +367,6 @@ def _collect(problems: list[str], fn: Any, *args: Any) -> Any:
 
 
 def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
-    from search_space.space import resolve_space
-
     problems: list[str] = []
     known = _anchor_names()
     anchors = _anchors(d["anchors"], known, problems)
@@ -398,8 +396,6 @@ def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
 
 
 def _space(data: Any, problems: list[str], resolve: Any) -> dict[str, Any]:
-    from search_space.space import SpaceError
-
     try:
         space = resolve(data if data is not None else {})
     except SpaceError as e:
@@ -410,8 +406,6 @@ def _space(data: Any, problems: list[str], resolve: Any) -> dict[str, Any]:
         return {}
     scale = space["scale"]
     if not isinstance(scale, int) or isinstance(scale, bool):
-        from search_space.choices import SCALES
-
         problems.append(f"space.scale: expected one of {', '.join(map(str, SCALES))} (a search "
                         f"runs at one scale), got {short(scale)}")
     return space

@@ -28,23 +28,28 @@ from analysis.fidelity import MIN_GAP_DB, count_pairs, score_table
 from analysis.metrics import COL
 from analysis.predictor import (
     CANDIDATE_FEATURES,
+    MACS_INPUT_HW,
     PREDICTOR_DIR,
     SIZE_FEATURES,
     Predictor,
     features_of,
     fit_averaged,
     leave_one_out,
+    proxy_record,
     ridge,
 )
 from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
 from nas.progress import format_duration
 from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
-from nas.trial import TrialSettings, trial_train_config
-from search_space.errors import DocumentError, InputError, read_yaml_file
+from nas.trial_settings import TrialSettings, trial_train_config
+from search_space.anchors import get_anchor, list_anchors
+from search_space.errors import DocumentError, InputError
 from search_space.limits import check_resources
 from search_space.spec import ArchSpec
 from search_space.validation import check_fields, raise_problems, rule, short
+from search_space.yaml_io import read_yaml
+from trainers.config import TrainConfig
 
 __all__ = ["Reference", "SHIPPED_REFERENCES", "load_references", "run_fidelity",
            "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES"]
@@ -94,7 +99,7 @@ def load_references(path: str | Path | None = None) -> list[Reference]:
     Every problem of the list is collected; one :class:`ReferenceListError` names them all.
     """
     path = Path(path) if path is not None else SHIPPED_REFERENCES
-    data = read_yaml_file(path, "reference list")
+    data = read_yaml(path, "reference list")
     what = f"reference list {path}"
     if not isinstance(data, list) or not data:
         raise ReferenceListError(["expected a non-empty YAML list of {name, spec, psnr_ref, "
@@ -112,8 +117,6 @@ def load_references(path: str | Path | None = None) -> list[Reference]:
 
 def _reference(entry: Any, i: int, base: Path, problems: list[str]) -> Reference | None:
     """Entry ``i`` as a Reference, or None with its problems appended."""
-    from search_space.anchors import get_anchor, list_anchors
-
     if not isinstance(entry, Mapping):
         problems.append(f"entry {i}: expected a mapping with name, spec, psnr_ref, source, got "
                         f"{short(entry)}")
@@ -156,8 +159,7 @@ def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
     """Proxy-train one reference like a trial; its costs and zero-cost scores."""
     import torch
 
-    from search_space.builder import build_model
-    from trainers.config import TrainConfig
+    from search_space.factory import build_model
     from trainers.loop import train
     from trainers.profiling import profile_model
     from trainers.zero_cost import zero_cost_scores
@@ -174,19 +176,19 @@ def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
     proxy_seconds = time.perf_counter() - t0
     if result.stopped:
         raise RuntimeError(f"reference {ref.name}: training stopped ({result.stopped})")
-    counted = profile_model(build_model(ref.spec, deploy=True), input_hw=(256, 256),
+    counted = profile_model(build_model(ref.spec, deploy=True), input_hw=MACS_INPUT_HW,
                             runtime=False, memory=False).to_dict()
     psnr = [m["psnr_y"] for m in result.metrics.values()]
     (folder / "checkpoint.pth").unlink(missing_ok=True)
     return {
         "name": ref.name, COL.arch_id: ref.spec.arch_id(), "psnr_ref": ref.psnr_ref,
-        COL.psnr_proxy: sum(psnr) / len(psnr),
         "psnr_sets": {k: m["psnr_y"] for k, m in result.metrics.items()},
-        COL.params: counted[COL.params], COL.macs_g: counted[COL.macs_g],
         COL.params_train: sum(p.numel() for p in build_model(ref.spec).parameters()),
-        "input_range": ref.spec.input_range, "history": result.history,
         "proxy_seconds": round(proxy_seconds, 2), "zero_cost_seconds": round(zero_seconds, 2),
         **zero,
+        **proxy_record(ref.spec, psnr_proxy=sum(psnr) / len(psnr), params=counted[COL.params],
+                       macs_g=counted[COL.macs_g], history=result.history,
+                       synflow=zero.get("synflow")),
     }
 
 
@@ -208,8 +210,8 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     out = Path(out)
     threads = threads or os.cpu_count()  # a trial's default: every CPU
     base, _, _ = proxy_train_base(config)
-    settings = TrialSettings(run_dir=str(out), scale=SCALE, train_base=base, profile={},
-                             seed=config.seed, threads=threads)
+    settings = TrialSettings(run_dir=str(out), scale=SCALE, train_base=base, seed=config.seed,
+                             threads=threads)
     records, spent = [], []
     for i, ref in enumerate(refs, 1):
         folder = out / "refs" / ref.name

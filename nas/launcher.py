@@ -52,6 +52,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from analysis.rundir import RunDir, now_iso
 from nas.config import Budget, SearchConfig
 from nas.session import rdb_url
@@ -109,8 +111,6 @@ def launch(config: SearchConfig | None, *, budget: Budget | None, out: str | Pat
 @contextmanager
 def _exclusive(run: RunDir) -> Iterator[None]:
     """One ``nas launch`` per run directory (an OS lock: released even on kill -9)."""
-    from filelock import FileLock, Timeout
-
     lock = FileLock(str(run.launch_lock))
     try:
         lock.acquire(timeout=0)

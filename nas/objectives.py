@@ -87,15 +87,14 @@ OBJECTIVES: Mapping[str, Objective] = _Objectives()
 CHEAP_METRICS = catalogue.metrics(searchable=True, stage="cheap")
 MEASURED_METRICS = catalogue.metrics(searchable=True, stage="measured")
 TRAINED_METRICS = catalogue.metrics(searchable=True, stage="trained")
-_DIRECTIONS = catalogue.DIRECTIONS
 
 
 def check_direction(path: str, direction: object) -> str:
     """``max``/``min`` (also ``maximize``/``minimize``) -> ``max``/``min``."""
-    d = {"maximize": "max", "minimize": "min"}.get(str(direction), direction)
-    if d not in _DIRECTIONS:
+    d = catalogue.direction_word(direction)
+    if d is None:
         raise InputError(f"{path}: expected max or min, got {direction!r}")
-    return str(d)
+    return d
 
 
 _OPS = {"<=": lambda a, b: a <= b, "<": lambda a, b: a < b, ">=": lambda a, b: a >= b,

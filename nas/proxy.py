@@ -14,16 +14,18 @@ from pathlib import Path
 from typing import Any
 
 from nas.config import SearchConfig
-from nas.trial import deep_merge
+from nas.trial_settings import deep_merge
+from search_space.anchors import get_anchor
 from search_space.errors import InputError
+from search_space.space import spec_from_params, suggest_arch
+from trainers.config import TrainConfig
+from trainers.presets import PRESETS
 
 __all__ = ["proxy_train_base", "proxy_preset", "proxy_fingerprint", "resolve_predictor"]
 
 
 def proxy_preset(config: SearchConfig, gpus: float = 0.0) -> str:
     """The preset name the config resolves to (``auto``: gpu with GPUs per trial, else cpu)."""
-    from trainers.presets import PRESETS
-
     preset = config.proxy.resolved_preset(gpus)
     if preset not in PRESETS:
         raise InputError(f"proxy.preset: {preset!r} not allowed; allowed: {', '.join(PRESETS)}")
@@ -34,11 +36,6 @@ def proxy_train_base(config: SearchConfig, gpus: float = 0.0
                      ) -> tuple[dict[str, Any], int, list[str]]:
     """The proxy's partial TrainConfig, validated once here (not in every trial), the number of
     validations per trial (ASHA's max time) and the validation sets."""
-    from search_space.anchors import get_anchor
-    from search_space.space import spec_from_params, suggest_arch
-    from trainers.config import TrainConfig
-    from trainers.presets import PRESETS
-
     base = deep_merge(PRESETS[proxy_preset(config, gpus)], config.proxy.train)
     if config.anchors:
         probe = get_anchor(config.anchors[0]).spec.with_scale(config.scale)

@@ -31,18 +31,17 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from analysis.metrics import COL
+from analysis.metrics import COL, study_direction
 from analysis.rundir import STATUS, TrialsTable, write_json
 from nas.config import SearchConfig
 from nas.trial import META_KEY
+from search_space.space import suggest_arch
 
 __all__ = ["AnchorsFirst", "direction", "make_sampler", "open_storage", "open_study",
            "reconcile_study"]
 
 
-def direction(mode: str) -> str:
-    """``max``/``min`` (the search config's words) -> Optuna's study direction."""
-    return "maximize" if mode == "max" else "minimize"
+direction = study_direction  # the search config's max/min -> Optuna's study direction
 
 
 def make_sampler(config: SearchConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -129,8 +128,6 @@ class AnchorsFirst(Searcher):
         return True  # metric, mode and space are fixed at construction
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        from search_space.space import suggest_arch
-
         if self.anchors:
             return {META_KEY: self._meta(anchor=self.anchors.pop(0))}
         if self.sampled_left is not None and self.sampled_left <= 0:

@@ -3,6 +3,7 @@ scheduler, the searcher, the recorder) and the budget bookkeeping around it."""
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import shutil
@@ -17,7 +18,7 @@ from nas.config import Budget, SearchConfig
 from nas.progress import Progress
 from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.summary import LaunchSummary, summary_lines
-from nas.trial import TrialSettings
+from nas.trial_settings import TrialSettings
 from search_space.errors import InputError
 
 __all__ = ["Session", "Work", "measured_settings", "rdb_url", "runtime_baseline", "settle_table",
@@ -27,8 +28,6 @@ __all__ = ["Session", "Work", "measured_settings", "rdb_url", "runtime_baseline"
 def rdb_url(url: str) -> str:
     """``postgresql://`` with the installed driver: SQLAlchemy 2.1 defaults to psycopg (3);
     use psycopg2 when only that one is installed (the ``test`` extra ships psycopg2-binary)."""
-    import importlib.util
-
     scheme, sep, rest = url.partition("://")
     if scheme == "postgresql" and importlib.util.find_spec("psycopg") is None \
             and importlib.util.find_spec("psycopg2") is not None:
@@ -44,8 +43,8 @@ def measured_settings(config: SearchConfig, settings: TrialSettings,
                       gpus: float) -> dict[str, Any]:
     """What every trial of this session measures with, resolved (never ``auto``): recorded in
     state.json and the study, and read by plots and the report."""
-    h, w = settings.profile["input_hw"]
-    device = settings.train_base.get("device") or "auto"
+    h, w = settings.profile.input_hw
+    device = settings.train_value("device")
     if device == "auto":  # Ray hides the GPUs from a trial that was given none
         device = "cuda" if gpus > 0 else "cpu"
     return {"profile_hw": f"{int(h)}x{int(w)}", "device": str(device),
@@ -200,8 +199,7 @@ def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
     p = config.profile
     settings = TrialSettings(
         run_dir=str(run.path), scale=config.scale, train_base=train_base,
-        profile={"input_hw": list(p.resolved_input_hw(gpus)), "warmup": p.warmup,
-                 "repeats": p.repeats, "runtime": p.runtime, "memory": p.memory},
+        profile=replace(p, input_hw=p.resolved_input_hw(gpus)),
         constraints=config.constraints, seed=config.seed, threads=max(1, int(cpus)),
         objectives=tuple(config.objectives),
         # psnr_official is measured on what psnr means: the predictor's Set5, else the proxy's

@@ -13,82 +13,32 @@ the constraint checks are :mod:`nas.trial_costs`.
 
 from __future__ import annotations
 
-import copy
+import ctypes
+import gc
 import json
 import math
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analysis.metrics import COL
 from analysis.rundir import STATUS, RunDir, TrialDir, now_iso, started_row, write_json
-from nas.objectives import Constraint
 from nas.trial_costs import Infeasible, check_constraints, profile_anchor, profile_costs
+from nas.trial_settings import TrialSettings, trial_train_config
+from search_space.anchors import get_anchor
 from search_space.io import first_line, write_atomic
+from search_space.space import spec_from_params
+from trainers.config import TrainConfig
 
-__all__ = ["TrialSettings", "run_trial", "ray_trainable", "profile_anchor", "META_KEY",
-           "deep_merge", "mean_metrics", "trial_train_config", "release_memory"]
+__all__ = ["run_trial", "ray_trainable", "profile_anchor", "META_KEY", "mean_metrics",
+           "release_memory"]
 
 # Config key of the driver's bookkeeping (trial number, anchor, Optuna number); not a parameter.
 META_KEY = "_meta"
 
 Report = Callable[[dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class TrialSettings:
-    """Everything a trial needs besides its parameters; built once by the launcher.
-
-    Args:
-        run_dir: The run directory (trial folders go to ``<run_dir>/trials/<trial_id>``).
-        scale: Upscaling factor of the search (anchors are built at it).
-        train_base: Partial TrainConfig: the proxy preset merged with ``proxy.train``.
-        profile: ``profile_model`` settings (input_hw, warmup, repeats, runtime, memory).
-        constraints: Cost constraints (never applied to anchors).
-        references: Anchor -> profiled costs, for relative constraints.
-        seed: Seed of initialisation and data order, the same for every trial.
-        threads: CPU threads for training and timing (None: torch's default).
-        lock_dir: Folder of the per-device timing locks (None: the profiler's default).
-        objectives: Metrics a completed trial must have (the search's objectives).
-        val_sets: Where anchors' official-weight PSNR is measured: the sets ``psnr`` refers to
-            (the predictor's target set, or the proxy's validation sets when uncalibrated).
-        ntire: ``{"baseline", "weights"}`` when ``ntire_score`` is used: the score is computed
-            from the baseline's costs in ``references`` and the paired ``runtime_ratio``.
-        runtime_baseline: Anchor every trial's runtime is timed against, interleaved in the
-            trial's process (``runtime_ratio``); None: runtime alone.
-        predictor: A fitted :class:`analysis.predictor.Predictor` as a dict: ``psnr`` is its
-            prediction of converged PSNR from what the proxy observed; None: ``psnr`` is the
-            raw proxy PSNR. ``psnr_proxy`` is always the raw end-of-schedule PSNR.
-    """
-
-    run_dir: str
-    scale: int
-    train_base: Mapping[str, Any]
-    profile: Mapping[str, Any]
-    constraints: tuple[Constraint, ...] = ()
-    references: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    seed: int = 0
-    threads: int | None = None
-    lock_dir: str | None = None
-    objectives: tuple[str, ...] = ()
-    val_sets: tuple[str, ...] = ("Set5", "Set14")
-    predictor: Mapping[str, Any] | None = None
-    ntire: Mapping[str, Any] | None = None
-    runtime_baseline: str | None = None
-
-
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` over ``base``, recursively for nested mappings (copies, inputs untouched)."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def mean_metrics(metrics: Mapping[str, Mapping[str, Any]]) -> dict[str, float | None]:
@@ -176,7 +126,7 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
                 COL.hparams: json.dumps(hparams, sort_keys=True)})
     log(f"{'anchor ' + anchor if anchor else 'sample'}: arch {spec.arch_id()}, hparams {hparams}")
 
-    device = _device(settings.train_base.get("device", "auto"))
+    device = _device(settings.train_value("device"))
     profile_costs(spec, device, anchor is None, settings, row, extra, log)
     result = _train(spec, hparams, settings, folder, row, extra, log, report)
     _update_metrics(row, result.metrics)
@@ -198,9 +148,6 @@ def _pipeline(params: dict[str, Any], anchor: str | None, settings: TrialSetting
 
 def _resolve_spec(params: dict[str, Any], anchor: str | None, settings: TrialSettings,
                   row: dict[str, Any]):
-    from search_space.anchors import get_anchor
-    from search_space.space import spec_from_params
-
     if anchor is not None:
         return get_anchor(anchor).spec.with_scale(settings.scale), {}
     name = f"trial-{row[COL.number]}" if row.get(COL.number) is not None else ""
@@ -221,55 +168,27 @@ def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]
 
 def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSettings) -> None:
     """``psnr`` = the predictor's converged-PSNR estimate (raw ``psnr_proxy`` without one)."""
-    from analysis.predictor import Predictor, features_of
+    from analysis.predictor import Predictor, features_of, proxy_record
 
     if settings.predictor is None or row.get(COL.psnr_proxy) is None:
         return
     predictor = Predictor.from_dict(settings.predictor)
-    h, w = settings.profile.get("input_hw", (256, 256))
-    # the predictor's own record (analysis.predictor.features_of), as the references' records
-    record = {"psnr_proxy": row[COL.psnr_proxy], "params": row.get(COL.params),
-              # the predictor's MACs are per 256x256 input, as the references'
-              "macs_g": row[COL.macs_g] * 256 * 256 / (h * w) if row.get(COL.macs_g) else None,
-              "input_range": spec.input_range, "history": history,
-              "identity_path": spec.has_identity_path()}
     if "synflow" in predictor.features:
         from trainers.zero_cost import synflow_score
 
-        lr_patch = int(settings.train_base.get("data", {}).get("lr_patch", 16))
-        record["synflow"] = row[COL.synflow] = synflow_score(spec, seed=settings.seed,
-                                                             lr_patch=lr_patch)
+        row[COL.synflow] = synflow_score(spec, seed=settings.seed,
+                                         lr_patch=int(settings.train_value("data.lr_patch")))
+    record = proxy_record(spec, psnr_proxy=row[COL.psnr_proxy], params=row.get(COL.params),
+                          macs_g=row.get(COL.macs_g), history=history,
+                          input_hw=settings.profile.input_hw, synflow=row.get(COL.synflow))
     predicted = predictor.predict(features_of(record))
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
     row[COL.psnr] = predicted
 
 
-def trial_train_config(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings,
-                       folder: Path) -> dict[str, Any]:
-    """The TrainConfig mapping of one trial: preset + proxy overrides + this trial's choices."""
-    cfg = deep_merge(settings.train_base, {
-        "arch": spec.to_dict(), "scale": None, "out_dir": str(folder), "seed": settings.seed,
-        "init": None,
-    })
-    if settings.threads:
-        cfg["threads"] = int(settings.threads)
-    if "lr" in hparams:
-        cfg = deep_merge(cfg, {"optim": {"lr": float(hparams["lr"])}})
-    if "batch_size" in hparams:
-        cfg = deep_merge(cfg, {"data": {"batch_size": int(hparams["batch_size"])}})
-    if "lr_patch" in hparams:
-        cfg = deep_merge(cfg, {"data": {"lr_patch": int(hparams["lr_patch"])}})
-    if "distill" in hparams:
-        d = hparams["distill"]
-        cfg["distill"] = None if d is None else deep_merge(cfg.get("distill") or {}, {
-            "teacher": d["teacher"], "weight": float(d["weight"])})
-    return cfg
-
-
 def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folder: Path,
            row: dict[str, Any], extra: dict[str, Any], log: _Log, report: Report):
-    from trainers.config import TrainConfig
     from trainers.loop import train
 
     cfg = TrainConfig.from_dict(trial_train_config(spec, hparams, settings, folder),
@@ -301,14 +220,14 @@ def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folde
 def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log) -> float | None:
     """The anchor's official-weight PSNR on the proxy's val sets (None without official weights
     at this scale)."""
-    from search_space.anchors import get_anchor, load
+    from search_space.factory import load_anchor
     from trainers.evaluate import evaluate
 
     info = get_anchor(anchor)
-    if not info.has_official_weights or info.official.get("scale", 4) != settings.scale:
+    if info.official_scale != settings.scale:
         return None
     val = list(settings.val_sets)
-    model = load(anchor, scale=settings.scale, weights="official")
+    model = load_anchor(anchor, scale=settings.scale, weights="official")
     psnr = mean_metrics(evaluate(model, val, scale=settings.scale, device=device,
                                  ssim=False))[COL.psnr]
     log(f"official weights: psnr {psnr:.4f} dB on {', '.join(map(str, val))}")
@@ -360,9 +279,6 @@ def release_memory() -> None:
     """Give what a finished trial freed back to the OS. Ray reuses the worker process for the
     next trial, and glibc keeps freed heap pages (a trial's tensors, its model's cached kernels)
     mapped unless asked: ``malloc_trim`` returns them, so the worker's RSS stays flat."""
-    import ctypes
-    import gc
-
     gc.collect()
     try:
         ctypes.CDLL(None).malloc_trim(0)

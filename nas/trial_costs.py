@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from analysis.metrics import COL
 from analysis.rundir import STATUS, RunDir
 from nas.objectives import Constraint, ntire_score
+from search_space.anchors import get_anchor
 
 if TYPE_CHECKING:
-    from nas.trial import TrialSettings
+    from nas.trial_settings import TrialSettings
 
 __all__ = ["Infeasible", "profile_costs", "check_constraints", "profile_anchor"]
 
@@ -34,14 +35,14 @@ def profile_costs(spec: Any, device: str, constrained: bool, settings: TrialSett
     an infeasible sample stops at the first failing stage (costs so far are kept in ``row``)."""
     import torch
 
-    from search_space.builder import build_model
+    from search_space.factory import build_model
     from trainers.profiling import profile_model
 
     torch.manual_seed(settings.seed)
     model = build_model(spec)
     row[COL.params_train] = sum(p.numel() for p in model.parameters())
-    prof = dict(settings.profile)
-    common = dict(input_hw=tuple(prof.get("input_hw", (256, 256))), device=device,
+    prof = settings.profile
+    common = dict(input_hw=prof.input_hw, device=device,
                   threads=settings.threads, lock_dir=settings.lock_dir)
     cheap = profile_model(model, runtime=False, memory=False, **common)
     _update_costs(row, cheap.to_dict())
@@ -49,10 +50,8 @@ def profile_costs(spec: Any, device: str, constrained: bool, settings: TrialSett
         f"estimated peak memory {cheap.peak_memory_est_mb:.1f} MiB at {common['input_hw']}")
     if constrained:
         check_constraints(settings, row, stage="cheap")
-    measured = profile_model(model, runtime=bool(prof.get("runtime", True)),
-                             memory=bool(prof.get("memory", True)),
-                             warmup=int(prof.get("warmup", 5)),
-                             repeats=int(prof.get("repeats", 20)),
+    measured = profile_model(model, runtime=prof.runtime, memory=prof.memory,
+                             warmup=prof.warmup, repeats=prof.repeats,
                              baseline=_runtime_baseline(settings), **common)
     _update_costs(row, measured.to_dict())
     if measured.runtime_ratio is not None:
@@ -73,8 +72,7 @@ def profile_costs(spec: Any, device: str, constrained: bool, settings: TrialSett
 
 def _runtime_baseline(settings: TrialSettings):
     """The baseline anchor's model at the search's scale, or None (no paired timing)."""
-    from search_space.anchors import get_anchor
-    from search_space.builder import build_model
+    from search_space.factory import build_model
 
     if settings.runtime_baseline is None:
         return None
@@ -150,17 +148,15 @@ def profile_anchor(name: str, settings: TrialSettings) -> dict[str, Any]:
     constraints)."""
     import torch
 
-    from search_space.anchors import get_anchor
-    from search_space.builder import build_model
+    from search_space.factory import build_model
     from trainers.profiling import profile_model
 
     if settings.threads:
         torch.set_num_threads(int(settings.threads))
-    prof = dict(settings.profile)
+    prof = settings.profile
     model = build_model(get_anchor(name).spec.with_scale(settings.scale))
-    return profile_model(model, input_hw=tuple(prof.get("input_hw", (256, 256))),
-                         device=_device(settings.train_base.get("device", "auto")),
-                         threads=settings.threads, warmup=int(prof.get("warmup", 5)),
-                         repeats=int(prof.get("repeats", 20)), lock_dir=settings.lock_dir,
-                         runtime=bool(prof.get("runtime", True)),
-                         memory=bool(prof.get("memory", True))).to_dict()
+    return profile_model(model, input_hw=prof.input_hw,
+                         device=_device(settings.train_value("device")),
+                         threads=settings.threads, warmup=prof.warmup, repeats=prof.repeats,
+                         lock_dir=settings.lock_dir, runtime=prof.runtime,
+                         memory=prof.memory).to_dict()

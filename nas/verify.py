@@ -47,8 +47,11 @@ from analysis.report import Run, default_objectives, load_run
 from analysis.rundir import STATUS, RunDir, now_iso, read_json, write_json
 from analysis.trials_csv import MAX_TRIALS_CSV_BYTES
 from nas.progress import format_duration
-from search_space.errors import InputError
+from search_space.anchors import get_anchor, list_anchors
+from search_space.errors import InputError, did_you_mean
 from search_space.io import first_line, read_text_bounded, write_atomic
+from search_space.limits import check_resources
+from trainers.config import TrainConfig, partial_value
 
 __all__ = ["VERIFY_FACTOR", "Candidate", "rung_train_base", "open_run", "pick_candidates",
            "run_verify", "summarise", "VERIFY_COLUMNS"]
@@ -88,9 +91,9 @@ def rung_train_base(proxy_base: Mapping[str, Any], iterations: int | None) -> di
     """The proxy's partial TrainConfig with an ``iterations`` schedule (None: VERIFY_FACTOR x
     the proxy's); validations scale with it (the cpu preset: 750 / 375 -> 6000 / 3000)."""
     base = dict(proxy_base)
-    proxy_iterations = int(base.get(_ITERATIONS) or 600)
+    proxy_iterations = int(partial_value(base, _ITERATIONS))
     n = int(iterations) if iterations is not None else VERIFY_FACTOR * proxy_iterations
-    every = int(base.get("eval_every") or 0)
+    every = int(partial_value(base, "eval_every"))
     base.update(iterations=n, eval_every=max(1, round(every * n / proxy_iterations))
                 if every else 0)
     return base
@@ -113,8 +116,6 @@ def baseline_anchor(config: Any, given: str | None) -> str:
     """``--baseline``, else the run's runtime baseline (the NTIRE baseline or a relative
     constraint's anchor), else the anchor of a PSNR floor, else the first anchor."""
     from nas.session import runtime_baseline
-    from search_space.anchors import list_anchors
-    from search_space.errors import did_you_mean
 
     anchors = list_anchors()
     if given is not None:
@@ -136,7 +137,6 @@ def pick_candidates(run: Run, config: Any, *, top: int, picks: Sequence[str] = (
     """The baseline anchor first, then the picked trials (``--pick``), else the ``top`` sampled
     trials of the run's front with the highest ``psnr``; duplicates (same arch) once."""
     from analysis.export import select_trial, trial_spec
-    from search_space.anchors import get_anchor
 
     objectives, _ = default_objectives(run)
     df = run.trials
@@ -201,10 +201,8 @@ def _number(value: Any) -> float | None:
 def check_sizes(candidates: Sequence[Candidate], train_base: Mapping[str, Any],
                 run: Run) -> None:
     """Every spec within the resource limits at the rung's patch and batch, before any build."""
-    from search_space.limits import check_resources
-
-    data = train_base.get("data") or {}
-    patch, batch = int(data.get("lr_patch", 16)), int(data.get("batch_size", 4))
+    patch = int(partial_value(train_base, "data.lr_patch"))
+    batch = int(partial_value(train_base, "data.batch_size"))
     for c in candidates:
         where = "an anchor" if c.is_baseline else f"{run.layout.trial(c.trial_id).spec_yaml}"
         check_resources(c.spec, input_hw=(patch, patch), batch=batch, what=f"{c.name} ({where})")
@@ -270,11 +268,11 @@ def run_verify(run: Run, config: Any, candidates: Sequence[Candidate],
                progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Train every candidate not yet done under ``train_base``; their rows, in order."""
     from nas.fidelity import proxy_key
-    from nas.trial import TrialSettings, trial_train_config
+    from nas.trial_settings import TrialSettings, trial_train_config
 
     layout = run.layout
     settings = TrialSettings(run_dir=str(layout.path), scale=config.scale, train_base=train_base,
-                             profile={}, seed=config.seed, threads=threads)
+                             seed=config.seed, threads=threads)
     rows = load_rows(layout)
     todo = []
     for c in candidates:
@@ -328,7 +326,6 @@ class _Eta:
 def _train_one(c: Candidate, folder: Any, cfg: Mapping[str, Any], key: str,
                seed: int) -> dict[str, Any]:
     from nas.trial import mean_metrics
-    from trainers.config import TrainConfig
     from trainers.loop import train
 
     shutil.rmtree(folder, ignore_errors=True)  # an interrupted try starts again

@@ -24,7 +24,7 @@ __all__ = [
 def __getattr__(name: str):
     # Lazy: building models imports torch and the whole catalogue.
     if name == "build_model":
-        from search_space.builder import build_model
+        from search_space.factory import build_model
 
         return build_model
     if name == "reparameterize_model":

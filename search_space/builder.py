@@ -1,4 +1,5 @@
-"""Spec -> PyTorch model. ``build_model`` is the single entry point."""
+"""Spec -> PyTorch model. ``build_net`` is the single entry point (``factory.build_model`` also
+takes an anchor name)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec, StageSpec, split_named
 from search_space.upsamplers import build_upsampler
 
-__all__ = ["SRNet", "YOnlySRNet", "build_model", "build_block", "block_kwargs"]
+__all__ = ["SRNet", "YOnlySRNet", "build_net", "build_block", "block_kwargs"]
 
 # DIV2K RGB mean, as EDSR's MeanShift uses it.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -142,16 +143,8 @@ def build_block(stage: StageSpec, channels: int, spec: ArchSpec, **overrides) ->
     return get_block(stage.block).cls(channels, **{**block_kwargs(stage, spec), **overrides})
 
 
-def build_model(spec: ArchSpec | str, *, deploy: bool = False) -> SRNet:
-    """Build the training form of ``spec`` (an ArchSpec or an anchor name).
-
-    Args:
-        spec: The architecture, or the name of a registered anchor.
-        deploy: Return the re-parameterised inference form (eval mode) instead.
-    """
-    if isinstance(spec, str):
-        from search_space.anchors import get_anchor
-
-        spec = get_anchor(spec).spec
+def build_net(spec: ArchSpec, *, deploy: bool = False) -> SRNet:
+    """Build the training form of ``spec`` (``deploy``: the re-parameterised inference form, in
+    eval mode). ``search_space.factory.build_model`` also takes an anchor's name."""
     model = YOnlySRNet(spec) if spec.y_only else SRNet(spec)
     return reparameterize_model(model.eval()) if deploy else model

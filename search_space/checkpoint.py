@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from search_space.errors import InputError
-from search_space.io import MAX_CHECKPOINT_BYTES, first_line, open_regular, shown
+from search_space.io import MAX_CHECKPOINT_BYTES, first_line, open_regular, save_torch_atomic, shown
 from search_space.spec import ArchSpec
 
 __all__ = ["write_checkpoint", "read_checkpoint", "load_weights", "spec_of_checkpoint",
@@ -37,8 +37,6 @@ BASICSR_KEYS = ("params_ema", "params")
 def write_checkpoint(path: str | Path, spec: ArchSpec, **content: Any) -> Path:
     """Write a checkpoint atomically: the format header and ``spec``, then ``content`` (weights
     under ``model`` / ``model_deploy`` / ``params``, trainer state, provenance)."""
-    from search_space.io import save_torch_atomic
-
     header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "spec": spec.to_dict()}
     return save_torch_atomic({**header, **content}, path)
 

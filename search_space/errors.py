@@ -67,15 +67,3 @@ def not_allowed(path: str, value: object, allowed: Iterable[object]) -> str:
     names = ", ".join(str(a) for a in allowed)
     hint = did_you_mean(value, map(str, allowed))
     return f"{path}: {value!r} not allowed; allowed: {names}{hint}"
-
-
-def read_yaml_file(path, what: str):
-    """Parse a YAML file with size and alias-expansion limits (``validation.read_yaml``).
-
-    Args:
-        path: The file.
-        what: What the file is, for the message (``"spec file"``, ``"training config"``).
-    """
-    from search_space.validation import read_yaml
-
-    return read_yaml(path, what)

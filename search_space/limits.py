@@ -67,7 +67,7 @@ def check_profile_settings(**values: Any) -> dict[str, Any]:
 def _meta_model(spec: ArchSpec, *, deploy: bool = False) -> Any:
     import torch
 
-    from search_space.builder import build_model
+    from search_space.factory import build_model
 
     with torch.device("meta"):
         return build_model(spec, deploy=deploy)

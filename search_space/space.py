@@ -30,7 +30,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from search_space import choices as C
+from search_space.anchors import get_anchor, list_anchors
 from search_space.errors import DocumentError, InputError, did_you_mean, not_allowed
+from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
 from search_space.spec import MAX_CHANNELS, MAX_REPEAT, ArchSpec
 from search_space.validation import Rule, raise_problems, short, unknown_keys
 
@@ -97,7 +99,6 @@ _TRAIN_KEYS = tuple(DEFAULT_SPACE["train"])
 def attention_stages() -> list[str]:
     """Blocks that may be inserted as their own attention stage (registry tag ``attention``)."""
     import search_space.blocks  # noqa: F401  (registers the catalogue)
-    from search_space.registry import list_blocks
 
     return list_blocks(tag="attention")
 
@@ -153,7 +154,6 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
         The parameters, name -> value; :func:`spec_from_params` turns them into a spec.
     """
     import search_space.blocks  # noqa: F401  (registers the catalogue)
-    from search_space.registry import get_block, get_conv_unit
 
     space = resolve_space(space)
     p: dict[str, Any] = {}
@@ -303,7 +303,6 @@ def resolve_space(space: Mapping[str, Any] | None) -> dict[str, Any]:
 def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     """Every problem of a complete space, one line each (path, value, what is allowed)."""
     import search_space.blocks  # noqa: F401  (registers the catalogue)
-    from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
 
     problems = unknown_keys(path, space, _TOP_KEYS)
     problems += _check_dim(f"{path}.scale", space["scale"], C.SCALES)
@@ -458,15 +457,13 @@ def _check_train(path: str, train: Any, scale: Any) -> list[str]:
 
 
 def _check_teachers(path: str, dim: Any, scale: Any) -> list[str]:
-    from search_space.anchors import get_anchor, list_anchors
-
     with_weights = [a for a in list_anchors() if get_anchor(a).has_official_weights]
     problems = []
     for name in _dim_values(dim) or []:
         if name not in with_weights:
             problems.append(not_allowed(path, name, with_weights))
             continue
-        official_scale = get_anchor(name).official.get("scale", 4)
+        official_scale = get_anchor(name).official_scale
         if isinstance(scale, int) and scale != official_scale:
             problems.append(f"{path}: teacher {name!r} has official weights only at "
                             f"x{official_scale}, the space's scale is {scale}")

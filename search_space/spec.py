@@ -24,9 +24,11 @@ from typing import Any
 import yaml
 
 from search_space import choices as C
-from search_space.errors import SpecError, did_you_mean, not_allowed, read_yaml_file
+from search_space.errors import SpecError, did_you_mean, not_allowed
 from search_space.io import plain
-from search_space.validation import Rule, check_fields, load_yaml, rule, short
+from search_space.registry import get_block, get_conv_unit, list_blocks, list_conv_units
+from search_space.validation import Rule, check_fields, rule, short
+from search_space.yaml_io import load_yaml, read_yaml
 
 __all__ = ["StageSpec", "ArchSpec", "SPEC_VERSION", "split_named", "MAX_CHANNELS", "MAX_REPEAT",
            "MAX_DEPTH"]
@@ -224,7 +226,7 @@ class ArchSpec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> ArchSpec:
-        data = read_yaml_file(path, "spec file")
+        data = read_yaml(path, "spec file")
         if isinstance(data, dict) and "spec" in data and "body" not in data:
             data = data["spec"]  # an anchor file or an exported arch.yaml wrapper
         return cls.from_dict(data, what=f"ArchSpec in {path}")
@@ -281,7 +283,6 @@ def _validate(data: Any) -> list[str]:
 
 def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
     import search_space.blocks  # noqa: F401  (registers the catalogue)
-    from search_space.registry import get_block, list_blocks
 
     if isinstance(body, (Mapping, str)):
         body = [body]
@@ -335,8 +336,6 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
 
 
 def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapping) -> list[str]:
-    from search_space.registry import get_block
-
     entry = get_block(block)
     options = entry.options()
     problems = []
@@ -447,7 +446,6 @@ def _validate_head(data: Mapping[str, Any]) -> list[str]:
 
 def _validate_conv_unit(path: str, unit: Any) -> list[str]:
     import search_space.blocks  # noqa: F401
-    from search_space.registry import get_conv_unit, list_conv_units
 
     units = list_conv_units()
     if isinstance(unit, str):

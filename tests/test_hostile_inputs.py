@@ -129,7 +129,7 @@ DEEP = "[" * 5000 + "]" * 5000
 def _tiny_checkpoint(path: Path, *, spec: bool = True) -> None:
     import torch
 
-    from search_space.builder import build_model
+    from search_space.factory import build_model
     from search_space.spec import ArchSpec
 
     s = ArchSpec.from_yaml(TINY)
@@ -357,7 +357,7 @@ def _png_rows(arr, channels: int) -> bytes:
 def test_16_bit_pngs_are_scaled_not_clipped(tmp_path):
     import numpy as np
 
-    from trainers.data import load_image
+    from trainers.images import load_image
 
     gray = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)  # 0, 1, 128, 255 in 8 bits
     (tmp_path / "g.png").write_bytes(png(4, 1, bit_depth=16, color=0,

@@ -33,21 +33,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from search_space import choices as C
+from search_space.anchors import get_anchor, list_anchors
 from search_space.errors import (
     DocumentError,
     InputError,
     SpecError,
     did_you_mean,
-    read_yaml_file,
 )
 from search_space.io import plain
+from search_space.limits import min_input_problem
 from search_space.spec import ArchSpec
 from search_space.validation import (
     Checked,
@@ -58,9 +59,10 @@ from search_space.validation import (
     rule,
     short,
 )
+from search_space.yaml_io import read_yaml
 
 __all__ = ["TrainConfig", "DataConfig", "OptimConfig", "ScheduleConfig", "DistillConfig",
-           "ConfigError", "resolve_arch", "DEVICE_RULE", "LOSSES", "SCHEDULES"]
+           "ConfigError", "resolve_arch", "partial_value", "DEVICE_RULE", "LOSSES", "SCHEDULES"]
 
 LOSSES = ("l1", "l2")
 SCHEDULES = ("cosine", "step", "constant")
@@ -302,7 +304,7 @@ class TrainConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
-        data = read_yaml_file(path, "training config")
+        data = read_yaml(path, "training config")
         return cls.from_dict(data, source=str(path), base_dir=path.parent)
 
     def to_dict(self) -> dict[str, Any]:
@@ -322,6 +324,17 @@ class TrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+def partial_value(partial: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` (``"device"``, ``"data.lr_patch"``) of a partial training config
+    (a preset, ``proxy.train``), or the TrainConfig default where it is left out."""
+    section, _, name = path.rpartition(".")
+    values = (partial.get(section) or {}) if section else partial
+    if name in values:
+        return values[name]
+    spec = {f.name: f for f in fields(_SECTIONS[section] if section else TrainConfig)}[name]
+    return spec.default_factory() if spec.default is MISSING else spec.default
+
+
 def resolve_arch(value: Any, base_dir: str | Path | None = None) -> ArchSpec:
     """``arch`` of a config: anchor name, spec/arch YAML path, or an inline mapping."""
     problems: list[str] = []
@@ -333,8 +346,6 @@ def resolve_arch(value: Any, base_dir: str | Path | None = None) -> ArchSpec:
 
 # ---------------------------------------------------------------------------- helpers
 def _arch(value: Any, base_dir: str | Path | None, problems: list[str]) -> ArchSpec | None:
-    from search_space.anchors import get_anchor, list_anchors
-
     try:
         if isinstance(value, Mapping):
             return ArchSpec.from_dict(dict(value), what="arch")
@@ -362,8 +373,6 @@ def _arch(value: Any, base_dir: str | Path | None, problems: list[str]) -> ArchS
 
 def _check_patch(values: Mapping[str, Any]) -> list[str]:
     """The LR patch must be large enough for the network (ESA and MAB need >= 15 / 13 px)."""
-    from search_space.limits import min_input_problem
-
     spec = values["arch"]
     if values.get("scale") is not None:
         spec = spec.with_scale(values["scale"])
@@ -376,7 +385,6 @@ def _check_patch(values: Mapping[str, Any]) -> list[str]:
 def _check_files(values: Mapping[str, Any]) -> list[str]:
     """Data folders, init checkpoint and teacher exist (before anything is written); values that
     already failed their type check are skipped."""
-    from search_space.anchors import get_anchor, list_anchors
     from trainers.data import resolve_dataset
 
     problems = []

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -27,17 +26,17 @@ import numpy as np
 import torch
 
 from search_space.errors import InputError
-from search_space.io import first_line, shown, write_atomic
+from search_space.io import shown, write_atomic
 from trainers.degrade import bicubic_downsample
 from trainers.environment import cache_dir, image_cache_bytes
+from trainers.folder_cache import cached_store
+from trainers.images import IMAGE_EXTENSIONS, dihedral, image_size, list_images, load_image
+from trainers.store import StorePatchDataset, is_prepared
 
-__all__ = ["BUNDLED", "IMAGE_EXTENSIONS", "PatchDataset", "list_images", "load_image",
-           "patch_dataset", "resolve_dataset", "validation_pairs", "disk_cache_dir",
-           "MAX_IMAGE_PIXELS", "open_image_header"]
+__all__ = ["BUNDLED", "PatchDataset", "patch_dataset", "resolve_dataset", "validation_pairs"]
 
 _BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled_data"
 BUNDLED = {name: _BUNDLED_ROOT / name / "HR" for name in ("SunHays80", "Set5", "Set14")}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp")
 
 # Decoded HR images and their LR versions are kept per process (LRU, ESRNAS_IMAGE_CACHE_MB);
 # beyond that size the least recently used are decoded / downscaled again. LR images made here are
@@ -71,85 +70,6 @@ def resolve_dataset(name_or_path: str | Path) -> Path:
     return path
 
 
-def list_images(folder: Path) -> list[Path]:
-    """The PNG/JPEG/BMP files directly in ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-# Documented maximum (docs/validation.md), checked on the header before any pixel is decoded:
-# 8192 x 8192 decodes to 192 MiB of RGB; DIV2K's largest image is 2040 x 2040.
-MAX_IMAGE_PIXELS = 8192 * 8192
-
-
-def open_image_header(path: Path):
-    """Open ``path`` lazily (header only) and check its size; library warnings become errors.
-    Only a regular file is opened (a named pipe called ``x.png`` would block)."""
-    import stat
-    import warnings
-
-    from PIL import Image
-
-    if not stat.S_ISREG(os.stat(path).st_mode):
-        raise InputError(f"{shown(path)}: not a regular file; expected an image file")
-    Image.MAX_IMAGE_PIXELS = None  # PIL's own bomb check, replaced by the one below
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # any other warning while reading the header
-        img = Image.open(path)
-    width, height = img.size
-    if width * height > MAX_IMAGE_PIXELS:
-        img.close()
-        raise InputError(f"{shown(path)}: image of {width}x{height} pixels; at most "
-                         f"{MAX_IMAGE_PIXELS:,} pixels (8192x8192) are decoded")
-    return img
-
-
-def _to_rgb8(img) -> np.ndarray:
-    """uint8 HxWx3 RGB. 16-bit grayscale (PIL modes I;16*, I) is scaled by 255/65535, not
-    clipped; other modes go through PIL (16-bit RGB PNGs it already reads as 8-bit)."""
-    if img.mode.startswith("I;16") or img.mode == "I":
-        wide = np.asarray(img, dtype=np.float64)
-        if wide.min() < 0 or wide.max() > 65535:
-            raise ValueError(f"{img.mode} pixel values outside 0..65535")
-        gray = np.rint(wide * (255.0 / 65535.0)).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=2)
-    if img.mode == "F":
-        raise ValueError("floating-point images are not supported; save it as 8- or 16-bit")
-    return np.asarray(img.convert("RGB"), dtype=np.uint8)
-
-
-def load_image(path: Path) -> np.ndarray:
-    """Decode an image as uint8 HxWx3 RGB (grayscale repeated, alpha dropped, 16-bit scaled)."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with open_image_header(path) as img, warnings.catch_warnings():
-            warnings.simplefilter("error")
-            return _to_rgb8(img)
-    except InputError:
-        raise
-    except (OSError, UnidentifiedImageError, ValueError, Warning, Image.DecompressionBombError,
-            MemoryError) as e:
-        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file header, without decoding the pixels."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with open_image_header(path) as img:
-            width, height = img.size
-    except InputError:
-        raise
-    except (OSError, UnidentifiedImageError, ValueError, Warning,
-            Image.DecompressionBombError) as e:
-        raise InputError(f"{path}: cannot read image ({first_line(e)})") from None
-    return height, width
-
-
 def patch_dataset(train: str | Path, *, scale: int, lr_patch: int, seed: int,
                   augment: bool = True, lr_dir: str | Path | None = None,
                   prepare: str | bool = "auto") -> torch.utils.data.Dataset:
@@ -163,9 +83,6 @@ def patch_dataset(train: str | Path, *, scale: int, lr_patch: int, seed: int,
     directly under ``auto``: they fit in memory, and the shipped CPU predictor was fitted on
     that sampling.
     """
-    from trainers.folder_cache import cached_store
-    from trainers.store import StorePatchDataset, is_prepared
-
     bundled = isinstance(train, str) and train in BUNDLED
     store = Path(train) if not bundled and is_prepared(train) else None
     if store is not None and lr_dir:
@@ -231,7 +148,7 @@ class PatchDataset(torch.utils.data.Dataset):
         lr, hr = self._crop(k, top, left)
         if self.augment:
             flip_h, flip_v, rot = rng.integers(2), rng.integers(2), int(rng.integers(4))
-            lr, hr = (_dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
+            lr, hr = (dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
         return _to_tensor(lr), _to_tensor(hr)
 
     def _crop(self, k: int, top: int, left: int) -> tuple[np.ndarray, np.ndarray]:
@@ -321,14 +238,9 @@ def _cached_image(path: Path, scale: int = 1) -> np.ndarray:
     return img
 
 
-def disk_cache_dir() -> Path | None:
-    """The folder of the on-disk caches (``ESRNAS_CACHE_DIR``), or None when it is turned off."""
-    return cache_dir()
-
-
 def _disk_cached_lr(key: tuple, make) -> np.ndarray:
     """``make()`` once per (file, mtime, size, scale) across processes; read-only result."""
-    root = disk_cache_dir()
+    root = cache_dir()
     if root is None:
         img = make()
         img.setflags(write=False)
@@ -346,14 +258,6 @@ def _disk_cached_lr(key: tuple, make) -> np.ndarray:
         pass  # an unwritable cache only costs time
     img.setflags(write=False)
     return img
-
-
-def _dihedral(img: np.ndarray, flip_h: int, flip_v: int, rot: int) -> np.ndarray:
-    if flip_h:
-        img = img[:, ::-1]
-    if flip_v:
-        img = img[::-1]
-    return np.rot90(img, rot) if rot else img
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from search_space.errors import InputError
+from search_space.limits import check_resources
 from search_space.spec import ArchSpec
 from trainers import metrics
 from trainers.data import BUNDLED, resolve_dataset, validation_pairs
@@ -115,9 +116,8 @@ def load_deploy_model(spec: ArchSpec, path: str | Path) -> nn.Module:
     An esrnas checkpoint provides its deploy-form weights, or its training-form weights which are
     then re-parameterised; a bare state dict may fit either form.
     """
-    from search_space.builder import build_model
     from search_space.checkpoint import load_weights, read_checkpoint, spec_of_checkpoint
-    from search_space.limits import check_resources
+    from search_space.factory import build_model
     from search_space.reparam import reparameterize_model
 
     check_resources(spec, what=f"architecture of {path}")  # before anything is allocated

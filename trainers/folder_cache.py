@@ -14,9 +14,13 @@ import hashlib
 import json
 from pathlib import Path
 
+from filelock import FileLock
+
 from search_space.errors import InputError
-from trainers.data import disk_cache_dir, list_images
+from trainers.environment import cache_dir
+from trainers.images import list_images
 from trainers.prepare import VERSION, Settings, check_header, prepare
+from trainers.store import is_prepared
 
 __all__ = ["cached_store", "CROP"]
 
@@ -48,11 +52,7 @@ def cached_store(folder: Path, *, scale: int, lr_patch: int, progress: bool = Tr
                  ) -> Path | None:
     """The prepared store of ``folder`` (made now if it is not cached yet), or None when the
     disk cache is off or the folder cannot be prepared whole."""
-    from filelock import FileLock
-
-    from trainers.store import is_prepared
-
-    root, images = disk_cache_dir(), list_images(folder)
+    root, images = cache_dir(), list_images(folder)
     if root is None or not images:
         return None
     out = root / "prepared" / _key(folder, images, scale)

@@ -29,7 +29,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_space.builder import build_model
 from search_space.checkpoint import (
     load_weights,
     read_checkpoint,
@@ -37,6 +36,7 @@ from search_space.checkpoint import (
     write_checkpoint,
 )
 from search_space.errors import InputError
+from search_space.factory import build_model
 from search_space.io import write_atomic
 from search_space.reparam import is_deploy_form, reparameterize_model
 from trainers.config import ScheduleConfig, TrainConfig

@@ -39,8 +39,8 @@ import numpy as np
 from search_space.errors import DocumentError, InputError
 from search_space.io import first_line, make_output_dir, read_json_bounded, shown, write_atomic
 from search_space.validation import check_instance, raise_problems, rule, short
-from trainers.data import list_images, load_image, open_image_header
 from trainers.degrade import bicubic_downsample
+from trainers.images import list_images, load_image, open_image_header
 
 __all__ = ["Settings", "PrepareResult", "prepare", "sub_positions", "hr_dir", "lr_dir",
            "FORMAT", "MANIFEST"]

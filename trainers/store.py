@@ -19,7 +19,7 @@ import torch
 
 from search_space.errors import InputError
 from search_space.io import read_json_bounded
-from trainers.data import _dihedral  # the same augmentation as the folder loader
+from trainers.images import dihedral  # the same augmentation as the folder loader
 from trainers.prepare import FORMAT, MANIFEST, STORE
 
 __all__ = ["StorePatchDataset", "is_prepared", "read_index"]
@@ -101,7 +101,7 @@ class StorePatchDataset(torch.utils.data.Dataset):
         hr = hr_all[k, top * s:(top + p) * s, left * s:(left + p) * s]
         if self.augment:
             flip_h, flip_v, rot = rng.integers(2), rng.integers(2), int(rng.integers(4))
-            lr, hr = (_dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
+            lr, hr = (dihedral(x, flip_h, flip_v, rot) for x in (lr, hr))
         return _chw(lr), _chw(hr)
 
 

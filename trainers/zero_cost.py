@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from search_space.builder import build_model
+from search_space.factory import build_model
 from search_space.spec import ArchSpec
 from trainers.data import PatchDataset, resolve_dataset
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from analysis.metrics import COL
+from search_space.anchors import get_anchor, list_anchors
 
 
 class Command:
@@ -13,8 +14,7 @@ class Command:
         parser.add_argument("--json", action="store_true", help="print one JSON list")
 
     def run(self, args) -> int:
-        from search_space.anchors import get_anchor, list_anchors
-        from search_space.builder import build_model
+        from search_space.factory import build_model
 
         rows = []
         for name in list_anchors():

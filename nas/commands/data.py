@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
+from search_space.errors import InputError
+from search_space.validation import Rule, check_value
+
 
 class Command:
     """Prepare training data: BasicSR-layout sub-images, their LR and a memory-mapped store.
@@ -38,8 +41,6 @@ class Command:
         p.add_argument("--json", action="store_true", help="print one JSON summary")
 
     def run(self, args) -> int:
-        from search_space.errors import InputError
-        from search_space.validation import Rule, check_value
         from trainers.prepare import Settings, prepare
 
         parts = [s.strip() for s in args.scale.split(",") if s.strip()]

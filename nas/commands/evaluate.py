@@ -3,6 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from search_space.anchors import list_anchors
+from search_space.errors import InputError
+from search_space.validation import check_value
+from trainers.config import DEVICE_RULE
+
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 
 
@@ -32,7 +37,6 @@ class Command:
                             help='print {"<dataset>": {"psnr_y", "ssim_y", "psnr_rgb", ...}}')
 
     def run(self, args) -> int:
-        from search_space.errors import InputError
         from trainers.data import resolve_dataset
         from trainers.evaluate import evaluate
 
@@ -60,7 +64,6 @@ class Command:
 
 def _load(target: str, weights: str | None, scale: int | None):
     """(label, deploy-form model with weights) for an anchor / spec YAML / checkpoint target."""
-    from search_space.errors import InputError
     from trainers.evaluate import load_deploy_model, model_from_checkpoint
 
     path = Path(target)
@@ -81,17 +84,15 @@ def _load(target: str, weights: str | None, scale: int | None):
         raise InputError(f"--weights: required for {target!r} (an anchor or spec has no weights "
                          "of its own); pass --weights official or --weights PATH")
     if weights == "official":
-        from search_space.anchors import list_anchors, load
+        from search_space.factory import load_anchor
 
         if target not in list_anchors():
             raise InputError("--weights official: only for anchor names (nas anchors lists them)")
-        return label, load(target, scale=spec.scale, weights="official")
+        return label, load_anchor(target, scale=spec.scale, weights="official")
     return label, load_deploy_model(spec, weights)
 
 
 def _device(choice: str) -> str:
-    from search_space.validation import check_value
-    from trainers.config import DEVICE_RULE
     from trainers.device import resolve_device
 
     return resolve_device(check_value("--device", choice, DEVICE_RULE))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from analysis.metrics import COL
+from search_space.validation import check_value, field_rule
+from trainers.config import TrainConfig
+from trainers.recipes import DEFAULT_RECIPE, RECIPES, get_recipe
 
 
 class Command:
@@ -18,8 +22,6 @@ class Command:
 
     @staticmethod
     def add_arguments(parser) -> None:
-        from trainers.recipes import DEFAULT_RECIPE, RECIPES
-
         parser.add_argument("run", help="run directory (runs/<name>)")
         parser.add_argument("--pick", default="knee",
                             help="knee | max-psnr | fastest | smallest-memory | <trial id> | "
@@ -49,9 +51,6 @@ class Command:
         from analysis.export import export_trial, select_trial
         from analysis.report import check_objectives, default_objectives
         from nas.commands.pareto import load_run
-        from search_space.validation import check_value, field_rule
-        from trainers.config import TrainConfig
-        from trainers.recipes import get_recipe
 
         run = load_run(args.run)
         if args.objectives:
@@ -101,8 +100,6 @@ def _train_data(given: str | None, run) -> str:
 
 def _data_note(train: str) -> str:
     """What train.yaml's header says about its training data."""
-    from pathlib import Path
-
     from trainers.data import BUNDLED
     from trainers.store import is_prepared
 

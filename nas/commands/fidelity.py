@@ -3,6 +3,9 @@ from __future__ import annotations
 import json
 
 from analysis.metrics import COL
+from search_space.errors import InputError
+from search_space.limits import PROFILE_RULES
+from search_space.validation import check_value
 
 
 class Command:
@@ -42,9 +45,6 @@ class Command:
         from nas.config import SearchConfig
         from nas.fidelity import load_references, run_fidelity, shipped_fidelity
         from nas.proxy import proxy_preset
-        from search_space.errors import InputError
-        from search_space.limits import PROFILE_RULES
-        from search_space.validation import check_value
 
         config = SearchConfig.from_file(args.config) if args.config else SearchConfig.defaults()
         check_value("--threads", args.threads, PROFILE_RULES["threads"])

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+from search_space.errors import InputError
+
 
 class Command:
     """Run an architecture search (Ray Tune + Optuna) or continue a stopped one.
@@ -34,7 +38,6 @@ class Command:
 
     def run(self, args) -> int:
         from nas.config import Budget, SearchConfig
-        from search_space.errors import InputError
 
         budget = Budget.parse(args.budget) if args.budget is not None else None
         if args.resume and (args.out or args.config):
@@ -82,10 +85,7 @@ class Command:
 
 def _check_new_folder(out: str) -> None:
     """A new run goes to a new (or empty) folder: nothing of an earlier run is overwritten."""
-    from pathlib import Path
-
     from analysis.rundir import RunDir
-    from search_space.errors import InputError
 
     path = Path(out)
     if RunDir(path).is_run():

@@ -7,6 +7,8 @@ import sys
 
 from analysis.metrics import COL
 from analysis.rundir import STATUS
+from search_space.errors import InputError
+from trainers.presets import PRESETS
 
 
 def load_run(path):
@@ -16,15 +18,13 @@ def load_run(path):
     that no longer validates (e.g. written by another version) keeps the run readable.
     """
     from analysis.report import load_run as load
-    from search_space.errors import InputError
 
     run = load(path)
     if not run.search:
         return run
     try:
         from nas.config import SearchConfig
-        from nas.trial import deep_merge
-        from trainers.presets import PRESETS
+        from nas.trial_settings import deep_merge
 
         config = SearchConfig.from_dict(run.search, source=str(run.layout.search_yaml))
     except (ImportError, InputError):
@@ -37,7 +37,7 @@ def load_run(path):
 
 def print_front(front, objectives, knee) -> None:
     """The front as a fixed-width table, best first in the first objective."""
-    from analysis.plots import format_value
+    from analysis.formatting import format_value
 
     header = [COL.trial_id, COL.anchor, COL.arch_id, *objectives]
     rows = [[str(row[COL.trial_id]) + (" *" if label == knee else ""), row[COL.anchor] or "-",

@@ -5,14 +5,13 @@ import json
 from analysis.metrics import COL
 from nas.commands.show import add_limit_arguments
 from search_space.errors import InputError
+from search_space.limits import MAX_INPUT_PIXELS, MAX_INPUT_SIDE, PROFILE_RULES, input_hw_problem
+from search_space.validation import check_value, short
 
 
 def parse_input_hw(text: str) -> tuple[int, int]:
     """``"256x256"`` (or ``"256"`` for a square) -> (256, 256), within the profiler's input rule
     (``limits.input_hw_problem``); InputError naming ``--input`` otherwise."""
-    from search_space.limits import MAX_INPUT_PIXELS, MAX_INPUT_SIDE, input_hw_problem
-    from search_space.validation import short
-
     sizes = tuple(int(p) if p.isascii() and p.isdigit() else -1 for p in text.lower().split("x"))
     hw = sizes * 2 if len(sizes) == 1 else sizes
     if input_hw_problem(hw):
@@ -80,9 +79,7 @@ class Command:
 
     def run(self, args) -> int:
         from nas.commands.show import check_limits, resolve_spec
-        from search_space.builder import build_model
-        from search_space.limits import PROFILE_RULES
-        from search_space.validation import check_value
+        from search_space.factory import build_model
         from trainers.device import resolve_device
         from trainers.profiling import profile_model
 

@@ -1,18 +1,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from analysis.metrics import COL
+from search_space.anchors import get_anchor, list_anchors
+from search_space.choices import SCALES
 from search_space.errors import InputError, did_you_mean
+from search_space.limits import MAX_MEMORY_MB, MAX_PARAMS, check_resources
+from search_space.spec import ArchSpec
+from search_space.validation import Rule
 
 
 def resolve_spec(target: str, scale: int | None = None):
     """An anchor name or a spec YAML path -> (label, ArchSpec); scale overrides the spec's."""
-    from pathlib import Path
-
-    from search_space.anchors import get_anchor, list_anchors
-    from search_space.spec import ArchSpec
-
     if target in list_anchors():
         spec = get_anchor(target).spec
     elif Path(target).suffix in (".yaml", ".yml") or Path(target).exists():
@@ -22,9 +23,6 @@ def resolve_spec(target: str, scale: int | None = None):
         raise InputError(f"{target!r} is neither an anchor nor a spec file; anchors: "
                          f"{', '.join(anchors)}{did_you_mean(target, anchors)}")
     if scale is not None:
-        from search_space.choices import SCALES
-        from search_space.validation import Rule
-
         problem = Rule(kind=int, choices=SCALES).apply("--scale", scale)[1]
         if problem:
             raise InputError(problem)
@@ -35,8 +33,6 @@ def resolve_spec(target: str, scale: int | None = None):
 def add_limit_arguments(parser) -> None:
     """``--max-params`` / ``--max-memory-mb``: the resource limits a command checks before it
     builds a model (search_space/limits.py)."""
-    from search_space.limits import MAX_MEMORY_MB, MAX_PARAMS
-
     parser.add_argument("--max-params", type=int, default=MAX_PARAMS, metavar="N",
                         help=f"refuse larger models (default: {MAX_PARAMS:,})")
     parser.add_argument("--max-memory-mb", type=float, default=MAX_MEMORY_MB, metavar="MB",
@@ -46,9 +42,6 @@ def add_limit_arguments(parser) -> None:
 
 def check_limits(spec, args, *, input_hw=None, batch: int = 1, what: str = "spec") -> int:
     """Parameter count and estimated memory of ``spec`` against ``args``' limits; the count."""
-    from search_space.limits import check_resources
-    from search_space.validation import Rule
-
     for flag, value in (("--max-params", args.max_params), ("--max-memory-mb",
                                                              args.max_memory_mb)):
         problem = Rule(kind=float, low=0, low_open=True).apply(flag, value)[1]
@@ -69,7 +62,7 @@ class Command:
         add_limit_arguments(parser)
 
     def run(self, args) -> int:
-        from search_space.builder import build_model
+        from search_space.factory import build_model
 
         label, spec = resolve_spec(args.target, args.scale)
         check_limits(spec, args, what=label)

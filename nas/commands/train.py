@@ -4,6 +4,11 @@ import json
 import sys
 from pathlib import Path
 
+from search_space.errors import InputError
+from search_space.io import check_output_dir, write_atomic
+from search_space.validation import check_value, field_rule
+from trainers.config import TrainConfig
+
 
 class Command:
     """Train a model from a training config (YAML; see trainers/config.py).
@@ -31,8 +36,6 @@ class Command:
 
     def run(self, args) -> int:
         from nas.commands.show import check_limits
-        from search_space.io import check_output_dir, write_atomic
-        from trainers.config import TrainConfig
         from trainers.device import resolve_device
         from trainers.loop import CHECKPOINT_NAME, NonFiniteLossError, train
 
@@ -69,8 +72,6 @@ class Command:
 
 def _check_out(out: Path, resume: bool, checkpoint: str) -> None:
     """A fresh run needs a new or empty folder; --resume needs the earlier run's checkpoint."""
-    from search_space.errors import InputError
-
     if resume:
         return  # the loop refuses a folder without a checkpoint to resume
     if (out / checkpoint).exists():
@@ -83,9 +84,6 @@ def _check_out(out: Path, resume: bool, checkpoint: str) -> None:
 
 def _override(config, args):
     """Command-line overrides, validated through the config schema again."""
-    from search_space.validation import check_value, field_rule
-    from trainers.config import TrainConfig
-
     check_value("--iters", args.iters, field_rule(TrainConfig, "iterations"))
     overrides = {"iterations": args.iters, "out_dir": args.out, "device": args.device}
     overrides = {k: v for k, v in overrides.items() if v is not None}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from analysis.metrics import COL
-from search_space.validation import Rule
+from search_space.limits import PROFILE_RULES
+from search_space.validation import Rule, check_value, field_rule
+from trainers.config import TrainConfig
 
 
 class Command:
@@ -55,9 +57,6 @@ class Command:
             rung_train_base,
             summarise,
         )
-        from search_space.limits import PROFILE_RULES
-        from search_space.validation import check_value, field_rule
-        from trainers.config import TrainConfig
 
         check_value("--iterations", args.iterations, field_rule(TrainConfig, "iterations"))
         check_value("--threads", args.threads, PROFILE_RULES["threads"])

@@ -45,7 +45,7 @@ def hparams(rng: np.random.Generator) -> dict:
 
 
 def _save_weights(trial_dir: Path, spec) -> int:
-    from search_space.builder import build_model
+    from search_space.factory import build_model
 
     model = build_model(spec, deploy=True)
     torch.save({"format": "esrnas", "version": 1, "spec": spec.to_dict(),

@@ -16,8 +16,8 @@ import yaml
 from PIL import Image
 
 from nas.cli import main
-from search_space.builder import build_model
 from search_space.checkpoint import load_weights
+from search_space.factory import build_model
 from search_space.spec import ArchSpec
 
 ROOT = Path(__file__).resolve().parents[2]

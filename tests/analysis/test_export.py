@@ -13,8 +13,8 @@ import yaml
 from analysis.export import export_onnx, select_trial
 from analysis.report import load_run
 from nas.cli import main
-from search_space.builder import build_model
 from search_space.checkpoint import load_weights
+from search_space.factory import build_model
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec
 from tests.analysis.conftest import build_run

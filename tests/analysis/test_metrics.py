@@ -59,7 +59,8 @@ def test_a_catalogue_entry_is_a_column_an_objective_an_axis_and_an_export_field(
 
 
 def test_every_profiler_trainer_and_trial_field_is_in_the_catalogue(tmp_path):
-    from nas.trial import TrialSettings, mean_metrics, run_trial
+    from nas.trial import mean_metrics, run_trial
+    from nas.trial_settings import TrialSettings
     from trainers.profiling import Profile
 
     context = {"device", "input_hw", "threads"}  # how it was measured: profile_hw, device
@@ -68,7 +69,7 @@ def test_every_profiler_trainer_and_trial_field_is_in_the_catalogue(tmp_path):
                                 "Set14": {"psnr_y": 28.0, "ssim_y": 0.8}}))
     # a trial whose parameters cannot make a spec: it still reports its bookkeeping row
     reported = []
-    settings = TrialSettings(run_dir=str(tmp_path), scale=2, train_base={}, profile={})
+    settings = TrialSettings(run_dir=str(tmp_path), scale=2, train_base={})
     row = run_trial({"_meta": {"number": 0}, "channels": "many"}, settings, trial_id="t0",
                     report=reported.append)
     assert row["status"] == "failed"

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from analysis import pareto, plots
+from analysis import formatting, pareto, plots
 from analysis.report import load_run
 
 OBJECTIVES = {"psnr": "maximize", "runtime_ms": "minimize", "peak_memory_mb": "minimize"}
@@ -26,14 +26,14 @@ def test_spec_summary_and_hover_text(trials):
                                                  {"block": "rlfb", "repeat": 4,
                                                   "args": {"esa": "esa"}}],
             "fusion": "sequential", "upsampler": "pixelshuffle"}
-    assert plots.spec_summary(spec) == "x4 C=48 | conv, rlfb x4 (esa=esa) | sequential | " \
+    assert formatting.spec_summary(spec) == "x4 C=48 | conv, rlfb x4 (esa=esa) | sequential | " \
                                        "pixelshuffle"
-    assert plots.spec_summary(json.dumps(spec)) == plots.spec_summary(spec)
-    assert plots.spec_summary("not json") == ""
+    assert formatting.spec_summary(json.dumps(spec)) == formatting.spec_summary(spec)
+    assert formatting.spec_summary("not json") == ""
     row = trials.iloc[5].to_dict()
     text = plots.hover_text(row)
     assert f"trial {row['trial_id']}" in text and row["arch_id"] in text
-    assert plots.spec_summary(row["spec"]) in text
+    assert formatting.spec_summary(row["spec"]) in text
     for name in ("psnr", "runtime_ms", "peak_memory_mb", "params", "macs_g", "psnr_set5"):
         assert f"{name}: " in text
     assert "hparams: " in text and "lr=" in text

@@ -8,10 +8,11 @@ import math
 import optuna
 import pytest
 
-from nas.config import SearchConfig
+from nas.config import ProfileConfig, SearchConfig
 from nas.objectives import NTIRE_WEIGHTS, ntire_score, parse_constraint
 from nas.session import runtime_baseline
-from nas.trial import META_KEY, TrialSettings, profile_anchor, run_trial
+from nas.trial import META_KEY, profile_anchor, run_trial
+from nas.trial_settings import TrialSettings
 from search_space.space import resolve_space, suggest_arch
 from tests.nas.conftest import TINY_PROFILE, TINY_TRAIN, tiny_config
 
@@ -20,7 +21,8 @@ BASE = "span_ch28"
 
 def _settings(tmp_path, **kw) -> TrialSettings:
     base = dict(run_dir=str(tmp_path), scale=4, train_base=TINY_TRAIN,
-                profile={**TINY_PROFILE, "repeats": 15, "runtime": True, "memory": False},
+                profile=ProfileConfig(**{**TINY_PROFILE, "input_hw": (32, 32), "repeats": 15,
+                                          "memory": False}),
                 seed=0, threads=1, objectives=("ntire_score",), val_sets=("Set5",),
                 runtime_baseline=BASE, ntire={"baseline": BASE, "weights": NTIRE_WEIGHTS})
     base.update(kw)

@@ -26,10 +26,10 @@ def test_reference_set_is_wide_and_small_models_included():
                          ids=lambda r: r.name)
 def test_weighted_references_carry_their_official_weights_psnr(ref):
     """psnr_ref of a weighted anchor is what `nas eval --weights official --data Set5` gives."""
-    from search_space.anchors import load
+    from search_space.factory import load_anchor
     from trainers.evaluate import evaluate
 
-    model = load(ref.name, scale=4, weights="official")
+    model = load_anchor(ref.name, scale=4, weights="official")
     psnr = evaluate(model, ["Set5"], scale=4, device="cpu", ssim=False)["Set5"]["psnr_y"]
     # the figures carry 4 decimals; float32 convolutions round differently across CPU kinds
     # (32.02724 here against 32.02726 where the figure was taken)
@@ -59,7 +59,7 @@ def test_shipped_predictor_calibrates_the_default_search(capsys):
 
 def test_ntire_zoo_list_adds_small_networks_not_in_the_shipped_list():
     """Issue 18: official NTIRE 2024-2026 weights, seven networks below 130K parameters."""
-    from search_space.builder import build_model
+    from search_space.factory import build_model
 
     names = [r.name for r in ZOO]
     assert len(names) == len(set(names)) == 14 and not set(names) & {r.name for r in REFS}

@@ -11,8 +11,10 @@ import optuna
 import pytest
 import yaml
 
+from nas.config import ProfileConfig
 from nas.objectives import parse_constraint
-from nas.trial import META_KEY, TrialSettings, run_trial
+from nas.trial import META_KEY, run_trial
+from nas.trial_settings import TrialSettings
 from search_space.anchors import get_anchor
 from search_space.space import resolve_space, spec_from_params, suggest_arch
 from search_space.spec import ArchSpec
@@ -23,7 +25,7 @@ ANCHORS = ["fmen_s", "rlfn"]
 
 def _settings(tmp_path, **kw) -> TrialSettings:
     base = dict(run_dir=str(tmp_path), scale=4, train_base=TINY_TRAIN,
-                profile={**TINY_PROFILE, "runtime": True, "memory": True}, seed=0, threads=1,
+                profile=ProfileConfig(**{**TINY_PROFILE, "input_hw": (32, 32)}), seed=0, threads=1,
                 objectives=("psnr", "runtime_ms", "peak_memory_mb"), val_sets=("Set5",))
     base.update(kw)
     return TrialSettings(**base)
@@ -128,7 +130,7 @@ def test_anchor_trial_runs_the_anchors_spec_and_its_official_weights(tmp_path):
 
 
 def test_training_config_carries_the_trials_hyperparameters(tmp_path):
-    from nas.trial import trial_train_config
+    from nas.trial_settings import trial_train_config
     from trainers.config import TrainConfig
 
     spec, hparams = spec_from_params(_params(**{

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from search_space.anchors import get_anchor, list_anchors
-from search_space.builder import build_model
+from search_space.factory import build_model
 from search_space.reparam import is_deploy_form, reparameterize_model
 from tests.conftest import randomize_
 

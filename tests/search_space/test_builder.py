@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from search_space.builder import build_model
 from search_space.choices import FUSIONS, UPSAMPLERS
+from search_space.factory import build_model
 from search_space.fusion import BinarizedFusion
 from search_space.layers import channel_shuffle
 from search_space.spec import ArchSpec

@@ -15,8 +15,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from search_space.anchors import get_anchor
 from search_space.blocks.mab import FFG, MAB
 from search_space.blocks.residual import RB, RCAB, RG
-from search_space.builder import build_model
 from search_space.errors import InputError
+from search_space.factory import build_model
 from search_space.layers import channel_shuffle
 from search_space.registry import build_conv
 from search_space.reparam import reparameterize_model

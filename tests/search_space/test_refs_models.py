@@ -18,8 +18,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from search_space.anchors import ANCHOR_DIR, get_anchor
 from search_space.blocks.carn import CascadingBlock, EResidualBlock
 from search_space.blocks.mobile import Bottleneck, DepthwiseSeparable
-from search_space.builder import SRNet, YOnlySRNet, build_model
+from search_space.builder import SRNet, YOnlySRNet
 from search_space.errors import SpecError
+from search_space.factory import build_model
 from search_space.fusion import Cascade
 from search_space.layers import rgb_to_ycbcr, ycbcr_to_rgb
 from search_space.reparam import reparameterize_model

@@ -56,7 +56,7 @@ def test_every_sample_is_a_valid_spec(sampler):
 
 
 def test_sampled_models_build_run_and_reparameterise():
-    from search_space.builder import build_model
+    from search_space.factory import build_model
     from search_space.reparam import reparameterize_model
 
     torch.set_num_threads(1)

@@ -16,12 +16,11 @@ from trainers.data import (
     BUNDLED,
     PatchDataset,
     _cached_image,
-    list_images,
-    load_image,
     resolve_dataset,
     validation_pairs,
 )
 from trainers.degrade import bicubic_downsample
+from trainers.images import list_images, load_image
 
 
 @pytest.fixture(autouse=True)

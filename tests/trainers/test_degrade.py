@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 from tests.conftest import FIXTURES
-from trainers.data import BUNDLED, list_images, load_image
+from trainers.data import BUNDLED
 from trainers.degrade import _contributions, bicubic_downsample, imresize, modcrop
+from trainers.images import list_images, load_image
 
 MATLAB_LR = FIXTURES / "matlab_lr"
 

@@ -12,7 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from nas.cli import main
-from search_space.anchors import get_anchor, list_anchors, load
+from search_space.anchors import get_anchor, list_anchors
+from search_space.factory import load_anchor
 from trainers import metrics
 from trainers.data import BUNDLED, validation_pairs
 from trainers.evaluate import evaluate
@@ -43,7 +44,7 @@ def _reference(name: str, dataset: str) -> dict:
     pytest.param(n, ds, marks=[] if (n, ds) == (DEFAULT, "Set5") else [pytest.mark.slow])
     for n in WEIGHTED for ds in ("Set5", "Set14")])
 def test_official_weights_reproduce_reference_figures(name, dataset):
-    got = evaluate(load(name, weights="official"), [dataset], scale=4)[dataset]
+    got = evaluate(load_anchor(name, weights="official"), [dataset], scale=4)[dataset]
     want = _reference(name, dataset)
     assert got["images"] == {"Set5": 5, "Set14": 14}[dataset]
     assert abs(got["psnr_y"] - want["psnr_y"]) <= PSNR_TOL
@@ -109,8 +110,8 @@ def test_cli_json_on_bundled_and_folder(two_images, capsys):
 
 
 def test_cli_checkpoint_roundtrip(tmp_path, two_images, capsys, tiny_spec):
-    from search_space.builder import build_model
     from search_space.checkpoint import CHECKPOINT_FORMAT
+    from search_space.factory import build_model
 
     model = build_model(tiny_spec)
     deploy = build_model(tiny_spec, deploy=True)
@@ -141,8 +142,8 @@ def test_cli_bad_input_is_one_line_exit_2(argv, message, capsys):
 
 
 def test_cli_checkpoint_of_another_architecture(tmp_path, capsys, tiny_spec):
-    from search_space.builder import build_model
     from search_space.checkpoint import CHECKPOINT_FORMAT
+    from search_space.factory import build_model
 
     other = tiny_spec.with_scale(3)
     path = tmp_path / "other.pth"

@@ -11,7 +11,7 @@ import yaml
 from PIL import Image
 
 from nas.cli import main
-from search_space.builder import build_model
+from search_space.factory import build_model
 from trainers.config import ScheduleConfig, TrainConfig
 from trainers.evaluate import evaluate, model_from_checkpoint
 from trainers.loop import NonFiniteLossError, TrainResult, lr_at, train, use_channels_last

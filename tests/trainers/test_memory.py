@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from search_space.anchors import get_anchor, list_anchors
-from search_space.builder import build_model
+from search_space.factory import build_model
 from trainers.memory import (
     MIB,
     LiveStorageTracker,

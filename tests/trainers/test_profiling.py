@@ -16,8 +16,8 @@ from torch import nn
 
 from nas.cli import main
 from search_space.anchors import get_anchor, list_anchors
-from search_space.builder import build_model
 from search_space.errors import InputError
+from search_space.factory import build_model
 from trainers.memory import MIB, state_bytes
 from trainers.profiling import (
     Profile,

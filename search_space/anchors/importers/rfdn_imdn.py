@@ -14,7 +14,11 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from search_space.anchors.importers import map_keys, register_importer, strip_prefix
+from search_space.anchors.importers._registry import (
+    map_keys,
+    register_importer,
+    strip_prefix,
+)
 
 __all__ = ["import_e_rfdn", "import_imdn_ntire"]
 

@@ -12,7 +12,11 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from search_space.anchors.importers import map_keys, register_importer, strip_prefix
+from search_space.anchors.importers._registry import (
+    map_keys,
+    register_importer,
+    strip_prefix,
+)
 
 __all__ = ["import_rlfn", "import_srn", "import_rlfn_ntire24", "import_r2net"]
 

@@ -15,7 +15,11 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from search_space.anchors.importers import map_keys, register_importer, strip_prefix
+from search_space.anchors.importers._registry import (
+    map_keys,
+    register_importer,
+    strip_prefix,
+)
 
 __all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
            "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]

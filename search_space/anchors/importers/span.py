@@ -14,7 +14,11 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
-from search_space.anchors.importers import map_keys, register_importer, strip_prefix
+from search_space.anchors.importers._registry import (
+    map_keys,
+    register_importer,
+    strip_prefix,
+)
 from search_space.errors import InputError
 
 __all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp", "import_errn2"]
