@@ -42,7 +42,7 @@ import yaml
 from analysis import metrics, pareto
 from analysis.formatting import parse_json
 from analysis.metrics import COL
-from analysis.report import Run, proxy_train
+from analysis.run import Run, proxy_train
 from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
 from search_space.io import current_umask, make_output_dir, shown, write_atomic
@@ -483,7 +483,7 @@ def _write_export(run: Run, row: Mapping[str, Any], spec: ArchSpec, out: Path, f
 def model_card(run: Run, row: Mapping[str, Any], spec: ArchSpec, *, why: str,
                recipe: str) -> dict[str, str]:
     """The facts of the model card (README.md) and of the ONNX metadata, as strings."""
-    from analysis.report import protocol
+    from analysis.run import protocol
 
     proxy = protocol(run)
     metrics = _picked_metrics(row)

@@ -18,8 +18,17 @@ from typing import Any
 import yaml
 
 from analysis.metrics import COL
+from nas.config_sections import (
+    SECTIONS,
+    NtireConfig,
+    ProfileConfig,
+    ProxyConfig,
+    ResourcesConfig,
+    SamplerConfig,
+    SchedulerConfig,
+    SearchConfigError,
+)
 from nas.objectives import (
-    NTIRE_WEIGHTS,
     OBJECTIVES,
     Constraint,
     check_direction,
@@ -27,179 +36,21 @@ from nas.objectives import (
 )
 from search_space.anchors import list_anchors
 from search_space.choices import SCALES
-from search_space.errors import DocumentError, InputError, not_allowed
+from search_space.errors import InputError, not_allowed
 from search_space.io import first_line
-from search_space.limits import PROFILE_RULES, input_hw_problem
 from search_space.space import DEFAULT_SPACE, SpaceError, resolve_space
 from search_space.validation import (
-    Checked,
     Rule,
     check_fields,
-    parse_number,
     raise_problems,
-    rule,
     short,
     unknown_keys,
 )
 from search_space.yaml_io import read_yaml
 
-__all__ = [
-    "SearchConfig",
-    "ProxyConfig",
-    "ProfileConfig",
-    "SamplerConfig",
-    "SchedulerConfig",
-    "ResourcesConfig",
-    "DEFAULTS_PATH",
-    "load_defaults",
-    "Budget",
-    "SearchConfigError",
-    "MAX_BUDGET_TRIALS",
-    "MAX_BUDGET_SECONDS",
-]
+__all__ = ["SearchConfig", "DEFAULTS_PATH", "load_defaults"]
 
 DEFAULTS_PATH = Path(__file__).resolve().parent / "default_search.yaml"
-
-PRESETS = ("auto", "cpu", "gpu")
-SAMPLERS = ("tpe", "nsga2", "random")
-SCHEDULERS = ("none", "asha")
-# Sections merged key by key over the defaults; the others are replaced as a whole.
-_MERGED = ("proxy", "profile", "sampler", "scheduler", "resources", "space", "ntire")
-# Documented maxima (docs/validation.md): a budget is finite and at most this.
-MAX_BUDGET_TRIALS = 100_000
-MAX_BUDGET_SECONDS = 30 * 24 * 3600.0
-
-
-class SearchConfigError(DocumentError):
-    """An invalid search config; one line per problem, each naming its path."""
-
-    kind = "search config"
-
-
-def _anchor_names() -> list[str]:
-    return list_anchors()
-
-
-def _proxy_train(train: Mapping[str, Any]) -> str | None:
-    for key in ("arch", "out_dir", "seed", "init"):
-        if key in train:
-            return f".{key}: set by the search for every trial; remove it"
-    return None
-
-
-def _input_hw(value: Any) -> Any:
-    return None if value == "auto" else PROFILE_RULES["input_hw"].convert(value)
-
-
-def _is_input_hw(hw: Any) -> str | None:
-    problem = input_hw_problem(hw)
-    return problem and problem.replace("expected ", "expected auto or ", 1)
-
-
-def _ntire_weights(weights: Mapping[str, Any]) -> str | None:
-    if set(weights) != set(NTIRE_WEIGHTS):
-        return f"expected a mapping with exactly {', '.join(NTIRE_WEIGHTS)}, got {short(weights)}"
-    bad = [k for k, v in weights.items() if Rule(kind=float, low=0).apply(k, v)[1]]
-    return f".{bad[0]}: expected a number >= 0, got {short(weights[bad[0]])}" if bad else None
-
-
-@dataclass(frozen=True)
-class ProxyConfig(Checked):
-    """Proxy training: ``preset`` of ``trainers.presets.PRESETS`` plus a partial TrainConfig,
-    and the PSNR predictor that calibrates it (``auto``: the one shipped for this exact proxy,
-    ``none``, or a path to a ``nas fidelity --fit`` predictor.json)."""
-
-    _path = 'proxy'
-    _error = SearchConfigError
-
-    preset: str = field(default="auto", metadata=rule(kind=str, choices=PRESETS))
-    train: Mapping[str, Any] = field(default_factory=dict, metadata=rule(
-        kind=Mapping, convert=lambda v: {} if v is None else v, check=_proxy_train,
-        expected="a partial training config mapping"))
-    predictor: str = field(default="auto", metadata=rule(
-        kind=str, expected="auto, none or a predictor.json path"))
-
-    def resolved_preset(self, gpus_per_trial: float) -> str:
-        if self.preset != "auto":
-            return self.preset
-        return "gpu" if gpus_per_trial > 0 else "cpu"
-
-
-@dataclass(frozen=True)
-class ProfileConfig(Checked):
-    """How each trial's deploy form is profiled (``trainers.profiling.profile_model``).
-
-    ``input_hw`` None (``auto``) is the NTIRE 256x256 with a GPU per trial and 128x128 on CPU,
-    where one 256x256 forward of an anchor takes 0.5-2 s and timing 25 of them per trial would
-    double the default search's time; CPU runtime scales about linearly with pixels.
-    """
-
-    _path = 'profile'
-    _error = SearchConfigError
-
-    input_hw: tuple[int, int] | None = field(default=None, metadata=rule(
-        convert=_input_hw, optional=True, check=_is_input_hw,
-        expected="auto or " + PROFILE_RULES["input_hw"].expected))
-    warmup: int = field(default=5, metadata={"rule": PROFILE_RULES["warmup"]})
-    repeats: int = field(default=20, metadata={"rule": PROFILE_RULES["repeats"]})
-    runtime: bool = field(default=True, metadata=rule(kind=bool))
-    memory: bool = field(default=True, metadata=rule(kind=bool))
-
-    def resolved_input_hw(self, gpus_per_trial: float) -> tuple[int, int]:
-        if self.input_hw is not None:
-            return self.input_hw
-        return (256, 256) if gpus_per_trial > 0 else (128, 128)
-
-
-@dataclass(frozen=True)
-class SamplerConfig(Checked):
-    """Optuna sampler. Option: tpe | nsga2 | random."""
-
-    _path = 'sampler'
-    _error = SearchConfigError
-
-    type: str = field(default="tpe", metadata=rule(kind=str, choices=SAMPLERS))
-    n_startup_trials: int = field(default=10, metadata=rule(kind=int, low=0))
-    population_size: int = field(default=16, metadata=rule(kind=int, low=2))
-
-
-@dataclass(frozen=True)
-class SchedulerConfig(Checked):
-    """Trial scheduler. Option: none | asha (on validation PSNR)."""
-
-    _path = 'scheduler'
-    _error = SearchConfigError
-
-    type: str = field(default="none", metadata=rule(kind=str, choices=SCHEDULERS))
-    grace_period: int = field(default=1, metadata=rule(kind=int, low=1))
-    reduction_factor: int = field(default=2, metadata=rule(kind=int, low=2))
-
-
-@dataclass(frozen=True)
-class ResourcesConfig(Checked):
-    """Trials at a time and resources per trial (``cpus_per_trial`` None: CPUs / concurrency)."""
-
-    _path = 'resources'
-    _error = SearchConfigError
-
-    max_concurrent: int = field(default=1, metadata=rule(kind=int, low=1, high=4096))
-    cpus_per_trial: float | None = field(default=None, metadata=rule(
-        kind=float, low=0, low_open=True, optional=True))
-    gpus_per_trial: float = field(default=0.0, metadata=rule(kind=float, low=0))
-
-
-@dataclass(frozen=True)
-class NtireConfig(Checked):
-    """The ``ntire_score`` objective: the NTIRE ESR score relative to ``baseline`` (an anchor
-    profiled in the same run), with weights of runtime, MACs and params."""
-
-    _path = 'ntire'
-    _error = SearchConfigError
-
-    baseline: str = field(default="span_ch28", metadata=rule(kind=str, choices=_anchor_names))
-    weights: Mapping[str, float] = field(default_factory=lambda: dict(NTIRE_WEIGHTS),
-                                         metadata=rule(kind=Mapping, check=_ntire_weights))
-
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -274,16 +125,9 @@ class SearchConfig:
             "objectives": dict(self.objectives),
             "anchors": list(self.anchors),
             "constraints": dict(self.constraints_text),
-            "proxy": {"preset": self.proxy.preset, "train": copy.deepcopy(dict(self.proxy.train)),
-                      "predictor": self.proxy.predictor},
-            "profile": {**_fields(self.profile), "input_hw": "auto" if self.profile.input_hw
-                        is None else list(self.profile.input_hw)},
-            "sampler": _fields(self.sampler),
-            "scheduler": _fields(self.scheduler),
             "seed": self.seed,
-            "resources": _fields(self.resources),
             "space": copy.deepcopy(dict(self.space)),
-            "ntire": {"baseline": self.ntire.baseline, "weights": dict(self.ntire.weights)},
+            **{name: getattr(self, name).to_dict() for name in SECTIONS},
         }
 
     def to_yaml(self) -> str:
@@ -316,10 +160,6 @@ def load_defaults() -> dict[str, Any]:
     return {**defaults, "space": copy.deepcopy(DEFAULT_SPACE)}
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    return {k: getattr(obj, k) for k in obj.__dataclass_fields__}
-
-
 # ---------------------------------------------------------------------------- merge + build
 def _what(source: str) -> str:
     return "search config" if source == "config" else f"search config {source}"
@@ -331,7 +171,7 @@ def _merge(defaults: dict[str, Any], user: Mapping[str, Any], source: str) -> di
     for key, value in user.items():
         if key not in defaults:
             continue
-        if key in _MERGED and key != "space":
+        if key in SECTIONS:  # merged key by key over the defaults; the rest replaced whole
             if not isinstance(value, Mapping):
                 problems.append(f"{key}: expected a mapping, got {short(value)}")
                 continue
@@ -342,13 +182,9 @@ def _merge(defaults: dict[str, Any], user: Mapping[str, Any], source: str) -> di
     return out
 
 
-_SECTIONS = {"proxy": ProxyConfig, "profile": ProfileConfig, "sampler": SamplerConfig,
-             "scheduler": SchedulerConfig, "resources": ResourcesConfig, "ntire": NtireConfig}
-
-
 def _section(name: str, data: Any, problems: list[str]) -> Any:
     """A section dataclass from its mapping; problems are collected (defaults stand in)."""
-    cls = _SECTIONS[name]
+    cls = SECTIONS[name]
     if not isinstance(data, Mapping):
         problems.append(f"{name}: expected a mapping, got {short(data)}")
         return cls()
@@ -368,7 +204,7 @@ def _collect(problems: list[str], fn: Any, *args: Any) -> Any:
 
 def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
     problems: list[str] = []
-    known = _anchor_names()
+    known = list_anchors()
     anchors = _anchors(d["anchors"], known, problems)
     constraints_text = d["constraints"] if d["constraints"] is not None else {}
     constraints: list[Constraint] = []
@@ -383,7 +219,7 @@ def _build(d: dict[str, Any], source: str = "config") -> SearchConfig:
     space = _space(d["space"], problems, resolve_space)
     objectives = _objectives(d["objectives"], problems)
     sections = {name: _section(name, d.get(name) if name != "ntire" else d.get(name) or {},
-                               problems) for name in _SECTIONS}
+                               problems) for name in SECTIONS}
     seed, problem = Rule(kind=int, low=0).apply("seed", d["seed"])
     problems += [problem] if problem else []
     if not problems:
@@ -465,45 +301,3 @@ def _override(path: str, value: Any, **kwargs: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Budget:
-    """``--budget``: a number of sampled trials (anchors come on top) or a wall-clock time."""
-
-    trials: int | None = None
-    seconds: float | None = None
-
-    _UNITS = {"s": 1, "m": 60, "h": 3600}
-
-    @classmethod
-    def parse(cls, text: str | int) -> Budget:
-        """``8`` (trials, 1 to :data:`MAX_BUDGET_TRIALS`) or ``90s`` / ``45m`` / ``2h`` (wall
-        clock, at most :data:`MAX_BUDGET_SECONDS`); ASCII digits only."""
-        raw = str(text).strip()
-        hint = ("expected a number of trials (e.g. 8) or a wall-clock duration "
-                "(e.g. 90s, 45m, 2h)")
-        if raw.isascii() and raw.isdigit():
-            if not 1 <= int(raw) <= MAX_BUDGET_TRIALS:
-                raise InputError(f"--budget: {hint}; a number of trials must be >= 1 and <= "
-                                 f"{MAX_BUDGET_TRIALS}, got {short(raw)}")
-            return cls(trials=int(raw))
-        number, unit = raw[:-1], raw[-1:].lower()
-        value = parse_number(number) if "e" not in number.lower() else None
-        if unit not in cls._UNITS or value is None or not value > 0:
-            raise InputError(f"--budget: {hint}, got {short(raw)}")
-        seconds = value * cls._UNITS[unit]
-        if seconds > MAX_BUDGET_SECONDS:
-            raise InputError(f"--budget: a wall-clock budget is at most "
-                             f"{MAX_BUDGET_SECONDS / 86400:g} days, got {short(raw)}")
-        return cls(seconds=seconds)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"trials": self.trials, "seconds": self.seconds}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Budget:
-        return cls(trials=data.get("trials"), seconds=data.get("seconds"))
-
-    def describe(self) -> str:
-        if self.trials is not None:
-            return f"{self.trials} trials"
-        return f"{self.seconds:g} s wall clock"

@@ -55,7 +55,8 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from analysis.rundir import RunDir, now_iso
-from nas.config import Budget, SearchConfig
+from nas.budget import Budget
+from nas.config import SearchConfig
 from nas.session import rdb_url
 from nas.signals import sigterm_as_interrupt
 from nas.summary import LaunchSummary, summary_lines

@@ -14,7 +14,8 @@ from typing import Any
 
 from analysis.metrics import COL
 from analysis.rundir import STATUS, RunDir, TrialsTable, now_iso, read_json, write_json
-from nas.config import Budget, SearchConfig
+from nas.budget import Budget
+from nas.config import SearchConfig
 from nas.progress import Progress
 from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.summary import LaunchSummary, summary_lines

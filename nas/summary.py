@@ -10,7 +10,8 @@ from typing import Any
 from analysis.fidelity import kendall_tau
 from analysis.metrics import COL
 from analysis.rundir import FINISHED, STATUS, RunDir, read_json
-from nas.config import Budget, SearchConfig
+from nas.budget import Budget
+from nas.config import SearchConfig
 from nas.progress import format_duration
 
 __all__ = ["LaunchSummary", "summary_lines"]

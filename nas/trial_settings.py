@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nas.config import ProfileConfig
+from nas.config_sections import ProfileConfig
 from nas.objectives import Constraint
 from trainers.config import partial_value
 

@@ -43,7 +43,7 @@ import pandas as pd
 from analysis import pareto
 from analysis.fidelity import MIN_GAP_DB, kendall_tau
 from analysis.metrics import COL
-from analysis.report import Run, default_objectives, load_run
+from analysis.run import Run, default_objectives, load_run
 from analysis.rundir import STATUS, RunDir, now_iso, read_json, write_json
 from analysis.trials_csv import MAX_TRIALS_CSV_BYTES
 from nas.progress import format_duration

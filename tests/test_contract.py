@@ -31,7 +31,8 @@ OTHER_SCHEMAS = {
     "nas/commands/profile.py": {"params": 1},
     "nas/commands/show.py": {"spec": 1},
     "nas/commands/train.py": {"device": 1, "iterations": 3, "train_seconds": 1},
-    "nas/config.py": {"seed": 4},
+    "nas/config.py": {"seed": 3},
+    "nas/config_sections.py": {"seed": 1},
     "nas/fidelity.py": {"spec": 2, "synflow": 3},
     "nas/launcher.py": {"seed": 1, "started_at": 1},
     "nas/objectives.py": {"ntire_score": 1, "params": 2},
@@ -45,8 +46,8 @@ OTHER_SCHEMAS = {
                            "ssim": 1},
     "analysis/plots.py": {"anchor": 8, "params": 2},
     "analysis/predictor.py": {"macs_g": 2, "params": 2, "psnr_proxy": 10, "synflow": 5},
-    "analysis/report.py": {"anchor": 1, "device": 2, "iterations": 1, "profile_hw": 1,
-                           "runtime_ms": 3, "seed": 3},
+    "analysis/report.py": {"anchor": 1, "runtime_ms": 3},
+    "analysis/run.py": {"device": 2, "iterations": 1, "profile_hw": 1, "seed": 3},
 }
 
 

@@ -49,7 +49,7 @@ class Command:
     def run(self, args) -> int:
         from analysis import pareto
         from analysis.export import export_trial, select_trial
-        from analysis.report import check_objectives, default_objectives
+        from analysis.run import check_objectives, default_objectives
         from nas.commands.pareto import load_run
 
         run = load_run(args.run)
@@ -89,7 +89,7 @@ def _train_data(given: str | None, run) -> str:
     """--train-data, else the run's training data if it is a prepared dataset, else the
     default path that the README's ``nas data prepare`` writes."""
     from analysis.export import DEFAULT_TRAIN_DATA
-    from analysis.report import proxy_train
+    from analysis.run import proxy_train
     from trainers.store import is_prepared
 
     if given:

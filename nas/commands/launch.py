@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nas.budget import Budget
 from search_space.errors import InputError
 
 
@@ -37,7 +38,7 @@ class Command:
         parser.add_argument("--quiet", action="store_true", help="no live progress line")
 
     def run(self, args) -> int:
-        from nas.config import Budget, SearchConfig
+        from nas.config import SearchConfig
 
         budget = Budget.parse(args.budget) if args.budget is not None else None
         if args.resume and (args.out or args.config):

@@ -17,7 +17,7 @@ def load_run(path):
     analysis does not know the presets (it depends on search_space only); nas does. A search.yaml
     that no longer validates (e.g. written by another version) keeps the run readable.
     """
-    from analysis.report import load_run as load
+    from analysis.run import load_run as load
 
     run = load(path)
     if not run.search:
@@ -68,7 +68,8 @@ class Command:
 
     def run(self, args) -> int:
         from analysis import pareto
-        from analysis.report import default_objectives, front_records, write_report
+        from analysis.report import front_records, write_report
+        from analysis.run import default_objectives
 
         run = load_run(args.run)
         if args.objectives:

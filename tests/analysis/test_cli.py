@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from analysis.report import load_run
+from analysis.run import load_run
 from nas.cli import main
 from tests.analysis.conftest import brute_force_front
 
@@ -73,7 +73,7 @@ def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, capsys, argv, messa
 
 
 def test_nas_knows_the_proxy_preset_of_a_run(run_dir):
-    from analysis.report import protocol
+    from analysis.run import protocol
     from nas.commands.pareto import load_run as load_with_preset
 
     presets = pytest.importorskip("trainers.presets")

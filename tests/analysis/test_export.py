@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from analysis.export import export_onnx, select_trial
-from analysis.report import load_run
+from analysis.run import load_run
 from nas.cli import main
 from search_space.checkpoint import load_weights
 from search_space.factory import build_model

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import formatting, pareto, plots
-from analysis.report import load_run
+from analysis.run import load_run
 
 OBJECTIVES = {"psnr": "maximize", "runtime_ms": "minimize", "peak_memory_mb": "minimize"}
 

@@ -9,16 +9,8 @@ import pandas as pd
 import pytest
 
 from analysis import pareto, plots
-from analysis.report import (
-    build_figures,
-    default_objectives,
-    front_records,
-    load_run,
-    protocol,
-    proxy_trust,
-    status_counts,
-    write_report,
-)
+from analysis.report import build_figures, front_records, proxy_trust, write_report
+from analysis.run import default_objectives, load_run, protocol, status_counts
 from search_space.errors import InputError
 from tests.analysis.conftest import brute_force_front
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from nas.config import Budget, SearchConfig, load_defaults
+from nas.budget import Budget
+from nas.config import SearchConfig, load_defaults
 from nas.objectives import Constraint, parse_constraint
 from search_space.errors import InputError
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 import ray
 
+from nas.budget import Budget
 from nas.cli import main
-from nas.config import Budget, SearchConfig
+from nas.config import SearchConfig
 from nas.launcher import launch
 from search_space.anchors import get_anchor
 from search_space.errors import InputError

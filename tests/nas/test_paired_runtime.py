@@ -8,7 +8,8 @@ import math
 import optuna
 import pytest
 
-from nas.config import ProfileConfig, SearchConfig
+from nas.config import SearchConfig
+from nas.config_sections import ProfileConfig
 from nas.objectives import NTIRE_WEIGHTS, ntire_score, parse_constraint
 from nas.session import runtime_baseline
 from nas.trial import META_KEY, profile_anchor, run_trial

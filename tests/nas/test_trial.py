@@ -11,7 +11,7 @@ import optuna
 import pytest
 import yaml
 
-from nas.config import ProfileConfig
+from nas.config_sections import ProfileConfig
 from nas.objectives import parse_constraint
 from nas.trial import META_KEY, run_trial
 from nas.trial_settings import TrialSettings

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from nas.cli import main
-from nas.config import SearchConfig, SearchConfigError
+from nas.config import SearchConfig
+from nas.config_sections import SearchConfigError
 from search_space.errors import InputError
 from search_space.limits import MAX_INPUT_PIXELS, check_profile_settings
 from search_space.validation import Rule, check_value, field_rule
