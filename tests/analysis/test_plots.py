@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis import formatting, pareto, plots
+from analysis.plots.parallel import _trial_features
 from analysis.run import load_run
 
 OBJECTIVES = {"psnr": "maximize", "runtime_ms": "minimize", "peak_memory_mb": "minimize"}
@@ -134,7 +135,7 @@ def test_parallel_info_drops_constants_and_codes_text(trials):
 def test_hyperparameters_never_hide_spec_features():
     row = {"spec": json.dumps({"scale": 2, "channels": 8, "body": ["conv"]}),
            "hparams": json.dumps({"channels": 99, "lr": 1e-3})}
-    features = plots._trial_features(row)
+    features = _trial_features(row)
     assert features["channels"] == 8 and features["hparams.channels"] == 99
     assert features["lr"] == 1e-3
 
