@@ -157,10 +157,12 @@ def _literal(node: ast.AST) -> bool:
         isinstance(e, ast.Constant) for e in node.elts)
 
 
-# A key read from another schema whose fallback is not a config default: the placeholder of a
-# plot label for a spec without a scale.
-OTHER_SCHEMA_FALLBACKS = {("analysis/plots/_utils.py", "scale"), ("analysis/plots.py", "scale"),
-                          ("analysis/formatting.py", "scale")}
+# Keys of other schemas that share a config field's name: an anchor file's official weights are
+# x4 unless it says otherwise (Anchor.official_scale is that default's one home); a spec summary
+# shows "x?" without a scale; the report's text for a run without calibration.json.
+OTHER_SCHEMA_FALLBACKS = {("search_space/anchors/__init__.py", "scale"),
+                          ("analysis/formatting.py", "scale"),
+                          ("analysis/report.py", "predictor")}
 
 
 def test_no_config_default_is_restated_outside_its_dataclass():

@@ -5,25 +5,27 @@ decides what is drawn (tested) and a thin ``plot_*()`` that turns the info into 
 plotly is imported only inside the builders.
 
 One module per figure, as in ``optuna/visualization/``: ``scatter`` (the PSNR-vs-cost views and
-their layers), ``scatter3d``, ``hypervolume``, ``parallel`` (parallel coordinates) and
-``learning_curves``; ``_utils`` holds what they share (labels, colours, hover text, layout) and
-``_writer`` writes the figures (HTML, and PNG through kaleido). Import from this package.
+their layers), ``scatter3d``, ``hypervolume``, ``parallel`` (parallel coordinates),
+``learning_curves`` and ``fidelity`` (the figure of ``nas fidelity``); ``_utils`` holds what they
+share (labels, colours, hover text, layout) and ``_writer`` writes the figures (HTML, and PNG
+through kaleido). Import from this package.
 """
 
 from __future__ import annotations
 
 from analysis.plots._utils import (
     COST_VIEWS,
-    LOG_AXIS_RATIO,  # noqa: F401  (see below)
+    LOG_AXIS_RATIO,
     METRIC_LABELS,
-    REFERENCE_INPUT_HW,  # noqa: F401  (see below)
+    REFERENCE_INPUT_HW,
     hover_text,
 )
-from analysis.plots._writer import export_png, write_figures  # noqa: F401  (see below)
+from analysis.plots._writer import export_png, write_figures
+from analysis.plots.fidelity import fidelity_figure
 from analysis.plots.hypervolume import HypervolumeInfo, hypervolume_info, plot_hypervolume
 from analysis.plots.learning_curves import plot_learning_curves
 from analysis.plots.parallel import (
-    ParallelDimension,  # noqa: F401  (see below)
+    ParallelDimension,
     ParallelInfo,
     parallel_info,
     plot_parallel,
@@ -32,16 +34,20 @@ from analysis.plots.scatter import (
     PointLayer,
     ScatterInfo,
     plot_scatter,
-    published_figure,  # noqa: F401  (see below)
+    published_figure,
     scatter_info,
 )
 from analysis.plots.scatter3d import Scatter3DInfo, plot_scatter3d, scatter3d_info
 
-# The names in __all__; the module's other public names (REFERENCE_INPUT_HW, LOG_AXIS_RATIO,
-# published_figure, ParallelDimension, export_png) stay attributes of the package, as before.
 __all__ = [
     "METRIC_LABELS",
     "COST_VIEWS",
+    "REFERENCE_INPUT_HW",
+    "LOG_AXIS_RATIO",
+    "ParallelDimension",
+    "published_figure",
+    "export_png",
+    "fidelity_figure",
     "PointLayer",
     "ScatterInfo",
     "Scatter3DInfo",
