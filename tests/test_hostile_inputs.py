@@ -34,6 +34,10 @@ WALL_SECONDS = 900
 # The helper: imports once, then forks one limited child per request (one JSON line each).
 _ZYGOTE = r"""
 import json, os, resource, signal, sys, traceback
+# pyarrow's default pool (mimalloc) reserves a 1 GiB arena of address space at its first
+# allocation, which the 1 GiB headroom cannot tell from the command's own allocations (whether it
+# fit depended on a few MiB of modules imported after the fork): malloc accounts what is used.
+os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "system"
 import torch, yaml, PIL.Image                          # noqa: F401
 import search_space.blocks, search_space.anchors       # noqa: F401
 import trainers.config, trainers.data, nas.config, nas.cli  # noqa: F401

@@ -226,6 +226,8 @@ CASES = [
      {}, 2, 1, ["model_deploy.pth", "checkpoint"], True),
     ("export-never-overwrites", EXPORT, _earlier_export, {}, 2, 1,
      ["already exported", "--force"], True),
+    ("export-search-yaml-seed-not-an-integer", EXPORT, _write(f"{RUN}/search.yaml", "seed: abc\n"),
+     {}, 2, 1, ["search.yaml", "seed", "expected an integer"], True),
     ("prepare-out-not-empty", ["data", "prepare", "src", "--out", "junk", "--crop", "8",
                                "--scale", "4"],
      _both(_images(**{"a.png": _good_png()}), _write("junk/keep.txt", "mine")), {}, 2, 1,

@@ -137,6 +137,8 @@ def test_export_carries_the_trials_distillation(run_dir, capsys):
 
 def test_export_srn_recipe_and_missing_weights(tmp_path, capsys):
     run_dir = build_run(tmp_path, n_searched=3, weights=False)
+    search = yaml.safe_load((run_dir / "search.yaml").read_text())
+    (run_dir / "search.yaml").write_text(yaml.safe_dump({**search, "seed": 7}))
     result = export(capsys, run_dir, "--pick", "max-psnr", "--recipe", "srn", "--iterations",
                     "1000", "--train-data", "Set14")
     _, err = capsys.readouterr()
@@ -145,7 +147,10 @@ def test_export_srn_recipe_and_missing_weights(tmp_path, capsys):
     assert config["schedule"]["type"] == "cosine" and config["schedule"]["eta_min"] == 1e-7
     assert config["iterations"] == 1000 and config["optim"]["lr"] == 2e-4
     assert config["data"]["train"] == "Set14" and config["data"]["batch_size"] == 32
-    assert yaml.safe_load((out / "basicsr.yml").read_text())["train"]["scheduler"] == {
+    assert config["seed"] == 7  # the search's, which the trials trained with
+    basicsr = yaml.safe_load((out / "basicsr.yml").read_text())
+    assert basicsr["manual_seed"] == 7
+    assert basicsr["train"]["scheduler"] == {
         "type": "CosineAnnealingRestartLR", "periods": [1000], "restart_weights": [1],
         "eta_min": 1e-7}
     assert not (out / "model_deploy.pth").exists() and not (out / "model.onnx").exists()
