@@ -86,7 +86,7 @@ class ArchSpec:
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
         fusion: How block outputs are combined, a name or ``{type: span, **options}``. Option:
-            sequential | aggregate | hff | bff | mbff | cascade | span.
+            sequential | aggregate | hff | bff | mbff | cascade | span | sum.
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
         upsampler: A name or ``{type: pixelshuffle, near: .., conv: ..}``. Option: pixelshuffle |
