@@ -12,7 +12,8 @@ from torch.nn import functional as F
 from search_space.anchors import WEIGHTS_DIR, get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.amca import MHCB
-from search_space.blocks.bsconv import BSConvU
+from search_space.blocks.bsconv import BSConvU, SeparableBSConvU
+from search_space.blocks.eadb import EADB, EADB_MIN_SIZE, strided_local_variance
 from search_space.blocks.lkfb import LKFB, FourierAttention
 from search_space.blocks.lpf import LPF
 from search_space.blocks.mvfm import FMM, local_variance
@@ -43,6 +44,7 @@ OFFICIAL_PARAMS = {
     "safmnv3": 144672,
     "errn2": 245968,
     "r2net": 214800,
+    "msn": 87612,
 }
 
 
@@ -52,13 +54,16 @@ def _count(module: torch.nn.Module) -> int:
 
 @pytest.mark.parametrize("name", OFFICIAL_PARAMS)
 def test_official_weights_reproduce_official_outputs(name):
-    """The official class (its own code, official weights) on a 24x24 crop of Set5 baby."""
+    """The official class (its own code, official weights) on a 24x24 crop of Set5 baby (MSN,
+    which needs 29 pixels: 32x32)."""
     model = load(name, weights="official")
     x = torch.load(PARITY / f"{name}_img_input.pt", weights_only=True)
     expected = torch.load(PARITY / f"{name}_img_output.pt", weights_only=True)
+    side = 32 if name == "msn" else 24
+    assert x.shape == (1, 3, side, side)
     with torch.no_grad():
         out = model(x)
-    assert out.shape == expected.shape == (1, 3, 96, 96)
+    assert out.shape == expected.shape == (1, 3, 4 * side, 4 * side)
     assert (out - expected).abs().max().item() <= 1e-5 * model.input_range
 
 
@@ -249,3 +254,68 @@ def test_bias_free_esa_and_pointwise_unit():
     assert all(m.bias is None for m in ESA(16, esa_channels=4, variant="slim", bias=False)
                .modules() if isinstance(m, torch.nn.Conv2d))
     assert build_conv({"type": "pointwise", "bias": False}, 4, 4).bias is None
+
+
+def test_separable_bsconv_is_reflect_padded_and_strides_twice():
+    unit = SeparableBSConvU(4, 6, stride=2).eval()
+    x = torch.randn(1, 4, 29, 30)
+    with torch.no_grad():
+        h = F.conv2d(x, unit.pw.weight)
+        h = F.conv2d(F.pad(h, (0, 0, 1, 1), mode="reflect"), unit.dw1.weight, unit.dw1.bias,
+                     stride=2, groups=6)
+        h = F.conv2d(F.pad(h, (1, 1, 0, 0), mode="reflect"), unit.dw2.weight, unit.dw2.bias,
+                     stride=2, groups=6)
+        out = unit(x)
+    assert out.shape == (1, 6, 8, 8)  # ceil(ceil(29 / 2) / 2), ceil(ceil(30 / 2) / 2)
+    assert torch.allclose(out, h, atol=1e-6)
+    assert _count(unit) == 4 * 6 + 2 * (6 * 3 + 6)
+
+
+def test_strided_local_variance_windows():
+    x = torch.randn(1, 2, 8, 11)
+    v = strided_local_variance(x)  # 7x7 windows, stride 3, reflect padding 1
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    assert v.shape == (1, 2, 2, 3)
+    assert torch.allclose(v[0, 1, 1, 2], padded[0, 1, 3:10, 6:13].var(), atol=1e-6)
+
+
+def test_eadb_parameter_count_by_hand():
+    c, h, f = 28, 14, 7
+    unit = lambda i, o: i * o + 2 * (o * 3 + o)  # noqa: E731  (bsconv_sep)
+    esa = 2 * c + (c * f + f) + (f * f + f) + 10 * unit(f, f) + (f * c + c)
+    ecca = (c * c + c) + (c * 1 + 1 + 1 * c + c) + (c * 9 + c)
+    expected = 3 * (c * h + h) + 3 * unit(c, c) + unit(c, h) + (2 * c * c + c) + esa + ecca
+    assert _count(EADB(c)) == expected
+
+
+def test_eadb_minimum_size_is_a_clear_error_and_a_patch_check():
+    from search_space.limits import min_input_problem
+
+    block = EADB(16).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 16, EADB_MIN_SIZE, 31)).shape == (1, 16, 29, 31)
+        with pytest.raises(InputError, match="height and width >= 29"):
+            block(torch.randn(1, 16, 28, 40))
+    spec = get_anchor("msn").spec
+    assert "height and width >= 29" in min_input_problem(spec, (24, 24))
+    assert min_input_problem(spec, (32, 32)) is None
+    with pytest.raises(SpecError, match="channels >= 16"):
+        ArchSpec.from_dict({"scale": 4, "channels": 12, "body": [{"block": "eadb"}]})
+
+
+def test_sum_fusion_is_one_pointwise_conv_on_the_summed_outputs():
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv", "repeat": 3}]}
+    seq = build_model(ArchSpec.from_dict(base)).eval()
+    summed = build_model(ArchSpec.from_dict({**base, "fusion": "sum"})).eval()
+    assert _count(summed) - _count(seq) == 8 * 8 + 8
+    assert isinstance(summed.fusion.act, torch.nn.GELU)
+    x = torch.randn(1, 8, 6, 7)
+    with torch.no_grad():
+        outs, h = [], x
+        for block in summed.body:
+            h = block(h)
+            outs.append(h)
+        expected = F.gelu(summed.fusion.conv(outs[0] + outs[1] + outs[2]))
+        assert torch.allclose(summed.fusion(x, summed.body), expected, atol=1e-6)
+    relu = build_model(ArchSpec.from_dict({**base, "fusion": {"type": "sum", "act": "relu"}}))
+    assert isinstance(relu.fusion.act, torch.nn.ReLU)

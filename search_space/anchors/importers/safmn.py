@@ -1,6 +1,6 @@
 """Importers for the NTIRE 2024-2026 entries built from feature-modulation and distillation blocks
 (SAFMN family: ``EGFMN``, ``GFMN``, ``SAFMN_Deep15``; ``SMFAN``, ``MVFMNet``, ``AMCANet``,
-``SGSDN``, ``LKFN``).
+``SGSDN``, ``LKFN``, ``MSN``).
 
 The official ``to_feat`` / ``feats.i`` (``blocks.i``) / ``to_img.0`` (``upsampler.0``) are our
 ``head`` / ``body.i`` / ``tail.conv``; inside a block ``norm1``, ``safm.mfr.k``, ``safm.aggr`` and
@@ -18,7 +18,7 @@ from torch import nn
 from search_space.anchors.importers import map_keys, register_importer, strip_prefix
 
 __all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
-           "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]
+           "import_msn", "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]
 
 
 def _body_keys(model: nn.Module, prefix: str, renames: Iterable[tuple[str, str]]) -> dict:
@@ -200,3 +200,40 @@ def import_safmnv3(official: Mapping[str, torch.Tensor], model: nn.Module) -> di
             _, index, module, param = ours.split(".")
             mapping[ours] = f"feats.{index}.{renames[module]}.{param}"
     return map_keys(official, model, mapping, what="SAFMNv3 official weights")
+
+
+# MSN: our EADB module path prefix -> the official one (first match wins).
+_MSN_PREFIXES = (
+    *((f"distill.{k}.", f"c{k + 1}_d.") for k in range(3)),
+    *((f"refine.{k}.", f"c{k + 1}_r.") for k in range(3)),
+    ("last.", "c4."), ("fuse.", "c5."), ("esa.norm.", "esa.body.0.ln."),
+    *((f"esa.down.{k}.", f"esa.body.0.conv2_{k}.") for k in range(4)),
+    *((f"esa.conv_max.{k}.", f"esa.body.0.conv_max_{k}.") for k in range(3)),
+    *((f"esa.conv3.{k}.", f"esa.body.0.conv3_{k}.") for k in range(3)),
+    ("esa.", "esa.body.0."), ("ecca.project.", "cca.body.0."),
+    ("ecca.cca.squeeze.", "cca.body.2.conv_du.0."), ("ecca.cca.excite.", "cca.body.2.conv_du.2."),
+    ("ecca.dwconv.", "cca.body.3."),
+)
+
+
+@register_importer("msn")
+def import_msn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2024 ``MSN`` (team28): fea_conv, B1..B8 (EADB), c1 (the sum fusion), c2 (separable
+    BSConv-U last conv), upsampler.upsampleOneStep.0; the ``params_ema`` state, as its test_demo
+    loads. Its mean shift is a plain attribute (in no state dict); ours is the ``rgb_mean``
+    buffer, a constant, which is taken from the model itself."""
+    if "params_ema" in official:
+        official = official["params_ema"]
+    official = dict(strip_prefix(official))
+    official["rgb_mean"] = model.state_dict()["rgb_mean"]
+    mapping = {"rgb_mean": "rgb_mean", "last_conv.pw.weight": "c2.pw.weight"}
+    for ours, theirs in (("head", "fea_conv"), ("last_conv.dw1", "c2.dw1"),
+                         ("last_conv.dw2", "c2.dw2"), ("fusion.conv", "c1"),
+                         ("tail.conv", "upsampler.upsampleOneStep.0")):
+        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            _, index, rest = ours.split(".", 2)
+            a, b = next((a, b) for a, b in _MSN_PREFIXES if rest.startswith(a))
+            mapping[ours] = f"B{int(index) + 1}.{b}{rest[len(a):]}"
+    return map_keys(official, model, mapping, what="MSN official weights")
