@@ -37,24 +37,32 @@ class Aggregate(nn.Module):
     """Concat of all block outputs -> 1x1 conv (n*C -> C) [-> activation].
 
     ``aggregate`` (RFDN/IMDN) uses an activation (LeakyReLU 0.05); ``hff`` (hierarchical feature
-    fusion as in MAFFSRN's ablation) is the linear variant.
+    fusion as in MAFFSRN's ablation) is the linear variant. With ``refine = k`` (``hff`` only) the
+    last k blocks do not join the concat: they run one after the other on the 1x1 conv's output,
+    and the activation (if any) follows them (FMDN: ``gelu(B4(1x1(cat(B1, B2, B3))))``).
     """
 
     def __init__(self, channels: int, num_blocks: int, *, act: str | None,
-                 weight_norm: bool = False) -> None:
+                 weight_norm: bool = False, refine: int = 0) -> None:
         super().__init__()
-        self.conv = maybe_weight_norm(conv1x1(channels * num_blocks, channels), weight_norm)
+        self.refine = refine
+        self.conv = maybe_weight_norm(conv1x1(channels * (num_blocks - refine), channels),
+                                      weight_norm)
         self.act = make_act(act) if act else nn.Identity()
 
     def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
                 kept: list[torch.Tensor] | None = None) -> torch.Tensor:
         outs = []
-        for block in blocks:
+        fused = len(blocks) - self.refine
+        for block in blocks[:fused]:
             x = block(x)
             outs.append(x)
         if kept is not None:
             kept.extend(outs)
-        return self.act(self.conv(torch.cat(outs, dim=1)))
+        h = self.conv(torch.cat(outs, dim=1))
+        for block in blocks[fused:]:
+            h = block(h)
+        return self.act(h)
 
 
 class SumFusion(nn.Module):
@@ -203,6 +211,11 @@ def fusion_options(name: str) -> dict[str, inspect.Parameter]:
         default = "lrelu0.05" if name == "aggregate" else "gelu"
         return {"act": inspect.Parameter("act", inspect.Parameter.KEYWORD_ONLY,
                                          default=default, annotation=str)}
+    if name == "hff":  # linear by default; ``refine``: see Aggregate
+        return {"act": inspect.Parameter("act", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                         annotation=str),
+                "refine": inspect.Parameter("refine", inspect.Parameter.KEYWORD_ONLY, default=0,
+                                            annotation=int)}
     if name != "span":
         return {}
     params = inspect.signature(SpanFusion).parameters
@@ -214,12 +227,14 @@ def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool
                  act: str | None = None, blocks: Sequence[nn.Module] = (),
                  lead_channels: int = 0, **options) -> nn.Module:
     """Fusion ``name``; ``blocks`` and ``lead_channels`` are used by ``span`` only, ``options``
-    by ``span``, ``aggregate`` (its ``act``, LeakyReLU 0.05 by default as RFDN; GELU: LKFN) and
-    ``sum`` (its ``act``, GELU by default as MSN)."""
+    by ``span``, ``aggregate`` (its ``act``, LeakyReLU 0.05 by default as RFDN; GELU: LKFN),
+    ``sum`` (its ``act``, GELU by default as MSN) and ``hff`` (``refine``: the last blocks run
+    after the 1x1 conv; ``act``, none by default, after them: FMDN)."""
     if name == "span":
         return SpanFusion(channels, blocks, lead_channels=lead_channels, weight_norm=weight_norm,
                           **options)
-    if name == "sequential" or num_blocks == 1:
+    refine = options.get("refine", 0) if name == "hff" else 0
+    if name == "sequential" or (num_blocks == 1 and not refine):
         return Sequential()
     if name == "aggregate":
         return Aggregate(channels, num_blocks, act=options.get("act") or act or "lrelu0.05",
@@ -228,7 +243,8 @@ def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool
         return SumFusion(channels, act=options.get("act") or act or "gelu",
                          weight_norm=weight_norm)
     if name == "hff":
-        return Aggregate(channels, num_blocks, act=None, weight_norm=weight_norm)
+        return Aggregate(channels, num_blocks, act=options.get("act") or act,
+                         weight_norm=weight_norm, refine=refine)
     if name in ("bff", "mbff"):
         return BinarizedFusion(channels, num_blocks, modified=name == "mbff",
                                weight_norm=weight_norm)
