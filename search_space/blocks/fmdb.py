@@ -201,7 +201,7 @@ class FMDB(nn.Module):
         self.fuse = conv1x1(4 * half, channels)
         self.esa = TwoBranchESA(channels)
         self.attention = FRB(channels) if attention == "frb" else RCCA(channels)
-        self.norm = ChannelLayerNorm(channels, eps=1e-5)
+        self.norm = ChannelLayerNorm(channels, eps=1e-5, pixels_first=True)
         self.ffn = GatedFeedForward(channels, 2 * channels, kernels=((5, 2), (2, 5)), gelu=True)
         self.act = make_act("gelu")
 

@@ -28,16 +28,26 @@ class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channels of each pixel of a ``(B, C, H, W)`` map (SAFMN's form).
 
     Written as the official ``channels_first`` branch (mean, biased variance, eps inside the
-    square root) so that it matches it to float32 rounding.
+    square root) so that it matches it to float32 rounding. ``pixels_first`` computes the same
+    on a ``(B, H*W, C)`` copy with ``torch.var`` over the last axis, as Restormer's
+    ``WithBias_LayerNorm`` (FMDN), which it then matches bit for bit.
     """
 
-    def __init__(self, channels: int, *, eps: float = 1e-6) -> None:
+    def __init__(self, channels: int, *, eps: float = 1e-6, pixels_first: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.eps = eps
+        self.pixels_first = pixels_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pixels_first:
+            b, c, h, w = x.shape
+            t = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+            mean = t.mean(-1, keepdim=True)
+            var = t.var(-1, keepdim=True, unbiased=False)
+            t = (t - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            return t.reshape(b, h, w, c).permute(0, 3, 1, 2)
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + self.eps)
