@@ -9,8 +9,9 @@ SCALES = (2, 3, 4)
 # "lreluS" is LeakyReLU with negative slope S; papers differ (RFDN/IMDN/RLFN 0.05, FMEN/SRN 0.1).
 ACTIVATIONS = ("relu", "lrelu0.05", "lrelu0.1", "lrelu0.2", "gelu", "silu")
 # How block outputs are combined (see search_space/fusion.py); "span" = SPAN's concat of the
-# head output, the last and first block outputs (and the last SPAB's first-conv output) + 1x1.
-FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff", "cascade", "span")
+# head output, the last and first block outputs (and the last SPAB's first-conv output) + 1x1;
+# "sum" = MSN's 1x1 conv + GELU on the sum of all block outputs.
+FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff", "cascade", "span", "sum")
 # Tail: "pixelshuffle" = 3x3 conv C->3s^2 + PixelShuffle; "pixelshuffle_multi" = MAFFSRN's 3x3 and
 # 5x5 branches scaled by learnable scalars; "pixelshuffle_staged" = EDSR/RCAN (x2 stages + conv);
 # "deconv" = FSRCNN's 9x9 transposed conv with stride s; "pixelshuffle_carn" / "_carn_m" = CARN's

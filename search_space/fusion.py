@@ -17,8 +17,8 @@ from torch import nn
 
 from search_space.layers import channel_shuffle, conv1x1, make_act, maybe_weight_norm
 
-__all__ = ["build_fusion", "fusion_options", "Sequential", "Aggregate", "BinarizedFusion",
-           "Cascade", "SpanFusion"]
+__all__ = ["build_fusion", "fusion_options", "Sequential", "Aggregate", "SumFusion",
+           "BinarizedFusion", "Cascade", "SpanFusion"]
 
 
 class Sequential(nn.Module):
@@ -37,14 +37,45 @@ class Aggregate(nn.Module):
     """Concat of all block outputs -> 1x1 conv (n*C -> C) [-> activation].
 
     ``aggregate`` (RFDN/IMDN) uses an activation (LeakyReLU 0.05); ``hff`` (hierarchical feature
-    fusion as in MAFFSRN's ablation) is the linear variant.
+    fusion as in MAFFSRN's ablation) is the linear variant. With ``refine = k`` (``hff`` only) the
+    last k blocks do not join the concat: they run one after the other on the 1x1 conv's output,
+    and the activation (if any) follows them (FMDN: ``gelu(B4(1x1(cat(B1, B2, B3))))``).
     """
 
     def __init__(self, channels: int, num_blocks: int, *, act: str | None,
-                 weight_norm: bool = False) -> None:
+                 weight_norm: bool = False, refine: int = 0) -> None:
         super().__init__()
-        self.conv = maybe_weight_norm(conv1x1(channels * num_blocks, channels), weight_norm)
+        self.refine = refine
+        self.conv = maybe_weight_norm(conv1x1(channels * (num_blocks - refine), channels),
+                                      weight_norm)
         self.act = make_act(act) if act else nn.Identity()
+
+    def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
+                kept: list[torch.Tensor] | None = None) -> torch.Tensor:
+        outs = []
+        fused = len(blocks) - self.refine
+        for block in blocks[:fused]:
+            x = block(x)
+            outs.append(x)
+        if kept is not None:
+            kept.extend(outs)
+        h = self.conv(torch.cat(outs, dim=1))
+        for block in blocks[fused:]:
+            h = block(h)
+        return self.act(h)
+
+
+class SumFusion(nn.Module):
+    """Sum of all block outputs -> 1x1 conv (C -> C) -> activation (MSN: GELU).
+
+    Cheaper than ``aggregate`` by (n - 1) C^2 weights; the block outputs stay live until the sum,
+    as in MSN's forward, which adds them in one expression.
+    """
+
+    def __init__(self, channels: int, *, act: str, weight_norm: bool = False) -> None:
+        super().__init__()
+        self.conv = maybe_weight_norm(conv1x1(channels, channels), weight_norm)
+        self.act = make_act(act)
 
     def forward(self, x: torch.Tensor, blocks: nn.ModuleList,
                 kept: list[torch.Tensor] | None = None) -> torch.Tensor:
@@ -54,7 +85,10 @@ class Aggregate(nn.Module):
             outs.append(x)
         if kept is not None:
             kept.extend(outs)
-        return self.act(self.conv(torch.cat(outs, dim=1)))
+        total = outs[0]
+        for out in outs[1:]:  # left to right, as the official expression
+            total = total + out
+        return self.act(self.conv(total))
 
 
 class BinarizedFusion(nn.Module):
@@ -173,9 +207,15 @@ class SpanFusion(nn.Module):
 def fusion_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a spec may give fusion ``name`` (``{type: span, out_channels: 20}``,
     ``{type: aggregate, act: gelu}``)."""
-    if name == "aggregate":
+    if name in ("aggregate", "sum"):
+        default = "lrelu0.05" if name == "aggregate" else "gelu"
         return {"act": inspect.Parameter("act", inspect.Parameter.KEYWORD_ONLY,
-                                         default="lrelu0.05", annotation=str)}
+                                         default=default, annotation=str)}
+    if name == "hff":  # linear by default; ``refine``: see Aggregate
+        return {"act": inspect.Parameter("act", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                         annotation=str),
+                "refine": inspect.Parameter("refine", inspect.Parameter.KEYWORD_ONLY, default=0,
+                                            annotation=int)}
     if name != "span":
         return {}
     params = inspect.signature(SpanFusion).parameters
@@ -187,17 +227,24 @@ def build_fusion(name: str, channels: int, num_blocks: int, *, weight_norm: bool
                  act: str | None = None, blocks: Sequence[nn.Module] = (),
                  lead_channels: int = 0, **options) -> nn.Module:
     """Fusion ``name``; ``blocks`` and ``lead_channels`` are used by ``span`` only, ``options``
-    by ``span`` and ``aggregate`` (its ``act``, LeakyReLU 0.05 by default as RFDN; GELU: LKFN)."""
+    by ``span``, ``aggregate`` (its ``act``, LeakyReLU 0.05 by default as RFDN; GELU: LKFN),
+    ``sum`` (its ``act``, GELU by default as MSN) and ``hff`` (``refine``: the last blocks run
+    after the 1x1 conv; ``act``, none by default, after them: FMDN)."""
     if name == "span":
         return SpanFusion(channels, blocks, lead_channels=lead_channels, weight_norm=weight_norm,
                           **options)
-    if name == "sequential" or num_blocks == 1:
+    refine = options.get("refine", 0) if name == "hff" else 0
+    if name == "sequential" or (num_blocks == 1 and not refine):
         return Sequential()
     if name == "aggregate":
         return Aggregate(channels, num_blocks, act=options.get("act") or act or "lrelu0.05",
                          weight_norm=weight_norm)
+    if name == "sum":
+        return SumFusion(channels, act=options.get("act") or act or "gelu",
+                         weight_norm=weight_norm)
     if name == "hff":
-        return Aggregate(channels, num_blocks, act=None, weight_norm=weight_norm)
+        return Aggregate(channels, num_blocks, act=options.get("act") or act,
+                         weight_norm=weight_norm, refine=refine)
     if name in ("bff", "mbff"):
         return BinarizedFusion(channels, num_blocks, modified=name == "mbff",
                                weight_norm=weight_norm)

@@ -88,7 +88,8 @@ class ArchSpec:
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
         fusion: How block outputs are combined, a name or ``{type: span, **options}``. Option:
-            sequential | aggregate | hff | bff | mbff | cascade | span.
+            sequential | aggregate | hff | bff | mbff | cascade | span | sum. ``{type: hff,
+            refine: k, act: gelu}``: the last k blocks run after the 1x1 conv (FMDN).
         global_residual: Add the head output before the upsampler.
         last_conv: 3x3 conv C->C after the body/fusion (before the long residual).
         upsampler: A name or ``{type: pixelshuffle, near: .., conv: ..}``. Option: pixelshuffle |
@@ -332,6 +333,11 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
                             f"blocks that do: {', '.join(stems)}")
     if depth > MAX_DEPTH:
         problems.append(f"body: {depth} blocks in all; at most {MAX_DEPTH}")
+    fusion = data.get("fusion")
+    refine = fusion.get("refine", 0) if isinstance(fusion, Mapping) else 0
+    if not problems and _is_int(refine) and refine >= depth > 0:
+        problems.append(f"fusion.refine: the 1x1 conv needs at least one block, so refine < "
+                        f"{depth} (the number of blocks) must hold, got refine={refine}")
     return problems
 
 

@@ -27,3 +27,7 @@ from search_space.blocks import lpf  # noqa: F401
 from search_space.blocks import bsconv, lkfb  # noqa: F401
 # SAFMNv3's simplified modulation block (NTIRE 2025 SAFMNv3)
 from search_space.blocks import simple_safm  # noqa: F401
+# MSN's distillation block with a multi-scale ESA and ECCA (NTIRE 2024 MSN)
+from search_space.blocks import eadb  # noqa: F401
+# FMDN's distillation block with multi-range units, a two-branch ESA, FRB / RCCA (NTIRE 2025 FMDN)
+from search_space.blocks import fmdb  # noqa: F401

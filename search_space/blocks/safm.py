@@ -28,16 +28,26 @@ class ChannelLayerNorm(nn.Module):
     """LayerNorm over the channels of each pixel of a ``(B, C, H, W)`` map (SAFMN's form).
 
     Written as the official ``channels_first`` branch (mean, biased variance, eps inside the
-    square root) so that it matches it to float32 rounding.
+    square root) so that it matches it to float32 rounding. ``pixels_first`` computes the same
+    on a ``(B, H*W, C)`` copy with ``torch.var`` over the last axis, as Restormer's
+    ``WithBias_LayerNorm`` (FMDN), which it then matches bit for bit.
     """
 
-    def __init__(self, channels: int, *, eps: float = 1e-6) -> None:
+    def __init__(self, channels: int, *, eps: float = 1e-6, pixels_first: bool = False) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.ones(channels))
         self.bias = nn.Parameter(torch.zeros(channels))
         self.eps = eps
+        self.pixels_first = pixels_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pixels_first:
+            b, c, h, w = x.shape
+            t = x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+            mean = t.mean(-1, keepdim=True)
+            var = t.var(-1, keepdim=True, unbiased=False)
+            t = (t - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+            return t.reshape(b, h, w, c).permute(0, 3, 1, 2)
         mean = x.mean(1, keepdim=True)
         var = (x - mean).pow(2).mean(1, keepdim=True)
         x = (x - mean) / torch.sqrt(var + self.eps)
@@ -90,28 +100,51 @@ class SAFM(nn.Module):
         return self.act(self.aggr(torch.cat(out, 1))) * x
 
 
+class SameDepthwise(nn.Conv2d):
+    """Depthwise conv, bias-free, with PyTorch's ``padding="same"`` for any kernel: an even kernel
+    side ``k`` pads ``(k - 1) // 2`` before and the rest after (FMDN's 5x2 / 2x5 kernels: 0 and
+    1). Padded explicitly, which gives the same zeros without ``"same"``'s warning for even
+    kernels."""
+
+    def __init__(self, channels: int, kernel_size: tuple[int, int]) -> None:
+        super().__init__(channels, channels, kernel_size, groups=channels, bias=False)
+        kh, kw = kernel_size
+        self.same_pad = ((kw - 1) // 2, kw - 1 - (kw - 1) // 2, (kh - 1) // 2,
+                         kh - 1 - (kh - 1) // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.same_pad))
+
+
 class GatedFeedForward(nn.Module):
     """1x1 C -> 2m, depthwise 3x3, split, ``x1 * x2`` (no activation, as EGFMN), 1x1 m -> C.
 
     Bias-free, as Restormer's gated-dconv feed-forward network it comes from (which also applies
     a GELU to ``x1``; EGFMN does not). With ``decompose`` (GFMN) the product ``h`` becomes
     ``h + sigma * (h - gelu(conv1x1_{m -> 1}(h)))`` before the last conv (MogaNet's channel
-    decomposition; that 1x1 conv has a bias).
+    decomposition; that 1x1 conv has a bias). ``kernels`` replaces the depthwise 3x3 by a chain of
+    depthwise convs with "same" padding (FMDN's AFFN: 5x2 then 2x5), ``gelu`` gates with
+    ``gelu(x1) * x2`` (Restormer, FMDN).
     """
 
-    def __init__(self, channels: int, hidden: int, *, decompose: bool = False) -> None:
+    def __init__(self, channels: int, hidden: int, *, decompose: bool = False,
+                 kernels: tuple[tuple[int, int], ...] = ((3, 3),), gelu: bool = False) -> None:
         super().__init__()
         self.decompose = conv1x1(hidden, 1) if decompose else None
         self.sigma = nn.Parameter(torch.full((1, hidden, 1, 1), 1e-5)) if decompose else None
         self.act = make_act("gelu")
+        self.gelu = gelu
         self.project_in = conv1x1(channels, 2 * hidden, bias=False)
-        self.dwconv = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden,
-                                bias=False)
+        if tuple(map(tuple, kernels)) == ((3, 3),):
+            self.dwconv = nn.Conv2d(2 * hidden, 2 * hidden, 3, padding=1, groups=2 * hidden,
+                                    bias=False)
+        else:
+            self.dwconv = nn.Sequential(*(SameDepthwise(2 * hidden, tuple(k)) for k in kernels))
         self.project_out = conv1x1(hidden, channels, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x1, x2 = self.dwconv(self.project_in(x)).chunk(2, dim=1)
-        h = x1 * x2
+        h = (self.act(x1) if self.gelu else x1) * x2
         if self.decompose is not None:
             h = h + self.sigma * (h - self.act(self.decompose(h)))
         return self.project_out(h)

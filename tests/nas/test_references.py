@@ -58,14 +58,14 @@ def test_shipped_predictor_calibrates_the_default_search(capsys):
 
 
 def test_ntire_zoo_list_adds_small_networks_not_in_the_shipped_list():
-    """Issue 18: official NTIRE 2024-2026 weights, seven networks below 130K parameters."""
+    """Issue 18: official NTIRE 2024-2026 weights, eight networks below 130K parameters."""
     from search_space.factory import build_model
 
     names = [r.name for r in ZOO]
-    assert len(names) == len(set(names)) == 14 and not set(names) & {r.name for r in REFS}
+    assert len(names) == len(set(names)) == 15 and not set(names) & {r.name for r in REFS}
     params = {r.name: sum(p.numel() for p in build_model(r.spec, deploy=True).parameters())
               for r in ZOO}
-    assert sum(p < 130_000 for p in params.values()) == 7
+    assert sum(p < 130_000 for p in params.values()) == 8
     assert all(get_anchor(r.name).has_official_weights for r in ZOO)
     assert all(r.psnr_ref == get_anchor(r.name).reference["metrics_x4"]["Set5"]["psnr_y"]
                for r in ZOO)

@@ -16,14 +16,28 @@ from tests.conftest import randomize_
 CHANNELS = 32
 
 
+def _size(name: str, height: int, width: int) -> tuple[int, int]:
+    """The test input size, raised to the block's declared ``min_input_size`` (EADB: 29)."""
+    least = getattr(get_block(name).cls, "min_input_size", 0)
+    return max(height, least), max(width, least)
+
+
+def _channels(name: str) -> int:
+    """The test width, raised to a multiple of the block's declared ``channel_multiple`` (FMDB:
+    12, so 36)."""
+    multiple = getattr(get_block(name).cls, "channel_multiple", 1)
+    return -(-CHANNELS // multiple) * multiple
+
+
 def _relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
 @pytest.mark.parametrize("name", list_blocks())
 def test_block_shape_backward_and_reparam(name):
-    block = get_block(name).cls(CHANNELS)
-    x = torch.rand(2, CHANNELS, 24, 19, requires_grad=True)
+    channels = _channels(name)
+    block = get_block(name).cls(channels)
+    x = torch.rand(2, channels, *_size(name, 24, 19), requires_grad=True)
     y = block(x)
     assert y.shape == x.shape
     y.square().mean().backward()
@@ -65,10 +79,12 @@ def test_block_contract(name):
     for option, allowed in entry.choices.items():
         default = entry.options()[option].default
         assert default in allowed, f"{name}.{option}: default {default!r} not in choices"
+    channels = _channels(name)
     for option, allowed in entry.choices.items():
         for value in allowed:  # every allowed choice builds and runs
-            block = entry.cls(CHANNELS, **{option: value})
-            assert block(torch.rand(1, CHANNELS, 20, 20)).shape == (1, CHANNELS, 20, 20)
+            block = entry.cls(channels, **{option: value})
+            size = _size(name, 20, 20)
+            assert block(torch.rand(1, channels, *size)).shape == (1, channels, *size)
 
 
 def test_deepcopy_is_independent():

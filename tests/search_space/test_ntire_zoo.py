@@ -1,7 +1,7 @@
 """NTIRE 2024-2026 efficient-SR entries added as exact references (issue 18): official-weight
 parity on a 24x24 Set5 crop, exact official parameter counts, strict importers, and the new
-blocks (SAFMB, SimpleSAFMB, FMB, FMM, MHCB, LPF, LKFB, the BSConv-U unit) against hand-written
-definitions."""
+blocks (SAFMB, SimpleSAFMB, FMB, FMM, MHCB, LPF, LKFB, the BSConv-U unit, EADB, FMDB) against
+hand-written definitions."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from torch.nn import functional as F
 from search_space.anchors import WEIGHTS_DIR, get_anchor
 from search_space.anchors.importers import get_importer
 from search_space.blocks.amca import MHCB
-from search_space.blocks.bsconv import BSConvU
+from search_space.blocks.bsconv import BSConvU, SeparableBSConvU
+from search_space.blocks.eadb import EADB, EADB_MIN_SIZE, strided_local_variance
+from search_space.blocks.fmdb import FMDB, FMDB_MIN_SIZE, ChainedDepthwise
 from search_space.blocks.lkfb import LKFB, FourierAttention
 from search_space.blocks.lpf import LPF
 from search_space.blocks.mvfm import FMM, local_variance
-from search_space.blocks.safm import SAFMB
+from search_space.blocks.safm import SAFMB, SameDepthwise
 from search_space.blocks.simple_safm import SimpleSAFMB
 from search_space.blocks.smfa import FMB
 from search_space.blocks.span import SPAB
@@ -43,6 +45,8 @@ OFFICIAL_PARAMS = {
     "safmnv3": 144672,
     "errn2": 245968,
     "r2net": 214800,
+    "msn": 87612,
+    "fmdn": 71525,
 }
 
 
@@ -52,13 +56,16 @@ def _count(module: torch.nn.Module) -> int:
 
 @pytest.mark.parametrize("name", OFFICIAL_PARAMS)
 def test_official_weights_reproduce_official_outputs(name):
-    """The official class (its own code, official weights) on a 24x24 crop of Set5 baby."""
+    """The official class (its own code, official weights) on a 24x24 crop of Set5 baby (MSN,
+    which needs 29 pixels: 32x32)."""
     model = load_anchor(name, weights="official")
     x = torch.load(PARITY / f"{name}_img_input.pt", weights_only=True)
     expected = torch.load(PARITY / f"{name}_img_output.pt", weights_only=True)
+    side = 32 if name == "msn" else 24
+    assert x.shape == (1, 3, side, side)
     with torch.no_grad():
         out = model(x)
-    assert out.shape == expected.shape == (1, 3, 96, 96)
+    assert out.shape == expected.shape == (1, 3, 4 * side, 4 * side)
     assert (out - expected).abs().max().item() <= 1e-5 * model.input_range
 
 
@@ -249,3 +256,173 @@ def test_bias_free_esa_and_pointwise_unit():
     assert all(m.bias is None for m in ESA(16, esa_channels=4, variant="slim", bias=False)
                .modules() if isinstance(m, torch.nn.Conv2d))
     assert build_conv({"type": "pointwise", "bias": False}, 4, 4).bias is None
+
+
+def test_separable_bsconv_is_reflect_padded_and_strides_twice():
+    unit = SeparableBSConvU(4, 6, stride=2).eval()
+    x = torch.randn(1, 4, 29, 30)
+    with torch.no_grad():
+        h = F.conv2d(x, unit.pw.weight)
+        h = F.conv2d(F.pad(h, (0, 0, 1, 1), mode="reflect"), unit.dw1.weight, unit.dw1.bias,
+                     stride=2, groups=6)
+        h = F.conv2d(F.pad(h, (1, 1, 0, 0), mode="reflect"), unit.dw2.weight, unit.dw2.bias,
+                     stride=2, groups=6)
+        out = unit(x)
+    assert out.shape == (1, 6, 8, 8)  # ceil(ceil(29 / 2) / 2), ceil(ceil(30 / 2) / 2)
+    assert torch.allclose(out, h, atol=1e-6)
+    assert _count(unit) == 4 * 6 + 2 * (6 * 3 + 6)
+
+
+def test_strided_local_variance_windows():
+    x = torch.randn(1, 2, 8, 11)
+    v = strided_local_variance(x)  # 7x7 windows, stride 3, reflect padding 1
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    assert v.shape == (1, 2, 2, 3)
+    assert torch.allclose(v[0, 1, 1, 2], padded[0, 1, 3:10, 6:13].var(), atol=1e-6)
+
+
+def test_eadb_parameter_count_by_hand():
+    c, h, f = 28, 14, 7
+    unit = lambda i, o: i * o + 2 * (o * 3 + o)  # noqa: E731  (bsconv_sep)
+    esa = 2 * c + (c * f + f) + (f * f + f) + 10 * unit(f, f) + (f * c + c)
+    ecca = (c * c + c) + (c * 1 + 1 + 1 * c + c) + (c * 9 + c)
+    expected = 3 * (c * h + h) + 3 * unit(c, c) + unit(c, h) + (2 * c * c + c) + esa + ecca
+    assert _count(EADB(c)) == expected
+
+
+def test_eadb_minimum_size_is_a_clear_error_and_a_patch_check():
+    from search_space.limits import min_input_problem
+
+    block = EADB(16).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 16, EADB_MIN_SIZE, 31)).shape == (1, 16, 29, 31)
+        with pytest.raises(InputError, match="height and width >= 29"):
+            block(torch.randn(1, 16, 28, 40))
+    spec = get_anchor("msn").spec
+    assert "height and width >= 29" in min_input_problem(spec, (24, 24))
+    assert min_input_problem(spec, (32, 32)) is None
+    with pytest.raises(SpecError, match="channels >= 16"):
+        ArchSpec.from_dict({"scale": 4, "channels": 12, "body": [{"block": "eadb"}]})
+
+
+def test_sum_fusion_is_one_pointwise_conv_on_the_summed_outputs():
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv", "repeat": 3}]}
+    seq = build_model(ArchSpec.from_dict(base)).eval()
+    summed = build_model(ArchSpec.from_dict({**base, "fusion": "sum"})).eval()
+    assert _count(summed) - _count(seq) == 8 * 8 + 8
+    assert isinstance(summed.fusion.act, torch.nn.GELU)
+    x = torch.randn(1, 8, 6, 7)
+    with torch.no_grad():
+        outs, h = [], x
+        for block in summed.body:
+            h = block(h)
+            outs.append(h)
+        expected = F.gelu(summed.fusion.conv(outs[0] + outs[1] + outs[2]))
+        assert torch.allclose(summed.fusion(x, summed.body), expected, atol=1e-6)
+    relu = build_model(ArchSpec.from_dict({**base, "fusion": {"type": "sum", "act": "relu"}}))
+    assert isinstance(relu.fusion.act, torch.nn.ReLU)
+
+
+def test_bsconv_reflect_padding_and_stride_are_unit_options():
+    unit = BSConvU(4, 6, stride=2, padding_mode="reflect").eval()
+    x = torch.randn(1, 4, 11, 12)
+    with torch.no_grad():
+        h = F.conv2d(x, unit.pw.weight)
+        expected = F.conv2d(F.pad(h, (1, 1, 1, 1), mode="reflect"), unit.dw.weight, unit.dw.bias,
+                            stride=2, groups=6)
+        assert unit(x).shape == (1, 6, 6, 6)
+        assert torch.allclose(unit(x), expected, atol=1e-6)
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv"}]}
+    model = build_model(ArchSpec.from_dict(
+        {**base, "last_conv_unit": {"type": "bsconv", "padding_mode": "reflect"}}))
+    assert model.last_conv.dw.padding_mode == "reflect"
+    assert build_model(ArchSpec.from_dict({**base, "last_conv_unit": "bsconv"})) \
+        .last_conv.dw.padding_mode == "zeros"
+    with pytest.raises(SpecError, match="padding_mode"):
+        ArchSpec.from_dict({**base, "last_conv_unit": {"type": "bsconv", "padding_mode": "edge"}})
+
+
+def test_same_depthwise_pads_even_kernels_as_pytorch_same():
+    conv = SameDepthwise(4, (5, 2)).eval()
+    x = torch.randn(1, 4, 9, 10)
+    with torch.no_grad():
+        expected = torch.cat([F.conv2d(F.pad(x[:, i:i + 1], (0, 1, 2, 2)), conv.weight[i:i + 1])
+                              for i in range(4)], 1)  # "same": nothing left, one pixel right
+        assert torch.allclose(conv(x), expected, atol=1e-6)
+    assert conv.same_pad == (0, 1, 2, 2) and SameDepthwise(4, (2, 5)).same_pad == (2, 2, 0, 1)
+
+
+def test_pixels_first_layer_norm_is_the_same_norm():
+    from search_space.blocks.safm import ChannelLayerNorm
+
+    a, b = ChannelLayerNorm(6, eps=1e-5), ChannelLayerNorm(6, eps=1e-5, pixels_first=True)
+    with torch.no_grad():
+        for norm in (a, b):
+            norm.weight.copy_(torch.arange(1.0, 7.0))
+            norm.bias.fill_(0.5)
+        x = torch.randn(2, 6, 5, 7)
+        assert torch.allclose(a(x), b(x), atol=1e-5)
+        assert b(x).shape == x.shape
+
+
+def test_chained_depthwise_by_hand():
+    chain = ChainedDepthwise(8, 4).eval()
+    x = torch.randn(1, 8, 9, 11)
+    convs = chain.convs
+    with torch.no_grad():
+        g = x.chunk(4, dim=1)
+        s1 = F.gelu(convs[0](g[0]))
+        s2 = F.gelu(convs[1](g[1] + s1))
+        s3 = F.gelu(convs[2](g[2] + s2))
+        s4 = F.gelu(convs[3][1](convs[3][0](g[3] + s3)))
+        assert torch.allclose(chain(x), torch.cat([s1, s2, s3, s4], 1), atol=1e-6)
+    assert [tuple(m.kernel_size) for m in chain.modules() if isinstance(m, torch.nn.Conv2d)] \
+        == [(3, 3), (5, 3), (3, 5), (3, 3), (3, 3)]
+    assert len(ChainedDepthwise(9, 3).convs) == 3
+
+
+def test_fmdb_parameter_count_by_hand():
+    c, h, f = 24, 12, 6
+    chain4, chain3 = lambda w: 62 * w, lambda w: 42 * w  # noqa: E731  (depthwise with biases)
+    mrconv = lambda n, chain: n * n + n + chain  # noqa: E731
+    esa = ((c * f + f) + (f * f + f) + 4 * (f * f + 10 * f) + 4 * mrconv(f, chain3(f // 3))
+           + (f * c + c))
+    frb = (2 * c * c + 2 * c) + 10 * c + 2 * c + (c * c + c) + chain3(c // 3) + (c * c + c)
+    rcca = 10 * c + (c + 1) + c + (c * 4 + 4 + 4 * c + c)
+    ffn = 2 * c + 4 * c * c + 2 * 4 * c * 10 + 2 * c * c
+    common = (3 * (c * h + h) + 3 * mrconv(c, chain4(c // 4)) + (c * h + 10 * h)
+              + (2 * c * c + c) + esa + ffn)
+    assert _count(FMDB(c)) == common + frb
+    assert _count(FMDB(c, attention="rcca")) == common + rcca
+
+
+def test_fmdb_minimum_size_and_width_rule():
+    from search_space.limits import min_input_problem
+
+    block = FMDB(12).eval()
+    with torch.no_grad():
+        assert block(torch.randn(1, 12, FMDB_MIN_SIZE, 10)).shape == (1, 12, 9, 10)
+        with pytest.raises(InputError, match="height and width >= 9"):
+            block(torch.randn(1, 12, 8, 40))
+    spec = get_anchor("fmdn").spec
+    assert "height and width >= 9" in min_input_problem(spec, (8, 8))
+    assert min_input_problem(spec, (16, 16)) is None
+    with pytest.raises(SpecError, match="channels % 12 == 0"):
+        ArchSpec.from_dict({"scale": 4, "channels": 16, "body": [{"block": "fmdb"}]})
+
+
+def test_hff_refine_runs_the_last_blocks_after_the_fusion():
+    base = {"scale": 4, "channels": 8, "body": [{"block": "conv", "repeat": 3}]}
+    hff = build_model(ArchSpec.from_dict({**base, "fusion": "hff"})).eval()
+    refined = build_model(ArchSpec.from_dict(
+        {**base, "fusion": {"type": "hff", "refine": 1, "act": "gelu"}})).eval()
+    assert _count(hff) - _count(refined) == 8 * 8  # a 1x1 conv over two outputs, not three
+    assert isinstance(hff.fusion.act, torch.nn.Identity)
+    assert isinstance(refined.fusion.act, torch.nn.GELU)
+    x = torch.randn(1, 8, 6, 7)
+    with torch.no_grad():
+        b = refined.body
+        h = refined.fusion.conv(torch.cat([b[0](x), b[1](b[0](x))], 1))
+        assert torch.allclose(refined.fusion(x, b), F.gelu(b[2](h)), atol=1e-6)
+    with pytest.raises(SpecError, match="refine < 3"):
+        ArchSpec.from_dict({**base, "fusion": {"type": "hff", "refine": 3}})

@@ -1,6 +1,6 @@
 """Importers for the NTIRE 2024-2026 entries built from feature-modulation and distillation blocks
 (SAFMN family: ``EGFMN``, ``GFMN``, ``SAFMN_Deep15``; ``SMFAN``, ``MVFMNet``, ``AMCANet``,
-``SGSDN``, ``LKFN``).
+``SGSDN``, ``LKFN``, ``MSN``, ``FMDN``).
 
 The official ``to_feat`` / ``feats.i`` (``blocks.i``) / ``to_img.0`` (``upsampler.0``) are our
 ``head`` / ``body.i`` / ``tail.conv``; inside a block ``norm1``, ``safm.mfr.k``, ``safm.aggr`` and
@@ -21,8 +21,9 @@ from search_space.anchors.importers._registry import (
     strip_prefix,
 )
 
-__all__ = ["import_amcanet", "import_egfmn", "import_gfmn", "import_lkfn", "import_mvfmnet",
-           "import_safmn_deep15", "import_safmnv3", "import_sgsdn", "import_smfan"]
+__all__ = ["import_amcanet", "import_egfmn", "import_fmdn", "import_gfmn", "import_lkfn",
+           "import_mvfmnet", "import_msn", "import_safmn_deep15", "import_safmnv3",
+           "import_sgsdn", "import_smfan"]
 
 
 def _body_keys(model: nn.Module, prefix: str, renames: Iterable[tuple[str, str]]) -> dict:
@@ -204,3 +205,89 @@ def import_safmnv3(official: Mapping[str, torch.Tensor], model: nn.Module) -> di
             _, index, module, param = ours.split(".")
             mapping[ours] = f"feats.{index}.{renames[module]}.{param}"
     return map_keys(official, model, mapping, what="SAFMNv3 official weights")
+
+
+# MSN: our EADB module path prefix -> the official one (first match wins).
+_MSN_PREFIXES = (
+    *((f"distill.{k}.", f"c{k + 1}_d.") for k in range(3)),
+    *((f"refine.{k}.", f"c{k + 1}_r.") for k in range(3)),
+    ("last.", "c4."), ("fuse.", "c5."), ("esa.norm.", "esa.body.0.ln."),
+    *((f"esa.down.{k}.", f"esa.body.0.conv2_{k}.") for k in range(4)),
+    *((f"esa.conv_max.{k}.", f"esa.body.0.conv_max_{k}.") for k in range(3)),
+    *((f"esa.conv3.{k}.", f"esa.body.0.conv3_{k}.") for k in range(3)),
+    ("esa.", "esa.body.0."), ("ecca.project.", "cca.body.0."),
+    ("ecca.cca.squeeze.", "cca.body.2.conv_du.0."), ("ecca.cca.excite.", "cca.body.2.conv_du.2."),
+    ("ecca.dwconv.", "cca.body.3."),
+)
+
+
+@register_importer("msn")
+def import_msn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2024 ``MSN`` (team28): fea_conv, B1..B8 (EADB), c1 (the sum fusion), c2 (separable
+    BSConv-U last conv), upsampler.upsampleOneStep.0; the ``params_ema`` state, as its test_demo
+    loads. Its mean shift is a plain attribute (in no state dict); ours is the ``rgb_mean``
+    buffer, a constant, which is taken from the model itself."""
+    if "params_ema" in official:
+        official = official["params_ema"]
+    official = dict(strip_prefix(official))
+    official["rgb_mean"] = model.state_dict()["rgb_mean"]
+    mapping = {"rgb_mean": "rgb_mean", "last_conv.pw.weight": "c2.pw.weight"}
+    for ours, theirs in (("head", "fea_conv"), ("last_conv.dw1", "c2.dw1"),
+                         ("last_conv.dw2", "c2.dw2"), ("fusion.conv", "c1"),
+                         ("tail.conv", "upsampler.upsampleOneStep.0")):
+        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            _, index, rest = ours.split(".", 2)
+            a, b = next((a, b) for a, b in _MSN_PREFIXES if rest.startswith(a))
+            mapping[ours] = f"B{int(index) + 1}.{b}{rest[len(a):]}"
+    return map_keys(official, model, mapping, what="MSN official weights")
+
+
+# FMDN: our FMDB module path prefix -> the official one (first match wins). Inside a multi-range
+# unit ``project`` is ``conv1`` and ``chain.convs.k`` is ``conv2_{k+1}`` (the fourth group's two
+# convs: ``conv2_4.0`` / ``.1``); the official ``cca`` is our ``attention`` (FRB or RCCA).
+_FMDN_PREFIXES = (
+    *((f"distill.{k}.", f"c{k + 1}_d.") for k in range(3)),
+    *((f"refine.{k}.", f"c{k + 1}_r.") for k in range(3)),
+    ("last.", "c4."), ("fuse.", "c5."),
+    *((f"esa.down.{k}.", f"esa.body.0.conv2_{k + 1}.") for k in range(4)),
+    *((f"esa.conv_max.{k}.", f"esa.body.0.conv_max_{k + 1}.") for k in range(2)),
+    *((f"esa.conv3.{k}.", f"esa.body.0.conv3_{k + 1}.") for k in range(2)),
+    ("esa.", "esa.body.0."),
+    ("attention.expand.", "cca.linear_0."), ("attention.gate_conv.", "cca.conv0."),
+    ("attention.project.", "cca.linear_2."), ("attention.beta", "cca.belt"),
+    *((f"attention.chain.convs.{k}.", f"cca.conv2_{k + 1}.") for k in range(3)),
+    ("attention.sigma", "cca.sigma.scale"), ("attention.cca.squeeze.", "cca.cca.conv_du.0."),
+    ("attention.cca.excite.", "cca.cca.conv_du.2."), ("attention.", "cca."),
+    ("norm.", "ea.norm4.body."), ("ffn.dwconv.0.", "ea.restormer_ffn.dwconv1."),
+    ("ffn.dwconv.1.", "ea.restormer_ffn.dwconv2."), ("ffn.", "ea.restormer_ffn."),
+)
+# Inside a unit (after the prefix): our names -> the official ones.
+_FMDN_UNIT = (("project.", "conv1."), *((f"chain.convs.{k}.", f"conv2_{k + 1}.") for k in range(4)))
+
+
+@register_importer("fmdn")
+def import_fmdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
+    """NTIRE 2025 ``FMDN`` (team26): fea_conv, B1..B3 (FMDB_basic: FRB), c1 (the hff fusion),
+    B4 (FMDB: RCCA, our refine block), c2 (BSConv-U last conv), upsampler.0; the ``params_ema``
+    state, as its test_demo loads. Its mean shift is a plain attribute (in no state dict); ours is
+    the ``rgb_mean`` buffer, a constant, which is taken from the model itself."""
+    if "params_ema" in official:
+        official = official["params_ema"]
+    official = dict(strip_prefix(official))
+    official["rgb_mean"] = model.state_dict()["rgb_mean"]
+    mapping = {"rgb_mean": "rgb_mean", "last_conv.pw.weight": "c2.pw.weight"}
+    for ours, theirs in (("head", "fea_conv"), ("last_conv.dw", "c2.dw"), ("fusion.conv", "c1"),
+                         ("tail.conv", "upsampler.0")):
+        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    for ours in model.state_dict():
+        if ours.startswith("body."):
+            _, index, rest = ours.split(".", 2)
+            a, b = next((a, b) for a, b in _FMDN_PREFIXES if rest.startswith(a))
+            rest = rest[len(a):]
+            if a.startswith(("refine.", "esa.conv_max.", "esa.conv3.")):  # a multi-range unit
+                u, v = next((u, v) for u, v in _FMDN_UNIT if rest.startswith(u))
+                rest = v + rest[len(u):]
+            mapping[ours] = f"B{int(index) + 1}.{b}{rest}"
+    return map_keys(official, model, mapping, what="FMDN official weights")
