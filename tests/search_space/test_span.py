@@ -274,7 +274,7 @@ def test_new_fields_keep_old_identities():
      r"fusion.widht: unknown option of fusion 'span'; allowed: features, out_channels"),
     ({"fusion": {"type": "aggregate", "out_channels": 20}},
      r"fusion.out_channels: unknown option of fusion 'aggregate'; allowed: act"),
-    ({"fusion": "spam"}, r"fusion: 'spam' not allowed; allowed: .*span \(did you mean 'span'\?\)"),
+    ({"fusion": "spam"}, r"fusion: 'spam' not allowed; allowed: .*span, sum \(did you mean 'span'\?\)"),
     ({"upsampler": {"type": "pixelshuffle", "near": "yes"}},
      r"upsampler.near: expected true or false, got 'yes'"),
     ({"upsampler": {"type": "pixelshuffle", "conv": "conv3x"}}, r"upsampler.conv: 'conv3x' not al"),
