@@ -21,6 +21,7 @@ from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
 from nas.summary import LaunchSummary, summary_lines
 from nas.trial_settings import TrialSettings
 from search_space.errors import InputError
+from search_space.io import first_line
 
 __all__ = ["Session", "Work", "measured_settings", "rdb_url", "runtime_baseline", "settle_table",
            "storage_url"]
@@ -210,19 +211,28 @@ def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
 
 
 def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], gpus: float):
-    """The PSNR predictor of this run; what it is (and how faithful) goes to calibration.json."""
+    """The PSNR predictor of this run; what it is (and how faithful) goes to calibration.json,
+    with the model itself, so that a resumed run scores its trials with the predictor its first
+    trials were scored with (not with a newer one shipped since)."""
+    from analysis.predictor import Predictor
     from nas.fidelity import shipped_fidelity
 
+    earlier = read_json(run.calibration_json) if run.calibration_json.exists() else {}
+    if "model" in earlier:  # a resumed run (None: it was uncalibrated and stays so)
+        try:
+            return None if earlier["model"] is None else Predictor.from_dict(earlier["model"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise InputError(f"{run.calibration_json}: model: not a predictor written by nas "
+                             f"launch ({first_line(e)})") from None
     predictor, why = resolve_predictor(config, train_base, gpus)
     record: dict[str, Any] = {"calibrated": predictor is not None, "predictor": why}
     if predictor is not None and config.proxy.predictor == "auto":
         doc = shipped_fidelity(proxy_preset(config, gpus))
         record["fidelity"] = {k: doc[k] for k in ("preset", "n", "pairs", "min_gap_db",
                                                    "predictor_beats_baselines", "scores")}
+    record["model"] = None if predictor is None else predictor.to_dict()
     write_json(run.calibration_json, record)
     return predictor
-
-
 
 
 def _trial_resources(config: SearchConfig, cluster: Mapping[str, float]) -> tuple[float, float]:

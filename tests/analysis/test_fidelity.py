@@ -75,12 +75,12 @@ def _records(n=12, seed=0):
                     "macs_g": params / 15000, "input_range": 255.0, "history": history,
                     "psnr_ref": 30 + 0.5 * math.log10(params) + 0.8 * (proxy - 28.5)
                     + rng.normal(0, 0.05), "proxy_seconds": 1.0, "grad_norm": rng.uniform(),
-                    "synflow": rng.uniform()})
+                    "synflow": rng.uniform(), "identity_path": i % 3 != 0})
     return out
 
 
 def test_features_read_history_and_normalise_the_loss():
-    rec = _records(1)[0]
+    rec = {k: v for k, v in _records(1)[0].items() if k != "identity_path"}
     f = features_of(rec)
     assert set(f) == {*ALL_FEATURES, IDENTITY_FEATURE}
     assert f[IDENTITY_FEATURE] is None  # a record made before the flag existed
@@ -196,3 +196,21 @@ def test_identity_feature_joins_every_candidate_set():
                          candidates=with_identity_feature(CANDIDATE_FEATURES))
     assert IDENTITY_FEATURE in model.features
     assert all(IDENTITY_FEATURE in f for f in with_identity_feature(CANDIDATE_FEATURES))
+
+
+def test_the_one_record_builder_scales_macs_to_256_and_reads_the_identity_path():
+    """A trial (profiled at 128x128 on a CPU) and a reference (counted at 256x256) give the
+    predictor the same features for the same network."""
+    from analysis.predictor import proxy_record
+    from search_space.anchors import get_anchor
+
+    history = _records(1)[0]["history"]
+    for name, identity in (("span_ch28", False), ("rlfn", True)):
+        spec = get_anchor(name).spec
+        trial = proxy_record(spec, psnr_proxy=27.0, params=1000, macs_g=2.5, history=history,
+                             input_hw=(128, 128))
+        ref = proxy_record(spec, psnr_proxy=27.0, params=1000, macs_g=10.0, history=history)
+        assert trial["macs_g"] == ref["macs_g"] == 10.0
+        assert trial["identity_path"] is ref["identity_path"] is identity
+        assert features_of(trial) == features_of(ref)
+        assert features_of(trial)[IDENTITY_FEATURE] == float(not identity)

@@ -105,3 +105,31 @@ def test_front_size_and_progress_line():
     prog.update(rows)
     assert stream.getvalue() == ("[nas] 4/8 done | 1 running | 1 failed | best psnr 28.50 dB | "
                                  "front 1 | ETA 2m00s\n")
+
+
+def test_a_resumed_run_keeps_the_predictor_its_first_trials_were_scored_with(tmp_path):
+    """calibration.json stores the model: a predictor shipped (or pointed to) after the run
+    started must not score the rest of its trials; a damaged record is one line."""
+    from analysis.predictor import Predictor
+    from nas.config import SearchConfig
+    from nas.proxy import proxy_train_base
+    from nas.session import _calibration
+
+    rows = [{"psnr_proxy": 27.0 + i / 10, "log_params": 5.0 + i / 7} for i in range(6)]
+    paths = []
+    for shift in (0.0, 0.5):
+        path = tmp_path / f"p{shift}.json"
+        write_json(path, Predictor.fit(rows, [31.0 + shift + i / 20 for i in range(6)],
+                                       features=("psnr_proxy", "log_params")).to_dict())
+        paths.append(path)
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    configs = [SearchConfig.from_dict({"proxy": {"predictor": str(p)}}) for p in paths]
+    base = proxy_train_base(configs[0])[0]
+    first = _calibration(run, configs[0], base, 0.0)
+    resumed = _calibration(run, configs[1], base, 0.0)  # the config now names another file
+    assert resumed.predict(rows[0]) == first.predict(rows[0])
+    assert resumed.predict(rows[0]) != Predictor.load(paths[1]).predict(rows[0])
+    write_json(run.calibration_json, {"model": {"features": ["psnr_proxy"]}})
+    with pytest.raises(InputError, match=r"calibration.json: model: not a predictor"):
+        _calibration(run, configs[0], base, 0.0)
