@@ -6,9 +6,7 @@ the averaged predictor with its candidate feature sets as they are and with ``no
 regression; overall and below 130K parameters. No training.
 
     python benchmarks/identity_feature.py runs/fidelity-cpu
-    python benchmarks/identity_feature.py runs/fidelity-cpu --refs \
-        search_space/anchors/references/set5_x4.yaml \
-        search_space/anchors/references/set5_x4_ntire_zoo.yaml
+    python benchmarks/identity_feature.py runs/fidelity-cpu --refs mine.yaml other.yaml
 """
 
 from __future__ import annotations
