@@ -25,7 +25,30 @@ __all__ = [
     "pad_with_values",
     "rgb_to_ycbcr",
     "ycbcr_to_rgb",
+    "check_min_size",
+    "distill_concat",
 ]
+
+
+def check_min_size(x: torch.Tensor, minimum: int, what: str, why: str) -> None:
+    """A one-line error when ``x`` is smaller than ``minimum`` pixels on a side, instead of a
+    padding or pooling error deep inside a block. Skipped under jit tracing, which would bake the
+    comparison into the trace."""
+    height, width = x.shape[-2:]
+    if not torch.jit.is_tracing() and min(height, width) < minimum:
+        raise InputError(f"{what} input: height and width >= {minimum} must hold ({why}), got "
+                         f"{height}x{width}")
+
+
+def distill_concat(x: torch.Tensor, distill: nn.ModuleList, refine: nn.ModuleList,
+                   last: nn.Module, act: nn.Module) -> torch.Tensor:
+    """RFDN-style progressive distillation: each step keeps ``act(distill(r))`` and refines
+    ``r = act(refine(r) + r)``; the kept features and ``act(last(r))``, concatenated."""
+    distilled, r = [], x
+    for d, f in zip(distill, refine, strict=True):
+        distilled.append(act(d(r)))
+        r = act(f(r) + r)
+    return torch.cat([*distilled, act(last(r))], 1)
 
 
 def make_act(name: str | None, default: str = "relu") -> nn.Module:

@@ -17,8 +17,7 @@ from torch.nn import functional as F
 from search_space.blocks.bsconv import SeparableBSConvU
 from search_space.blocks.cca import CCA
 from search_space.blocks.safm import ChannelLayerNorm
-from search_space.errors import InputError
-from search_space.layers import conv1x1, make_act
+from search_space.layers import check_min_size, conv1x1, distill_concat, make_act
 from search_space.registry import register_block
 
 __all__ = ["EADB", "MultiScaleESA", "ECCA", "EADB_MIN_SIZE", "strided_local_variance"]
@@ -125,15 +124,6 @@ class EADB(nn.Module):
                 f"bottleneck C // 16), got channels={channels}"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        # A clear error instead of a padding error deep inside; skipped under jit tracing, which
-        # would bake the comparison into the trace.
-        if not torch.jit.is_tracing() and min(height, width) < EADB_MIN_SIZE:
-            raise InputError(f"EADB input: height and width >= {EADB_MIN_SIZE} must hold "
-                             f"(stride-4 attention, 7x7 pools), got {height}x{width}")
-        distilled, r = [], x
-        for distill, refine in zip(self.distill, self.refine, strict=True):
-            distilled.append(self.act(distill(r)))
-            r = self.act(refine(r) + r)
-        h = self.fuse(torch.cat([*distilled, self.act(self.last(r))], 1))
+        check_min_size(x, EADB_MIN_SIZE, "EADB", "stride-4 attention, 7x7 pools")
+        h = self.fuse(distill_concat(x, self.distill, self.refine, self.last, self.act))
         return self.ecca(self.esa(h)) + x

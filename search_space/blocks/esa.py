@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from search_space.errors import InputError
-from search_space.layers import conv1x1, conv3x3
+from search_space.layers import check_min_size, conv1x1, conv3x3
 from search_space.registry import register_block
 
 __all__ = ["ESA", "ESA_VARIANTS", "ESA_OR_NONE", "ESA_MIN_SIZE", "build_esa"]
@@ -81,14 +81,9 @@ class ESA(nn.Module):
         ]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (torch.export sees the same bound from max_pool2d anyway)
+        check_min_size(x, ESA_MIN_SIZE, "ESA", "stride-2 conv then 7x7 max-pool")
         height, width = x.shape[-2:]
-        # A clear error instead of max_pool2d's; skipped under jit tracing, which would bake the
-        # comparison into the trace (torch.export sees the same bound from max_pool2d anyway).
-        if not torch.jit.is_tracing() and (height < ESA_MIN_SIZE or width < ESA_MIN_SIZE):
-            raise InputError(
-                f"ESA input: height and width >= {ESA_MIN_SIZE} must hold (stride-2 "
-                f"conv then 7x7 max-pool), got {height}x{width}"
-            )
         # Tensor lifetimes follow the official code (the strided map c1 of rfdn/rlfn and the
         # pre-sigmoid map c4 stay referenced until the product), so that the peak memory of the
         # anchors is the official models' peak, which the NTIRE memory figures measure.

@@ -20,8 +20,7 @@ from search_space.blocks.bsconv import BSConvU
 from search_space.blocks.cca import CCA
 from search_space.blocks.eadb import strided_local_variance
 from search_space.blocks.safm import ChannelLayerNorm, GatedFeedForward
-from search_space.errors import InputError
-from search_space.layers import conv1x1, make_act
+from search_space.layers import check_min_size, conv1x1, distill_concat, make_act
 from search_space.registry import register_block
 
 __all__ = ["FMDB", "ChainedDepthwise", "MultiRangeConv", "TwoBranchESA", "FRB", "RCCA",
@@ -213,16 +212,7 @@ class FMDB(nn.Module):
                 f"C / 4 in three groups), got channels={channels}"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        # A clear error instead of a pooling error deep inside; skipped under jit tracing, which
-        # would bake the comparison into the trace.
-        if not torch.jit.is_tracing() and min(height, width) < FMDB_MIN_SIZE:
-            raise InputError(f"FMDB input: height and width >= {FMDB_MIN_SIZE} must hold "
-                             f"(stride-2 attention, 7x7 pools), got {height}x{width}")
-        distilled, r = [], x
-        for distill, refine in zip(self.distill, self.refine, strict=True):
-            distilled.append(self.act(distill(r)))
-            r = self.act(refine(r) + r)
-        h = self.fuse(torch.cat([*distilled, self.act(self.last(r))], 1))
+        check_min_size(x, FMDB_MIN_SIZE, "FMDB", "stride-2 attention, 7x7 pools")
+        h = self.fuse(distill_concat(x, self.distill, self.refine, self.last, self.act))
         h = self.attention(self.esa(h))
         return self.ffn(self.norm(h)) + h + x

@@ -14,9 +14,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from search_space.choices import ACTIVATIONS
-from search_space.errors import InputError
 from search_space.fusion import build_fusion
-from search_space.layers import conv, conv1x1, conv3x3, make_act
+from search_space.layers import check_min_size, conv, conv1x1, conv3x3, make_act
 from search_space.registry import register_block
 
 __all__ = ["MAB", "FFG", "MAB_MIN_SIZE"]
@@ -40,12 +39,7 @@ class _SpatialGate(nn.Module):
         self.increase_channels = conv1x1(reduced, channels)
 
     def forward(self, x: torch.Tensor, kept: list[torch.Tensor] | None = None) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        if not torch.jit.is_tracing() and (height < MAB_MIN_SIZE or width < MAB_MIN_SIZE):
-            raise InputError(
-                f"MAB input: height and width >= {MAB_MIN_SIZE} must hold (stride-2 "
-                f"conv then 7x7 max-pool), got {height}x{width}"
-            )
+        check_min_size(x, MAB_MIN_SIZE, "MAB", "stride-2 conv then 7x7 max-pool")
         rc = self.reduce_channels(x)
         reduced = self.reduce_size(rc)
         pooled = F.max_pool2d(reduced, kernel_size=7, stride=3)
