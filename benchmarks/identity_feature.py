@@ -25,7 +25,8 @@ from analysis.predictor import (
     ridge,
     with_identity_feature,
 )
-from nas.fidelity import SMALL_PARAMS, load_references
+from nas.fidelity import SMALL_PARAMS
+from nas.references import load_references
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +42,16 @@ from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
 from nas.progress import format_duration
 from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
+from nas.references import SCALE, Reference
 from nas.trial_settings import TrialSettings, trial_train_config
-from search_space.anchors import get_anchor, list_anchors
-from search_space.errors import DocumentError, InputError
-from search_space.limits import check_resources
-from search_space.spec import ArchSpec
-from search_space.validation import check_fields, raise_problems, rule, short
-from search_space.yaml_io import read_yaml
+from search_space.errors import InputError
 from trainers.config import TrainConfig
 
-__all__ = ["Reference", "SHIPPED_REFERENCES", "load_references", "run_fidelity",
-           "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES"]
+__all__ = ["run_fidelity", "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES",
+           "SCALE", "SMALL_PARAMS"]
 
-SHIPPED_REFERENCES = (Path(__file__).resolve().parents[1] / "search_space" / "anchors"
-                      / "references" / "set5_x4.yaml")
 # The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
-SCALE = 4  # the reference PSNRs are x4 figures
 # Networks below this many parameters are scored on their own too: the region a constrained
 # search spends its time in, where the reference set was thinnest.
 SMALL_PARAMS = 130_000
@@ -68,84 +60,9 @@ SMALL_PARAMS = 130_000
 # to +0.572, pairwise accuracy from 0.838 to 0.876 and cut MAE below 130K params from 0.33 to
 # 0.26 dB (benchmarks/identity_feature.py; docs/proxy.md, section 5.1).
 PREDICTOR_CANDIDATES = with_identity_feature(CANDIDATE_FEATURES)
-
-
-@dataclass(frozen=True)
-class Reference:
-    name: str
-    spec: ArchSpec
-    psnr_ref: float
-    source: str = ""
-
-
-class ReferenceListError(DocumentError):
-    """An invalid reference list; one line per problem, each naming its entry and field."""
-
-    kind = "reference list"
-
-
-@dataclass(frozen=True)
-class _Entry:
-    """The rules of one entry of a reference list (checked, never constructed)."""
-
-    name: str = field(metadata=rule(kind=str))
-    spec: str = field(metadata=rule(kind=str, expected="an anchor name or a spec YAML path"))
-    psnr_ref: float = field(metadata=rule(kind=float, low=0, high=100,
-                                          expected="a number of dB (0 to 100)"))
-    source: str = field(default="", metadata=rule(kind=str, optional=True))
-
-
-# ---------------------------------------------------------------------------- references
-def load_references(path: str | Path | None = None) -> list[Reference]:
-    """The shipped reference set, or a user's YAML list of ``{name, spec, psnr_ref, source}``
-    (``spec``: an anchor name or a spec YAML path relative to the file).
-
-    Every problem of the list is collected; one :class:`ReferenceListError` names them all.
-    """
-    path = Path(path) if path is not None else SHIPPED_REFERENCES
-    data = read_yaml(path, "reference list")
-    what = f"reference list {path}"
-    if not isinstance(data, list) or not data:
-        raise ReferenceListError(["expected a non-empty YAML list of {name, spec, psnr_ref, "
-                                  "source} entries"], what)
-    problems: list[str] = []
-    refs = [_reference(entry, i, path.parent, problems) for i, entry in enumerate(data)]
-    names = [e.get("name") if isinstance(e, Mapping) else None for e in data]
-    problems += [f"entry {i}: name {n!r} is used twice; expected unique names"
-                 for i, n in enumerate(names) if isinstance(n, str) and n in names[:i]]
-    if not problems and len(refs) < 3:
-        problems.append(f"{len(refs)} references; rank statistics need at least 3")
-    raise_problems(problems, ReferenceListError, what)
-    return refs
-
-
-def _reference(entry: Any, i: int, base: Path, problems: list[str]) -> Reference | None:
-    """Entry ``i`` as a Reference, or None with its problems appended."""
-    if not isinstance(entry, Mapping):
-        problems.append(f"entry {i}: expected a mapping with name, spec, psnr_ref, source, got "
-                        f"{short(entry)}")
-        return None
-    where = f"entry {i}" + (f" ({entry['name']})" if isinstance(entry.get("name"), str) else "")
-    found: list[str] = []
-    values = check_fields(_Entry, entry, where, found)
-    found += [f"{where}.{k}: required" for k in ("name", "spec", "psnr_ref") if k not in entry]
-    target = values.get("spec")
-    anchor = target in list_anchors()
-    file = None if found or anchor else base / target  # an absolute target stays itself
-    if file is not None and not file.is_file():
-        found.append(f"{where}.spec: {target!r} is neither an anchor nor a spec file "
-                     f"({file} not found)")
-    problems += found
-    if found:
-        return None
-    spec = get_anchor(target).spec if anchor else ArchSpec.from_file(file)
-    try:
-        check_resources(spec.with_scale(SCALE), what=f"{where}.spec")  # before any build
-    except InputError as e:
-        problems.append(str(e))
-        return None
-    return Reference(values["name"], spec.with_scale(SCALE), values["psnr_ref"],
-                     values.get("source") or "")
+# A fit on fewer references is not a measurement (three entries fitted leave-one-out gave
+# errors of 0.2 dB on networks the shipped predictor had seen).
+MIN_FIT_REFERENCES = 10
 
 
 # ---------------------------------------------------------------------------- proxy runs
@@ -210,7 +127,15 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
         progress: Print a line per reference (done/total, ETA) to stderr.
         shipped_refs: ``refs`` are the shipped set (the shipped predictor saw them: leave one
             out instead of applying it).
+
+    A user's list is never fitted on unless ``fit`` asks (and then only with at least
+    :data:`MIN_FIT_REFERENCES` entries): each entry is predicted by the run's predictor as is, or,
+    where the shipped predictor saw that network, by the shipped records refitted without it;
+    every row says which (``pred_mode``).
     """
+    if fit and len(refs) < MIN_FIT_REFERENCES:
+        raise InputError(f"--fit: {len(refs)} references; a predictor is fitted (and judged "
+                         f"leave-one-out) on at least {MIN_FIT_REFERENCES}")
     out = Path(out)
     threads = threads or os.cpu_count()  # a trial's default: every CPU
     base, _, _ = proxy_train_base(config)
@@ -244,11 +169,9 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                   f"{' (cached)' if was_cached else ''}; "
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     preset = proxy_preset(config)
-    # a predictor that saw any of these networks (or is being fitted) is judged leave-one-out
-    predictor = None if (fit or shipped_refs) else resolve_predictor(config, base)[0]
-    if predictor is not None and _seen_by(predictor, records):
-        predictor = None
-    doc = fidelity_report(records, preset=preset, predictor=predictor, seed=config.seed)
+    predicted = None if (fit or shipped_refs) else _predict_unfitted(
+        records, resolve_predictor(config, base)[0], config.proxy.predictor == "auto", preset)
+    doc = fidelity_report(records, preset=preset, predicted=predicted, seed=config.seed)
     if fit:
         fitted = fit_averaged([features_of(r) for r in records],
                               [r["psnr_ref"] for r in records], candidates=PREDICTOR_CANDIDATES,
@@ -263,10 +186,33 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     return doc
 
 
-def _seen_by(predictor: Predictor, records: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether the predictor was fitted on one of these networks (same architecture)."""
+def _predict_unfitted(records: Sequence[Mapping[str, Any]], predictor: Predictor | None,
+                      shipped: bool, preset: str) -> tuple[list[float | None], list[str]]:
+    """Predictions and their modes for references nothing is fitted on here: ``shipped`` (the
+    predictor as is: it never saw the network), ``shipped_without_it`` (it saw the network:
+    the shipped records refitted without it), ``given`` (a predictor file, as is) or ``none``
+    (no predictor for this proxy: ``--fit`` makes one)."""
+    if predictor is None:
+        return [None] * len(records), ["none"] * len(records)
     seen = set((predictor.meta or {}).get("arch_ids") or ())
-    return any(r.get(COL.arch_id) in seen for r in records)
+    pred, modes = [], []
+    for record in records:
+        features = features_of(record)
+        if shipped and record.get(COL.arch_id) in seen:
+            pred.append(_without(shipped_fidelity(preset)["refs"], record[COL.arch_id])
+                        .predict(features))
+            modes.append("shipped_without_it")
+        else:
+            pred.append(predictor.predict(features))
+            modes.append("shipped" if shipped else "given")
+    return pred, modes
+
+
+def _without(shipped_refs: Sequence[Mapping[str, Any]], arch_id: str) -> Predictor:
+    """The shipped predictor refitted on its own records, less the network ``arch_id``."""
+    kept = [r for r in shipped_refs if r[COL.arch_id] != arch_id]
+    return fit_averaged([r["features"] for r in kept], [r["psnr_ref"] for r in kept],
+                        candidates=PREDICTOR_CANDIDATES)
 
 
 def shipped_fidelity(preset: str) -> dict[str, Any]:
@@ -282,20 +228,23 @@ def shipped_fidelity(preset: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- scoring
 def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
-                    predictor: Predictor | None = None, min_gap_db: float = MIN_GAP_DB,
-                    seed: int = 0, n_boot: int = 2000) -> dict[str, Any]:
+                    predicted: tuple[Sequence[float | None], Sequence[str]] | None = None,
+                    min_gap_db: float = MIN_GAP_DB, seed: int = 0,
+                    n_boot: int = 2000) -> dict[str, Any]:
     """The fidelity document of proxy records (pure: no training).
 
-    ``psnr_pred`` of a reference never depends on its own ``psnr_ref``: with ``predictor``
-    (fitted elsewhere) it is applied as is; without, each reference is predicted by a
+    ``psnr_pred`` of a reference never depends on its own ``psnr_ref``: ``predicted`` gives the
+    predictions (and their modes) made without it; without, each reference is predicted by a
     predictor fitted on all the other references (leave one out).
     """
     feats = [features_of(r) for r in records]
     ref = [float(r["psnr_ref"]) for r in records]
-    if predictor is not None:
-        pred, mode = [predictor.predict(f) for f in feats], "shipped"
+    if predicted is None:
+        pred = leave_one_out(feats, ref, fit=_fit_shipped_form)
+        modes = ["leave_one_out"] * len(records)
     else:
-        pred, mode = leave_one_out(feats, ref, fit=_fit_shipped_form), "leave_one_out"
+        pred, modes = list(predicted[0]), list(predicted[1])
+    mode = "+".join(dict.fromkeys(modes))
     size = leave_one_out(feats, ref, fit=ridge(SIZE_FEATURES))
     scores = {
         "predictor": pred,
@@ -320,12 +269,12 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
         "mae_db": _mae(usable, ref),
         "small": _subset_report(usable, ref, small, min_gap_db=min_gap_db, seed=seed,
                                 n_boot=n_boot),
-        "refs": [{"name": r["name"], "psnr_ref": r["psnr_ref"],
+        "refs": [{"name": r["name"], COL.arch_id: r.get(COL.arch_id), "psnr_ref": r["psnr_ref"],
                   COL.psnr_proxy: round(r[COL.psnr_proxy], 4),
-                  "psnr_pred": None if p is None else round(p, 4),
+                  "psnr_pred": None if p is None else round(p, 4), "pred_mode": m,
                   COL.params: r[COL.params], COL.macs_g: round(r[COL.macs_g], 4),
-                  "proxy_seconds": r["proxy_seconds"]}
-                 for r, p in zip(records, pred, strict=True)],
+                  "proxy_seconds": r["proxy_seconds"], "features": f}
+                 for r, p, m, f in zip(records, pred, modes, feats, strict=True)],
     }
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from analysis.metrics import COL
+from nas.references import load_references
 from search_space.errors import InputError
 from search_space.limits import PROFILE_RULES
 from search_space.validation import check_value
@@ -43,7 +44,7 @@ class Command:
 
     def run(self, args) -> int:
         from nas.config import SearchConfig
-        from nas.fidelity import load_references, run_fidelity, shipped_fidelity
+        from nas.fidelity import run_fidelity, shipped_fidelity
         from nas.proxy import proxy_preset
 
         config = SearchConfig.from_file(args.config) if args.config else SearchConfig.defaults()

@@ -159,15 +159,27 @@ def test_report_scores_every_baseline_and_says_if_the_predictor_wins():
     assert isinstance(doc["predictor_beats_baselines"], bool)
 
 
-def test_a_predictor_is_never_applied_to_the_networks_it_was_fitted_on():
-    """`nas fidelity --refs` with a shipped network judges leave-one-out, not the shipped fit."""
+def test_a_seen_network_is_predicted_by_the_shipped_records_refitted_without_it(monkeypatch):
+    """`nas fidelity --refs` never applies a predictor to a network it was fitted on, and never
+    fits on a user's entries alone: a shipped network is predicted by the shipped records less
+    it (exactly the shipped leave-one-out figure), an unseen one by the shipped predictor."""
     from analysis.predictor import shipped_predictor
-    from nas.fidelity import _seen_by, load_references
+    from nas import fidelity
+    from nas.fidelity import _predict_unfitted, _without, shipped_fidelity
 
-    shipped = shipped_predictor("cpu")
-    refs = load_references()
-    assert _seen_by(shipped, [{"arch_id": refs[3].spec.arch_id()}])
-    assert not _seen_by(shipped, [{"arch_id": "not-a-reference"}])
+    shipped, refs = shipped_predictor("cpu"), shipped_fidelity("cpu")["refs"]
+    for r in (refs[0], refs[15], refs[-1]):  # fmen_s, fsrcnn, fmdn
+        assert _without(refs, r["arch_id"]).predict(r["features"]) == pytest.approx(
+            r["psnr_pred"], abs=1e-4)
+    monkeypatch.setattr(fidelity, "features_of", lambda record: record["features"])
+    seen = refs[15]
+    unseen = {**seen, "arch_id": "0" * 12}
+    pred, modes = _predict_unfitted([seen, unseen], shipped, True, "cpu")
+    assert modes == ["shipped_without_it", "shipped"]
+    assert pred[0] == pytest.approx(seen["psnr_pred"], abs=1e-4)
+    assert pred[1] == shipped.predict(seen["features"]) != pred[0]
+    assert _predict_unfitted([seen], shipped, False, "cpu")[1] == ["given"]
+    assert _predict_unfitted([seen], None, True, "cpu") == ([None], ["none"])
 
 
 def test_report_gives_errors_and_the_figures_below_130k_params():

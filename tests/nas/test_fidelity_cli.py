@@ -40,16 +40,19 @@ def test_user_refs_report_every_statistic_and_resume(user_refs, capsys):
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["n"] == 3 and doc["preset"] == "cpu" and doc["min_gap_db"] == 0.1
-    # the tiny proxy is not the one the shipped predictor was fitted for: leave-one-out
-    assert doc["predictor_mode"] == "leave_one_out"
-    assert {"predictor", "proxy", "log_params", "macs"} <= set(doc["scores"])
+    # the tiny proxy is not the one the shipped predictor was fitted for, and three entries are
+    # no fit: no prediction at all (never a fit over the user's entries alone)
+    assert doc["predictor_mode"] == "none"
+    assert {"proxy", "log_params", "macs"} <= set(doc["scores"])
+    assert "predictor" not in doc["scores"]
     for score in doc["scores"].values():
         for key in ("kendall_tau", "spearman", "pairwise_accuracy"):
             assert -1.0 <= score[key] <= 1.0 and len(score[f"{key}_ci"]) == 2
     assert [r["name"] for r in doc["refs"]] == ["mine0", "mine1", "mine2"]
     for r in doc["refs"]:
-        assert set(r) == {"name", "psnr_ref", "psnr_proxy", "psnr_pred", "params", "macs_g",
-                          "proxy_seconds"}
+        assert set(r) == {"name", "arch_id", "psnr_ref", "psnr_proxy", "psnr_pred", "pred_mode",
+                          "params", "macs_g", "proxy_seconds", "features"}
+        assert r["psnr_pred"] is None and r["pred_mode"] == "none"
         assert 0 < r["psnr_proxy"] < 40 and r["params"] > 0 and r["proxy_seconds"] > 0
     assert (user_refs / "out" / "fidelity.json").is_file()
     assert (user_refs / "out" / "fidelity.html").is_file()
@@ -60,6 +63,16 @@ def test_user_refs_report_every_statistic_and_resume(user_refs, capsys):
     again = json.loads(capsys.readouterr().out)
     assert [r["psnr_proxy"] for r in again["refs"]] == [r["psnr_proxy"] for r in doc["refs"]]
     assert [p.stat().st_mtime_ns for p in records] == stamps
+
+
+def test_a_fit_on_fewer_than_10_references_is_refused_before_training(user_refs, capsys):
+    out = user_refs / "out"
+    assert main(["fidelity", "--config", str(user_refs / "tiny.yaml"), "--refs",
+                 str(user_refs / "refs.yaml"), "--out", str(out), "--fit"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--fit: 3 references; a predictor is fitted (and judged leave-one-out) "
+                        "on at least 10") and "\n" not in err
+    assert not out.exists()
 
 
 def _run(args, cwd):

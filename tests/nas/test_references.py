@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analysis.fidelity import count_pairs
-from nas.fidelity import load_references
+from nas.references import load_references
 from search_space.anchors import get_anchor
 
 REFS = load_references()
