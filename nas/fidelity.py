@@ -195,12 +195,12 @@ def _predict_unfitted(records: Sequence[Mapping[str, Any]], predictor: Predictor
     if predictor is None:
         return [None] * len(records), ["none"] * len(records)
     seen = set((predictor.meta or {}).get("arch_ids") or ())
+    shipped_refs = shipped_fidelity(preset)["refs"] if shipped and seen else []
     pred, modes = [], []
     for record in records:
         features = features_of(record)
         if shipped and record.get(COL.arch_id) in seen:
-            pred.append(_without(shipped_fidelity(preset)["refs"], record[COL.arch_id])
-                        .predict(features))
+            pred.append(_without(shipped_refs, record[COL.arch_id]).predict(features))
             modes.append("shipped_without_it")
         else:
             pred.append(predictor.predict(features))
