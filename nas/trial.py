@@ -27,7 +27,7 @@ from analysis.metrics import COL
 from analysis.rundir import STATUS, RunDir, TrialDir, now_iso, started_row, write_json
 from nas.trial_costs import Infeasible, check_constraints, profile_anchor, profile_costs
 from nas.trial_settings import TrialSettings, trial_train_config
-from search_space.anchors import get_anchor
+from search_space.anchors import get_anchor, load
 from search_space.io import first_line, write_atomic
 from search_space.space import spec_from_params
 from trainers.config import TrainConfig
@@ -220,14 +220,13 @@ def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folde
 def _official_psnr(anchor: str, settings: TrialSettings, device: str, log: _Log) -> float | None:
     """The anchor's official-weight PSNR on the proxy's val sets (None without official weights
     at this scale)."""
-    from search_space.factory import load_anchor
     from trainers.evaluate import evaluate
 
     info = get_anchor(anchor)
     if info.official_scale != settings.scale:
         return None
     val = list(settings.val_sets)
-    model = load_anchor(anchor, scale=settings.scale, weights="official")
+    model = load(anchor, scale=settings.scale, weights="official")
     psnr = mean_metrics(evaluate(model, val, scale=settings.scale, device=device,
                                  ssim=False))[COL.psnr]
     log(f"official weights: psnr {psnr:.4f} dB on {', '.join(map(str, val))}")

@@ -139,7 +139,8 @@ def test_an_import_inside_a_function_defers_a_heavy_library():
                         for t in targets)
             if not heavy:
                 needless.append(f"{module}:{node.lineno} {', '.join(targets)}")
-    assert needless == [], "import these at module level (nothing heavy to defer)"
+    assert needless == [], "import these at module level (nothing heavy to defer): " + ", ".join(
+        needless)
 
 
 def _config_fields() -> set[str]:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from search_space.anchors import list_anchors
+from search_space.anchors import list_anchors, load
 from search_space.errors import InputError
 
 __all__ = ["pixel_loss", "Teacher", "load_teacher", "TrainingLoss"]
@@ -58,11 +58,10 @@ class Teacher(nn.Module):
 
 def load_teacher(teacher: str, *, scale: int, student_range: float) -> Teacher:
     """An anchor with official weights (by name) or an esrnas checkpoint, as a :class:`Teacher`."""
-    from search_space.factory import load_anchor
     from trainers.evaluate import model_from_checkpoint
 
     if teacher in list_anchors():
-        model = load_anchor(teacher, scale=scale, weights="official")
+        model = load(teacher, scale=scale, weights="official")
     else:
         model = model_from_checkpoint(Path(teacher))
         if model.scale != scale:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from search_space.anchors import list_anchors
+from search_space.anchors import list_anchors, load
 from search_space.errors import InputError
 from search_space.validation import check_value
 from trainers.config import DEVICE_RULE
@@ -84,11 +84,10 @@ def _load(target: str, weights: str | None, scale: int | None):
         raise InputError(f"--weights: required for {target!r} (an anchor or spec has no weights "
                          "of its own); pass --weights official or --weights PATH")
     if weights == "official":
-        from search_space.factory import load_anchor
 
         if target not in list_anchors():
             raise InputError("--weights official: only for anchor names (nas anchors lists them)")
-        return label, load_anchor(target, scale=spec.scale, weights="official")
+        return label, load(target, scale=spec.scale, weights="official")
     return label, load_deploy_model(spec, weights)
 
 

@@ -17,10 +17,9 @@ Each anchor is one YAML file beside this module::
       source: {repo: ..., commit: ..., file: ..., license: ...}
     notes: [...]
 
-This module is the registry only (it builds nothing, so it imports no torch);
-``search_space.factory.load_anchor(name, scale=4, weights="official")`` builds one and returns a
-ready model whose ``input_range`` tells callers how to scale inputs, so nobody has to remember
-that FMEN-S works in 0..255 and IMDN in 0..1.
+``load(name, scale=4, weights="official")`` returns a ready model whose ``input_range`` tells
+callers how to scale inputs, so nobody has to remember that FMEN-S works in 0..255 and IMDN in
+0..1. Importing the registry imports no torch; ``load`` imports the builder when called.
 """
 
 from __future__ import annotations
@@ -32,10 +31,11 @@ from typing import Any
 
 import yaml
 
+from search_space.choices import SCALES
 from search_space.errors import InputError, did_you_mean
 from search_space.spec import ArchSpec
 
-__all__ = ["Anchor", "get_anchor", "list_anchors", "ANCHOR_DIR", "WEIGHTS_DIR"]
+__all__ = ["Anchor", "get_anchor", "list_anchors", "load", "ANCHOR_DIR", "WEIGHTS_DIR"]
 
 ANCHOR_DIR = Path(__file__).resolve().parent
 WEIGHTS_DIR = ANCHOR_DIR / "weights"
@@ -89,3 +89,53 @@ def get_anchor(name: str) -> Anchor:
         raise InputError(f"{name!r} is not a known anchor; allowed: {', '.join(sorted(anchors))}"
                          f"{did_you_mean(name, anchors)}")
     return anchors[name]
+
+
+def load(name: str, *, scale: int = 4, weights: str | Path | None = None, deploy: bool = True):
+    """Build anchor ``name`` at ``scale``; eval mode when ``deploy``.
+
+    Args:
+        name: Anchor name (``list_anchors()``).
+        scale: 2, 3 or 4.
+        weights: None (random init), ``"official"`` (the shipped official checkpoint) or a path
+            to an esrnas checkpoint / state dict.
+        deploy: Return the re-parameterised inference form.
+    """
+    # deferred: building imports torch and the block catalogue, which the registry does not need
+    from search_space.builder import build_net
+    from search_space.checkpoint import load_weights
+
+    anchor = get_anchor(name)
+    if scale not in SCALES:
+        raise InputError(f"scale: {scale!r} not allowed; allowed: 2, 3, 4")
+    spec = anchor.spec.with_scale(scale)
+    model = build_net(spec, deploy=deploy)
+    if weights is None:
+        return model
+    if str(weights) == "official":
+        return _load_official(anchor, model, scale, deploy)
+    load_weights(model, weights, deploy=deploy)
+    return model.eval() if deploy else model
+
+
+def _load_official(anchor: Anchor, model, scale: int, deploy: bool):
+    import torch
+
+    from search_space.anchors.importers import get_importer
+
+
+    off = anchor.official
+    if off is None:
+        with_weights = [a for a in list_anchors() if get_anchor(a).has_official_weights]
+        raise InputError(f"anchor {anchor.name!r} has no official weights; anchors with official "
+                         f"weights: {', '.join(with_weights)}")
+    if scale != anchor.official_scale:
+        raise InputError(f"anchor {anchor.name!r}: official weights exist only at "
+                         f"x{anchor.official_scale}, got scale={scale}")
+    if not deploy:
+        raise InputError(f"anchor {anchor.name!r}: official weights are in deploy form; "
+                         "load them with deploy=True")
+    state = torch.load(WEIGHTS_DIR / off["weights"], map_location="cpu", weights_only=True)
+    mapped = get_importer(off["importer"])(state, model)
+    model.load_state_dict(mapped, strict=True)
+    return model.eval()

@@ -28,10 +28,10 @@ def test_reference_set_is_wide_and_small_models_included():
                          ids=lambda r: r.name)
 def test_weighted_references_carry_their_official_weights_psnr(ref):
     """psnr_ref of a weighted anchor is what `nas eval --weights official --data Set5` gives."""
-    from search_space.factory import load_anchor
+    from search_space.anchors import load
     from trainers.evaluate import evaluate
 
-    model = load_anchor(ref.name, scale=4, weights="official")
+    model = load(ref.name, scale=4, weights="official")
     psnr = evaluate(model, ["Set5"], scale=4, device="cpu", ssim=False)["Set5"]["psnr_y"]
     # the figures carry 4 decimals; float32 convolutions round differently across CPU kinds
     # (32.02724 here against 32.02726 where the figure was taken)

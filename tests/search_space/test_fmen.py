@@ -8,12 +8,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from search_space.anchors import WEIGHTS_DIR, get_anchor
+from search_space.anchors import WEIGHTS_DIR, get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.hfab import HFAB
 from search_space.blocks.rrrb import ERB, RRRB
 from search_space.errors import InputError
-from search_space.factory import build_model, load_anchor
+from search_space.factory import build_model
 from search_space.registry import build_conv
 from search_space.reparam import is_deploy_form, reparameterize_model
 from search_space.spec import ArchSpec
@@ -213,7 +213,7 @@ def test_fmen_s_deploy_peak_memory_matches_the_official_code():
 
 # ------------------------------------------------------------------------------ official weights
 def test_fmen_s_official_weights_match_the_official_output():
-    model = load_anchor("fmen_s", weights="official")
+    model = load("fmen_s", weights="official")
     assert model.input_range == 255.0
     x = torch.load(PARITY / "fmen_s_img_input.pt", weights_only=True)
     expected = torch.load(PARITY / "fmen_s_img_output.pt", weights_only=True)

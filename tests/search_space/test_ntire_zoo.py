@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from search_space.anchors import WEIGHTS_DIR, get_anchor
+from search_space.anchors import WEIGHTS_DIR, get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.amca import MHCB
 from search_space.blocks.bsconv import BSConvU, SeparableBSConvU
@@ -23,7 +23,7 @@ from search_space.blocks.simple_safm import SimpleSAFMB
 from search_space.blocks.smfa import FMB
 from search_space.blocks.span import SPAB
 from search_space.errors import InputError, SpecError
-from search_space.factory import build_model, load_anchor
+from search_space.factory import build_model
 from search_space.spec import ArchSpec
 from tests.conftest import FIXTURES
 
@@ -58,7 +58,7 @@ def _count(module: torch.nn.Module) -> int:
 def test_official_weights_reproduce_official_outputs(name):
     """The official class (its own code, official weights) on a 24x24 crop of Set5 baby (MSN,
     which needs 29 pixels: 32x32)."""
-    model = load_anchor(name, weights="official")
+    model = load(name, weights="official")
     x = torch.load(PARITY / f"{name}_img_input.pt", weights_only=True)
     expected = torch.load(PARITY / f"{name}_img_output.pt", weights_only=True)
     side = 32 if name == "msn" else 24

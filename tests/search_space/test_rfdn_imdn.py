@@ -8,12 +8,11 @@ import math
 import pytest
 import torch
 
-from search_space.anchors import get_anchor
+from search_space.anchors import get_anchor, load
 from search_space.blocks.cca import CCA, contrast_plus_mean
 from search_space.blocks.imdb import IMDB
 from search_space.blocks.rfdb import RFDB
 from search_space.errors import SpecError
-from search_space.factory import load_anchor
 from search_space.reparam import is_deploy_form, reparameterize_model
 from search_space.spec import ArchSpec
 from tests.conftest import FIXTURES, randomize_
@@ -22,7 +21,7 @@ from trainers.memory import track_peak_live_bytes
 
 @pytest.mark.parametrize("anchor, fixture", [("e_rfdn", "erfdn"), ("imdn_ntire", "imdn_baseline")])
 def test_official_weights_reproduce_official_outputs(anchor, fixture):
-    model = load_anchor(anchor, scale=4, weights="official")
+    model = load(anchor, scale=4, weights="official")
     x = torch.load(FIXTURES / "parity" / f"{fixture}_img_input.pt", weights_only=True)
     expected = torch.load(FIXTURES / "parity" / f"{fixture}_img_output.pt", weights_only=True)
     with torch.no_grad():
@@ -50,7 +49,7 @@ def test_official_weights_reproduce_official_outputs(anchor, fixture):
 def test_peak_live_memory_matches_the_official_code(anchor):
     """Tensor lifetimes as in the official forwards (anchors.json, 1x3x256x256, CPU)."""
     expected = get_anchor(anchor).reference["peak_live_bytes_256"]
-    peak, _ = track_peak_live_bytes(load_anchor(anchor, scale=4), (256, 256))
+    peak, _ = track_peak_live_bytes(load(anchor, scale=4), (256, 256))
     assert abs(peak - expected) <= 0.001 * expected
 
 

@@ -10,14 +10,14 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from search_space.anchors import WEIGHTS_DIR, get_anchor
+from search_space.anchors import WEIGHTS_DIR, get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.disp import REECB
 from search_space.blocks.span import SPAB, Conv3XC
 from search_space.blocks.spanv2 import SPABV2, SeparableConv
 from search_space.builder import DIV2K_RGB_MEAN, span_input
 from search_space.errors import InputError, SpecError
-from search_space.factory import build_model, load_anchor
+from search_space.factory import build_model
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec
 from search_space.upsamplers import NearestNeighbourBranch
@@ -186,7 +186,7 @@ def test_span_ch48_other_scales():
 
 @pytest.mark.parametrize("name", WEIGHTED)
 def test_official_weights_reproduce_official_outputs(name):
-    model = load_anchor(name, weights="official")
+    model = load(name, weights="official")
     assert model.input_range == 1.0
     x = torch.load(PARITY / f"{WEIGHTED[name]}_img_input.pt", weights_only=True)
     expected = torch.load(PARITY / f"{WEIGHTED[name]}_img_output.pt", weights_only=True)
@@ -217,7 +217,7 @@ def test_importers_are_strict():
 
 def test_span_ch48_has_no_official_weights():
     with pytest.raises(InputError, match="has no official weights"):
-        load_anchor("span_ch48", weights="official")
+        load("span_ch48", weights="official")
 
 
 # ------------------------------------------------------------------------------- peak memory

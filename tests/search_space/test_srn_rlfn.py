@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search_space.anchors import get_anchor
+from search_space.anchors import get_anchor, load
 from search_space.anchors.importers import get_importer
 from search_space.blocks.esa import ESA, ESA_MIN_SIZE, ESA_VARIANTS
 from search_space.blocks.nrb import NRB
 from search_space.blocks.rlfb import RLFB
 from search_space.errors import InputError, SpecError
-from search_space.factory import build_model, load_anchor
+from search_space.factory import build_model
 from search_space.spec import ArchSpec
 from tests.conftest import FIXTURES
 
@@ -33,7 +33,7 @@ def _zero_(module: torch.nn.Module) -> torch.nn.Module:
 )
 def test_official_weights_match_official_output(anchor, fixture):
     """48x48 patch of Set5 baby (x4 LR, 0..255) through the official model vs through ours."""
-    model = load_anchor(anchor, weights="official")
+    model = load(anchor, weights="official")
     x = torch.load(FIXTURES / "parity" / f"{fixture}_img_input.pt", weights_only=True)
     expected = torch.load(FIXTURES / "parity" / f"{fixture}_img_output.pt", weights_only=True)
     with torch.no_grad():
@@ -56,7 +56,7 @@ def test_peak_live_memory_equals_official_code(anchor):
     from trainers.memory import estimate_peak_live_bytes
 
     expected = get_anchor(anchor).reference["peak_live_bytes_256"]
-    assert estimate_peak_live_bytes(load_anchor(anchor), (256, 256)) == expected
+    assert estimate_peak_live_bytes(load(anchor), (256, 256)) == expected
 
 
 def test_importer_is_strict_and_strips_module_prefix():
@@ -80,7 +80,7 @@ def _official_srn_like(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def test_official_weights_only_at_x4():
     with pytest.raises(InputError, match="only at x4"):
-        load_anchor("rlfn", scale=2, weights="official")
+        load("rlfn", scale=2, weights="official")
 
 
 # ----------------------------------------------------------------------------- ESA

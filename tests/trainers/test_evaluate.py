@@ -12,8 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nas.cli import main
-from search_space.anchors import get_anchor, list_anchors
-from search_space.factory import load_anchor
+from search_space.anchors import get_anchor, list_anchors, load
 from trainers import metrics
 from trainers.data import BUNDLED, validation_pairs
 from trainers.evaluate import evaluate
@@ -44,7 +43,7 @@ def _reference(name: str, dataset: str) -> dict:
     pytest.param(n, ds, marks=[] if (n, ds) == (DEFAULT, "Set5") else [pytest.mark.slow])
     for n in WEIGHTED for ds in ("Set5", "Set14")])
 def test_official_weights_reproduce_reference_figures(name, dataset):
-    got = evaluate(load_anchor(name, weights="official"), [dataset], scale=4)[dataset]
+    got = evaluate(load(name, weights="official"), [dataset], scale=4)[dataset]
     want = _reference(name, dataset)
     assert got["images"] == {"Set5": 5, "Set14": 14}[dataset]
     assert abs(got["psnr_y"] - want["psnr_y"]) <= PSNR_TOL
