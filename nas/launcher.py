@@ -79,7 +79,6 @@ _RAY_ENV = {
 }
 
 
-
 def default_run_dir(root: str | Path = "runs") -> Path:
     return Path(root) / time.strftime("search-%Y%m%d-%H%M%S")
 
@@ -187,7 +186,6 @@ def _open_run(config: SearchConfig | None, budget: Budget | None, out: str | Pat
     return run, config, budget, run.read_state()
 
 
-
 def _password_to_environment(url: str | None) -> str | None:
     """``url`` without its password, which goes to libpq's ``PGPASSWORD`` of this process: no
     object then holds it, so neither the run folder nor Ray's pickled tuner state can (and a
@@ -243,7 +241,6 @@ def _connection_problem(e: Exception) -> str:
                 "(RAY_AUTH_TOKEN or ~/.ray/auth_token)")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[0][:200] if lines else type(e).__name__
-
 
 
 def reconcile_study(study: Any, table: Any, config: SearchConfig) -> None:

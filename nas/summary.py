@@ -58,7 +58,6 @@ class LaunchSummary:
         return out
 
 
-
 def _calibration_line(run_dir: Path) -> str:
     try:
         record = read_json(RunDir(run_dir).calibration_json)

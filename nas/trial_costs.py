@@ -95,7 +95,6 @@ def _update_costs(row: dict[str, Any], profile: Mapping[str, Any]) -> None:
     row.update({COL.profile_hw: f"{int(h)}x{int(w)}", COL.device: str(profile["device"])})
 
 
-
 def check_constraints(settings: TrialSettings, row: dict[str, Any], *, stage: str) -> None:
     """Raise :class:`Infeasible` with every violated constraint of ``stage``."""
     constraints = [c for c in settings.constraints if c.stage == stage]

@@ -19,7 +19,7 @@ the row written atomically the moment it is known, so that a ``kill -9`` between
 and the table's rewrite loses nothing). A row whose schedule key (:func:`nas.fidelity.proxy_key`
 of its training config) matches is never retrained; an interrupted network starts again.
 
-The run folder is untrusted input: it is read through :func:`analysis.report.load_run`, specs
+The run folder is untrusted input: it is read through :func:`analysis.run.load_run`, specs
 through :func:`analysis.export.trial_spec`, and every spec's size is checked
 (:func:`search_space.limits.check_resources`) before anything is built.
 """
@@ -101,7 +101,7 @@ def rung_train_base(proxy_base: Mapping[str, Any], iterations: int | None) -> di
 
 # ---------------------------------------------------------------------------- candidates
 def open_run(path: str) -> tuple[Run, Any]:
-    """The run (trials.csv through :func:`analysis.report.load_run`) and its SearchConfig."""
+    """The run (trials.csv through :func:`analysis.run.load_run`) and its SearchConfig."""
     from nas.config import SearchConfig
 
     run = load_run(path)

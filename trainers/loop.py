@@ -454,8 +454,6 @@ def _summaries(metrics: dict) -> dict:
         "per_image": dict(m.get("per_image", {}))} for name, m in metrics.items()}
 
 
-
-
 class _Progress:
     """One status line on stderr: rewritten in place on a terminal, else every ~10 s."""
 

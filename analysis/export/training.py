@@ -75,7 +75,7 @@ def _list(value: Any) -> list[str] | None:
 
 def _seed(run: Run) -> int:
     """The search's seed, which every trial trained with, read as the report reads it
-    (:func:`analysis.report.protocol`) and checked with SearchConfig's rule: search.yaml is the
+    (:func:`analysis.run.protocol`) and checked with SearchConfig's rule: search.yaml is the
     resolved SearchConfig, so a run of ``nas launch`` holds it. A run folder that records none
     (no search.yaml) gets TrainConfig's default, 0 (analysis imports neither ``nas`` nor
     ``trainers``)."""

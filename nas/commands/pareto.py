@@ -12,7 +12,7 @@ from trainers.presets import PRESETS
 
 
 def load_run(path):
-    """``analysis.report.load_run`` plus the proxy preset the search resolved.
+    """``analysis.run.load_run`` plus the proxy preset the search resolved.
 
     analysis does not know the presets (it depends on search_space only); nas does. A search.yaml
     that no longer validates (e.g. written by another version) keeps the run readable.

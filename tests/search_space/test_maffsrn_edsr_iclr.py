@@ -183,7 +183,6 @@ def test_mab_holds_its_gate_locals_through_the_cea_branch():
                                                      "aten.convolution.default")
 
 
-
 # ---------------------------------------------------------------------------- EDSR / RCAN
 def test_rb_and_rcab_follow_their_definitions():
     x = torch.rand(1, 8, 11, 9)

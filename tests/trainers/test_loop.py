@@ -24,7 +24,6 @@ REPARAM_SPEC = {"scale": 2, "channels": 8, "name": "tiny_reparam",
 
 @pytest.fixture(autouse=True)
 def _private_disk_cache(tmp_path_factory, monkeypatch):
-
     monkeypatch.setenv("ESRNAS_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "lr_cache"))
 
 
