@@ -7,10 +7,11 @@ One module per family registers its importers with :func:`register_importer`.
 
 from search_space.anchors.importers import fmen, rfdn_imdn, rlfn_srn, safmn, span  # noqa: F401
 from search_space.anchors.importers._registry import (
+    conv_keys,
     get_importer,
     map_keys,
     register_importer,
     strip_prefix,
 )
 
-__all__ = ["register_importer", "get_importer", "map_keys", "strip_prefix"]
+__all__ = ["register_importer", "get_importer", "map_keys", "strip_prefix", "conv_keys"]

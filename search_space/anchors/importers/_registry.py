@@ -6,14 +6,14 @@ official tensor and fill every model tensor with the same shape; :func:`map_keys
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
 
 from search_space.errors import InputError
 
-__all__ = ["register_importer", "get_importer", "map_keys", "strip_prefix"]
+__all__ = ["register_importer", "get_importer", "map_keys", "strip_prefix", "conv_keys"]
 
 Importer = Callable[[Mapping[str, torch.Tensor], nn.Module], dict[str, torch.Tensor]]
 _IMPORTERS: dict[str, Importer] = {}
@@ -38,6 +38,13 @@ def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str = "module.") -> 
     if state and all(k.startswith(prefix) for k in state):
         return {k[len(prefix):]: v for k, v in state.items()}
     return dict(state)
+
+
+def conv_keys(pairs: Iterable[tuple[str, str]] | Mapping[str, str],
+              params: tuple[str, ...] = ("weight", "bias")) -> dict[str, str]:
+    """(our module, official module) pairs -> the key mapping of their ``params``."""
+    pairs = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return {f"{ours}.{p}": f"{theirs}.{p}" for ours, theirs in pairs for p in params}
 
 
 def map_keys(official: Mapping[str, torch.Tensor], model: nn.Module,

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from search_space.anchors.importers._registry import (
+    conv_keys,
     map_keys,
     register_importer,
     strip_prefix,
@@ -47,13 +48,6 @@ _KAIR_IMDB_KEYS = {
 }
 
 
-def _with_params(pairs: Mapping[str, str]) -> dict[str, str]:
-    """Expand module-name pairs (ours -> official) to weight and bias keys."""
-    return {
-        f"{ours}.{p}": f"{theirs}.{p}" for ours, theirs in pairs.items() for p in ("weight", "bias")
-    }
-
-
 @register_importer("e_rfdn")
 def import_e_rfdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     """E-RFDN (4 RFDBs, aggregate fusion) -> the ``e_rfdn`` anchor."""
@@ -68,7 +62,7 @@ def import_e_rfdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dic
         pairs.update(
             {f"body.{i}.{ours}": f"B{i + 1}.{theirs}" for theirs, ours in _RFDB_KEYS.items()}
         )
-    return map_keys(official, model, _with_params(pairs), what="e_rfdn official weights")
+    return map_keys(official, model, conv_keys(pairs), what="e_rfdn official weights")
 
 
 @register_importer("imdn_ntire")
@@ -84,4 +78,4 @@ def import_imdn_ntire(official: Mapping[str, torch.Tensor], model: nn.Module) ->
                 for theirs, ours in _KAIR_IMDB_KEYS.items()
             }
         )
-    return map_keys(official, model, _with_params(pairs), what="imdn_ntire official weights")
+    return map_keys(official, model, conv_keys(pairs), what="imdn_ntire official weights")

@@ -7,12 +7,13 @@ the deploy form; our ESA keeps the official sub-module names, so only the prefix
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from search_space.anchors.importers._registry import (
+    conv_keys,
     map_keys,
     register_importer,
     strip_prefix,
@@ -22,11 +23,6 @@ __all__ = ["import_rlfn", "import_srn", "import_rlfn_ntire24", "import_r2net"]
 
 _RLFN_ESA = ("conv1", "conv_f", "conv2", "conv3", "conv4")
 _SRN_ESA = ("conv1", "conv2", "conv3", "conv4")
-
-
-def _conv_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """(our conv prefix, official conv prefix) pairs -> key mapping for weight and bias."""
-    return {f"{ours}.{p}": f"{theirs}.{p}" for ours, theirs in pairs for p in ("weight", "bias")}
 
 
 @register_importer("rlfn")
@@ -43,7 +39,7 @@ def import_rlfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict[
             (f"{ours}.conv_out", f"{theirs}.c5"),
         ]
         pairs += [(f"{ours}.esa.{c}", f"{theirs}.esa.{c}") for c in _RLFN_ESA]
-    return map_keys(official, model, _conv_pairs(pairs), what="rlfn (team04_rlfn.pth)")
+    return map_keys(official, model, conv_keys(pairs), what="rlfn (team04_rlfn.pth)")
 
 
 @register_importer("srn_s_ntire23")
@@ -55,7 +51,7 @@ def import_srn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict[s
         ours, theirs = f"body.{i}", f"recon_trunk.{i}"
         pairs += [(f"{ours}.conv1", f"{theirs}.conv1"), (f"{ours}.conv2", f"{theirs}.conv2")]
         pairs += [(f"{ours}.esa.{c}", f"{theirs}.ESA.{c}") for c in _SRN_ESA]
-    return map_keys(official, model, _conv_pairs(pairs), what="srn_s_ntire23 (team25_srn.pt)")
+    return map_keys(official, model, conv_keys(pairs), what="srn_s_ntire23 (team25_srn.pt)")
 
 
 @register_importer("rlfn_ntire24")
@@ -74,7 +70,7 @@ def import_rlfn_ntire24(official: Mapping[str, torch.Tensor],
                   (f"{ours}.conv3", f"{theirs}.c3_r"), (f"{ours}.conv_out", f"{theirs}.c5")]
         esa = _RLFN_ESA if model.body[i].esa.conv_f is not None else _SRN_ESA
         pairs += [(f"{ours}.esa.{c}", f"{theirs}.esa.{c}") for c in esa]
-    return map_keys(official, model, _conv_pairs(pairs), what="NTIRE 2024 RLFN official weights")
+    return map_keys(official, model, conv_keys(pairs), what="NTIRE 2024 RLFN official weights")
 
 
 @register_importer("r2net")

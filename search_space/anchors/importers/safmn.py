@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from search_space.anchors.importers._registry import (
+    conv_keys,
     map_keys,
     register_importer,
     strip_prefix,
@@ -46,9 +47,7 @@ def import_egfmn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
     if "params_ema" in official:
         official = official["params_ema"]
     official = strip_prefix(official)
-    mapping = {}
-    for ours, theirs in (("head", "to_feat"), ("tail.conv", "to_img.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping = conv_keys((("head", "to_feat"), ("tail.conv", "to_img.0")))
     for ours in model.state_dict():
         if ours.startswith("body."):
             mapping[ours] = "feats." + ours[len("body."):].replace(".ffn.", ".ffd.")
@@ -67,8 +66,7 @@ def import_gfmn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     official = dict(strip_prefix(official))
     official["rgb_mean"] = model.state_dict()["rgb_mean"]
     mapping = {"rgb_mean": "rgb_mean"}
-    for ours, theirs in (("head", "to_feat"), ("tail.conv", "to_img.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping.update(conv_keys((("head", "to_feat"), ("tail.conv", "to_img.0"))))
     renames = ((".ffn.", ".ffd."), (".safm.proj.", ".safm.proj_1."),
                (".safm.sigma", ".safm.sigma.scale"), (".ffd.sigma", ".ffd.sigma.scale"))
     mapping.update(_body_keys(model, "feats.", renames))
@@ -79,9 +77,7 @@ def import_gfmn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
 def import_safmn_deep15(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     """NTIRE 2026 ``SAFMN_Deep15`` (team21): GroupNorm blocks with a 1x1 GELU MLP."""
     official = strip_prefix(official)
-    mapping = {}
-    for ours, theirs in (("head", "to_feat"), ("tail.conv", "upsampler.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping = conv_keys((("head", "to_feat"), ("tail.conv", "upsampler.0")))
     renames = ((".norm1.", ".norm1.norm."), (".norm2.", ".norm2.norm."),
                (".ffn.project_in.", ".ffn.0."), (".ffn.project_out.", ".ffn.2."))
     mapping.update(_body_keys(model, "blocks.", renames))
@@ -113,9 +109,7 @@ def import_smfan(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
 def import_mvfmnet(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     """NTIRE 2025 ``MVFMNet`` (team27): a plain state dict, loaded strictly by its test_demo."""
     official = strip_prefix(official)
-    mapping = {}
-    for ours, theirs in (("head", "to_feat"), ("tail.conv", "to_img.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping = conv_keys((("head", "to_feat"), ("tail.conv", "to_img.0")))
     renames = ((".attention_coarse.dwconv.", ".sa1.dw_conv."),
                (".attention_fine.dwconv.", ".sa2.dw_conv."),
                (".attention_coarse.", ".sa1."), (".attention_fine.", ".sa2."),
@@ -132,9 +126,8 @@ def import_amcanet(official: Mapping[str, torch.Tensor], model: nn.Module) -> di
         official = official["params_ema"]
     official = strip_prefix(official)
     n = len(model.body) - 1  # the last stage is the 1x1 conv before the long residual
-    mapping = {}
-    for ours, theirs in (("head", "head"), (f"body.{n}.conv", "conv1x1"), ("tail.conv", "tail")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping = conv_keys((("head", "head"), (f"body.{n}.conv", "conv1x1"),
+                         ("tail.conv", "tail")))
     renames = ((".heads.", ".amca.heads."), (".fusion_conv.", ".amca.fusion_conv."),
                (".project_in.", ".conv1x1."), (".dwconv_res.", ".conv3x3_1."),
                (".dwconv_1.", ".conv3x3_2."), (".dwconv_2.", ".conv3x3_3."),
@@ -158,9 +151,7 @@ def import_sgsdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
     if "params_ema" in official:
         official = official["params_ema"]
     official = strip_prefix(official)
-    mapping = {}
-    for ours, theirs in (("head", "fea_conv"), ("tail.conv", "upsampler.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping = conv_keys((("head", "fea_conv"), ("tail.conv", "upsampler.0")))
     renames = ((".units.0.", ".VA1."), (".units.1.", ".VA2."), (".units.2.", ".VA3."),
                (".expand.", ".pw1."), (".large_kernel.", ".LKA35."), (".large_out.", ".pw2."),
                (".local_dwconv.", ".conv_0."), (".local_out.", ".conv_1."),
@@ -175,9 +166,8 @@ def import_lkfn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     c1 (the aggregate fusion), c2 (BSConv-U last conv), upsampler.0; a plain state dict."""
     official = strip_prefix(official)
     mapping = {"head.pw.weight": "fea_conv.pw.weight", "last_conv.pw.weight": "c2.pw.weight"}
-    for ours, theirs in (("head.dw", "fea_conv.dw"), ("last_conv.dw", "c2.dw"),
-                         ("fusion.conv", "c1"), ("tail.conv", "upsampler.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping.update(conv_keys((("head.dw", "fea_conv.dw"), ("last_conv.dw", "c2.dw"),
+                         ("fusion.conv", "c1"), ("tail.conv", "upsampler.0"))))
     renames = ((".distill.0.", ".c1_d."), (".distill.1.", ".c2_d."), (".distill.2.", ".c3_d."),
                (".refine.0.", ".c1_r."), (".refine.1.", ".c2_r."), (".refine.2.", ".c3_r."),
                (".last.", ".c4."), (".fuse.", ".c5."), (".attention.conv", ".atten.conv_layer"),
@@ -232,10 +222,9 @@ def import_msn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     official = dict(strip_prefix(official))
     official["rgb_mean"] = model.state_dict()["rgb_mean"]
     mapping = {"rgb_mean": "rgb_mean", "last_conv.pw.weight": "c2.pw.weight"}
-    for ours, theirs in (("head", "fea_conv"), ("last_conv.dw1", "c2.dw1"),
+    mapping.update(conv_keys((("head", "fea_conv"), ("last_conv.dw1", "c2.dw1"),
                          ("last_conv.dw2", "c2.dw2"), ("fusion.conv", "c1"),
-                         ("tail.conv", "upsampler.upsampleOneStep.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+                         ("tail.conv", "upsampler.upsampleOneStep.0"))))
     for ours in model.state_dict():
         if ours.startswith("body."):
             _, index, rest = ours.split(".", 2)
@@ -278,9 +267,8 @@ def import_fmdn(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     official = dict(strip_prefix(official))
     official["rgb_mean"] = model.state_dict()["rgb_mean"]
     mapping = {"rgb_mean": "rgb_mean", "last_conv.pw.weight": "c2.pw.weight"}
-    for ours, theirs in (("head", "fea_conv"), ("last_conv.dw", "c2.dw"), ("fusion.conv", "c1"),
-                         ("tail.conv", "upsampler.0")):
-        mapping.update({f"{ours}.{p}": f"{theirs}.{p}" for p in ("weight", "bias")})
+    mapping.update(conv_keys((("head", "fea_conv"), ("last_conv.dw", "c2.dw"),
+                              ("fusion.conv", "c1"), ("tail.conv", "upsampler.0"))))
     for ours in model.state_dict():
         if ours.startswith("body."):
             _, index, rest = ours.split(".", 2)

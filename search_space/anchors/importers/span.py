@@ -9,12 +9,13 @@ blocks map onto our body's last stage (SPAN, DISP) or the tail (SPAN-F, PDS, PKD
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
 from search_space.anchors.importers._registry import (
+    conv_keys,
     map_keys,
     register_importer,
     strip_prefix,
@@ -22,11 +23,6 @@ from search_space.anchors.importers._registry import (
 from search_space.errors import InputError
 
 __all__ = ["import_span", "import_spanf", "import_spanv2", "import_disp", "import_errn2"]
-
-
-def _pairs(pairs: Iterable[tuple[str, str]], params: tuple[str, ...] = ("weight", "bias")) -> dict:
-    """(our module, official module) pairs -> key mapping (ours -> official) for ``params``."""
-    return {f"{ours}.{p}": f"{theirs}.{p}" for ours, theirs in pairs for p in params}
 
 
 def _spab_pairs(blocks: int, prefix: str = "block_") -> list[tuple[str, str]]:
@@ -52,7 +48,7 @@ def import_span(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
     n = _spab_count(model)
     pairs = [("head.rep_conv", "conv_1.eval_conv"), (f"body.{n}.conv.rep_conv", "conv_2.eval_conv"),
              ("fusion.conv", "conv_cat"), ("tail.conv", "upsampler.0")] + _spab_pairs(n)
-    return map_keys(official, model, _pairs(pairs), what="SPAN official weights")
+    return map_keys(official, model, conv_keys(pairs), what="SPAN official weights")
 
 
 @register_importer("spanf")
@@ -63,7 +59,7 @@ def import_spanf(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
     suffix = "_1" if "conv_cat_1.weight" in official else ""
     pairs = [("fusion.conv", f"conv_cat{suffix}"),
              ("tail.conv.rep_conv", f"conv_2{suffix}.eval_conv")]
-    mapping = _pairs(pairs + _spab_pairs(len(model.body)))
+    mapping = conv_keys(pairs + _spab_pairs(len(model.body)))
     mapping["tail.near.weight"] = "conv_near.weight"
     return map_keys(official, model, mapping, what="SPAN-F official weights")
 
@@ -77,9 +73,9 @@ def import_spanv2(official: Mapping[str, torch.Tensor], model: nn.Module) -> dic
                "tail.conv.pointwise.weight": "pointwise_conv.weight"}
     for i in range(len(model.body)):
         convs = [(f"body.{i}.conv{k}", f"block_{i + 1}.c{k}.conv") for k in (1, 2, 3)]
-        mapping.update(_pairs(convs, ("weight",)))
+        mapping.update(conv_keys(convs, ("weight",)))
         if model.body[i].guidance is not None:
-            mapping.update(_pairs([(f"body.{i}.guidance", f"block_{i + 1}.guidance_map_conv")]))
+            mapping.update(conv_keys([(f"body.{i}.guidance", f"block_{i + 1}.guidance_map_conv")]))
     return map_keys(official, model, mapping, what="SPANV2 official weights")
 
 
@@ -99,7 +95,7 @@ def import_disp(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict:
         theirs = ["c1_r", "c2_r"] + [f"_extern_conv_block.{j}" for j in range(convs - 3)] + ["c3_r"]
         pairs += [(f"body.{i}.convs.{k}", f"blocks.{i}.{name}.eval_conv")
                   for k, name in enumerate(theirs)]
-    return map_keys(official, model, _pairs(pairs), what="DISP official weights")
+    return map_keys(official, model, conv_keys(pairs), what="DISP official weights")
 
 
 @register_importer("errn2")
@@ -113,4 +109,4 @@ def import_errn2(official: Mapping[str, torch.Tensor], model: nn.Module) -> dict
                                               for j in range(len(block.extra_convs))]
         pairs += [(f"body.{i}.{ours}", f"block_{i + 1}.rep{k + 1}.rep_conv")
                   for k, ours in enumerate(convs)]
-    return map_keys(official, model, _pairs(pairs), what="ERRN2 official weights")
+    return map_keys(official, model, conv_keys(pairs), what="ERRN2 official weights")
