@@ -122,6 +122,10 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
     _m("runtime_baseline_ms", "min", "ms", "baseline's runtime in the same pairs", "measured",
        searchable=False, per_input=True),
     _r("runtime_baseline"),
+    # how far psnr (a prediction) can be trusted: the predictor's sd at this point, and whether
+    # a feature lies outside the references the predictor was fitted on
+    _m("psnr_sd", "min", "dB", "sd of the predicted PSNR", "trained", searchable=False),
+    _r("extrapolated", "bool"),
 )}
 
 

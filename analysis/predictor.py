@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from search_space.io import read_json_bounded
 __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "IDENTITY_FEATURE", "Predictor",
            "features_of", "proxy_record", "MACS_INPUT_HW", "leave_one_out", "fit_averaged",
            "ridge", "shipped_predictor", "PREDICTOR_DIR", "CANDIDATE_FEATURES",
-           "with_identity_feature"]
+           "with_identity_feature", "with_residual_sd", "leave_one_out_with_sd"]
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
 
@@ -137,6 +137,12 @@ class Predictor:
         coef, intercept: The fitted model (intercept = mean target).
         alpha: Ridge penalty on the standardised coefficients.
         meta: Where it came from (preset, reference count, command).
+        bounds: Each feature's range over the training references: outside it a feature only
+            lowers the prediction (:meth:`_z`), and the prediction is marked extrapolated.
+        members: The coefficients of the averaged models (:meth:`average`), whose spread at a
+            point is part of :meth:`sd`.
+        residual_sd: RMS of the leave-one-out errors on the training references
+            (:func:`with_residual_sd`); None when not measured.
     """
 
     features: tuple[str, ...]
@@ -146,6 +152,9 @@ class Predictor:
     intercept: float
     alpha: float = DEFAULT_ALPHA
     meta: Mapping[str, Any] | None = None
+    bounds: tuple[tuple[float, float], ...] | None = None
+    members: tuple[tuple[float, ...], ...] = ()
+    residual_sd: float | None = None
 
     @classmethod
     def fit(cls, rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
@@ -157,40 +166,84 @@ class Predictor:
         std[std == 0] = 1.0
         z = (x - mean) / std
         coef = np.linalg.solve(z.T @ z + alpha * np.eye(z.shape[1]), z.T @ (y - y.mean()))
+        bounds = tuple(zip(x.min(0).tolist(), x.max(0).tolist(), strict=True))
         return cls(tuple(features), tuple(mean.tolist()), tuple(std.tolist()),
-                   tuple(coef.tolist()), float(y.mean()), float(alpha), dict(meta or {}))
+                   tuple(coef.tolist()), float(y.mean()), float(alpha), dict(meta or {}), bounds)
 
-    def predict(self, row: Mapping[str, float | None]) -> float | None:
-        """Predicted converged PSNR, or None when a feature is missing."""
+    def _z(self, row: Mapping[str, float | None]) -> np.ndarray | None:
+        """Standardised features of ``row``; None if one is missing.
+
+        Outside the references' range a feature may lower the prediction but never raise it
+        past what the range's edge gives: a linear term in log params would otherwise promise
+        1.3 dB to a 43M network, while a network smaller, or a proxy PSNR lower, than any
+        reference's keeps falling (a dead trial must not be lifted to an ordinary figure).
+        """
         values = [row.get(f) for f in self.features]
         if any(v is None or not math.isfinite(float(v)) for v in values):
             return None
-        z = (np.asarray(values, float) - np.asarray(self.mean)) / np.asarray(self.std)
-        return float(self.intercept + z @ np.asarray(self.coef))
+        x = np.asarray(values, float)
+        if self.bounds is not None:
+            edge = np.clip(x, *np.asarray(self.bounds).T)
+            gain = np.asarray(self.coef) * (x - edge) / np.asarray(self.std)
+            x = np.where(gain > 0, edge, x)
+        return (x - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def predict(self, row: Mapping[str, float | None]) -> float | None:
+        """Predicted converged PSNR, or None when a feature is missing."""
+        z = self._z(row)
+        return None if z is None else float(self.intercept + z @ np.asarray(self.coef))
+
+    def sd(self, row: Mapping[str, float | None]) -> float | None:
+        """The prediction's standard deviation: the leave-one-out residual RMS and the averaged
+        models' disagreement at this point, in quadrature (None without a residual figure)."""
+        z = self._z(row)
+        if z is None or self.residual_sd is None:
+            return None
+        spread = float(np.std(np.asarray(self.members) @ z)) if self.members else 0.0
+        return math.hypot(self.residual_sd, spread)
+
+    def extrapolated(self, row: Mapping[str, float | None]) -> tuple[str, ...]:
+        """The features of ``row`` outside the training references' range."""
+        if self.bounds is None:
+            return ()
+        return tuple(f for f, (lo, hi) in zip(self.features, self.bounds, strict=True)
+                     if row.get(f) is not None and not lo <= float(row[f]) <= hi)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+        out["bounds"] = None if self.bounds is None else [list(b) for b in self.bounds]
+        out["members"] = [list(m) for m in self.members]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Predictor:
+        bounds = d.get("bounds")
         return cls(tuple(d["features"]), tuple(d["mean"]), tuple(d["std"]), tuple(d["coef"]),
-                   float(d["intercept"]), float(d.get("alpha", DEFAULT_ALPHA)), d.get("meta"))
+                   float(d["intercept"]), float(d.get("alpha", DEFAULT_ALPHA)), d.get("meta"),
+                   None if bounds is None else tuple((float(lo), float(hi)) for lo, hi in bounds),
+                   tuple(tuple(float(c) for c in m) for m in d.get("members") or ()),
+                   None if d.get("residual_sd") is None else float(d["residual_sd"]))
 
     @classmethod
     def average(cls, models: Sequence[Predictor], *,
                 meta: Mapping[str, Any] | None = None) -> Predictor:
         """The mean of ridge models fitted on the same rows: itself one linear model over the
-        union of their features (each model's standardisation is the same per feature)."""
+        union of their features (each model's standardisation and range are the same per
+        feature)."""
         features = tuple(dict.fromkeys(f for m in models for f in m.features))
-        stats = {f: (m.mean[i], m.std[i]) for m in models for i, f in enumerate(m.features)}
-        coef = np.zeros(len(features))
-        for m in models:
+        stats = {f: (m.mean[i], m.std[i], m.bounds and m.bounds[i])
+                 for m in models for i, f in enumerate(m.features)}
+        members = np.zeros((len(models), len(features)))
+        for k, m in enumerate(models):
             for c, f in zip(m.coef, m.features, strict=True):
-                coef[features.index(f)] += c / len(models)
+                members[k, features.index(f)] = c
+        bounds = [stats[f][2] for f in features]
         return cls(features, tuple(stats[f][0] for f in features),
-                   tuple(stats[f][1] for f in features), tuple(coef.tolist()),
+                   tuple(stats[f][1] for f in features), tuple(members.mean(0).tolist()),
                    float(np.mean([m.intercept for m in models])),
-                   float(np.mean([m.alpha for m in models])), dict(meta or {}))
+                   float(np.mean([m.alpha for m in models])), dict(meta or {}),
+                   None if None in bounds else tuple(bounds),
+                   tuple(tuple(row) for row in members.tolist()))
 
     @classmethod
     def load(cls, path: str | Path) -> Predictor:
@@ -239,6 +292,27 @@ def leave_one_out(rows: Sequence[Mapping[str, float | None]], targets: Sequence[
         keep = [j for j in range(len(rows)) if j != i]
         model = fit([rows[j] for j in keep], [targets[j] for j in keep])
         out.append(model.predict(rows[i]))
+    return out
+
+
+def with_residual_sd(predictor: Predictor, rows: Sequence[Mapping[str, float | None]],
+                     targets: Sequence[float], *, fit: Fit = fit_averaged) -> Predictor:
+    """``predictor`` (fitted by ``fit`` on these rows) with the RMS of ``fit``'s leave-one-out
+    errors on them, the residual part of :meth:`Predictor.sd`."""
+    errors = [p - t for p, t in zip(leave_one_out(rows, targets, fit=fit), targets, strict=True)]
+    return replace(predictor, residual_sd=float(np.sqrt(np.mean(np.square(errors)))))
+
+
+def leave_one_out_with_sd(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float],
+                          *, fit: Fit = fit_averaged) -> list[tuple[float | None, float | None]]:
+    """(prediction, sd) of each reference from ``fit`` on all the others, its sd's residual part
+    measured leave-one-out inside those others (nothing of the reference itself reaches it)."""
+    out = []
+    for i in range(len(rows)):
+        keep = [j for j in range(len(rows)) if j != i]
+        sub_rows, sub_targets = [rows[j] for j in keep], [targets[j] for j in keep]
+        model = with_residual_sd(fit(sub_rows, sub_targets), sub_rows, sub_targets, fit=fit)
+        out.append((model.predict(rows[i]), model.sd(rows[i])))
     return out
 
 

@@ -209,10 +209,28 @@ def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: objec
     rows, classes = [], []
     for label, row in front.iterrows():
         rows.append([row[COL.trial_id] + (" (knee)" if label == knee else ""), row[COL.anchor],
-                     row.get(COL.arch_id, "")] + [row[c] for c in objectives]
-                    + [row[c] for c in extra] + [formatting.spec_summary(row.get(COL.spec))])
+                     row.get(COL.arch_id, "")] + [_value(row, c) for c in objectives]
+                    + [_value(row, c) for c in extra]
+                    + [formatting.spec_summary(row.get(COL.spec))])
         classes.append("knee" if label == knee else ("anchor" if row[COL.is_anchor] else ""))
-    return _table(header, rows, classes)
+    note = ""
+    if COL.psnr_sd in front.columns:
+        note = ('<p class="muted">psnr: the prediction +- its sd (leave-one-out residuals and '
+                "the averaged models' spread); <i>extrapolated</i>: a feature lies outside the "
+                "references the predictor was fitted on, so the figure is the least trustworthy "
+                "(<code>nas export --pick knee</code> skips such trials unless "
+                "<code>--allow-extrapolated</code>).</p>")
+    return _table(header, rows, classes) + note
+
+
+def _value(row: pd.Series, column: str) -> Any:
+    """A front-table cell: psnr with its sd and extrapolation flag, anything else as is."""
+    value = row[column]
+    if column != COL.psnr or pd.isna(value):
+        return value
+    sd = row.get(COL.psnr_sd)
+    text = f"{value:.3f}" + ("" if sd is None or pd.isna(sd) else f" +- {sd:.2f}")
+    return text + (" (extrapolated)" if str(row.get(COL.extrapolated)).lower() == "true" else "")
 
 
 def _published(name: str) -> dict[str, Any]:

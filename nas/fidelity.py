@@ -34,9 +34,11 @@ from analysis.predictor import (
     features_of,
     fit_averaged,
     leave_one_out,
+    leave_one_out_with_sd,
     proxy_record,
     ridge,
     with_identity_feature,
+    with_residual_sd,
 )
 from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
@@ -48,7 +50,7 @@ from search_space.errors import InputError
 from trainers.config import TrainConfig
 
 __all__ = ["run_fidelity", "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES",
-           "SCALE", "SMALL_PARAMS"]
+           "SCALE", "SMALL_PARAMS", "fit_predictor", "sd_coverage"]
 
 # The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
@@ -63,6 +65,10 @@ PREDICTOR_CANDIDATES = with_identity_feature(CANDIDATE_FEATURES)
 # A fit on fewer references is not a measurement (three entries fitted leave-one-out gave
 # errors of 0.2 dB on networks the shipped predictor had seen).
 MIN_FIT_REFERENCES = 10
+
+
+# (prediction, sd) per reference, and how each was predicted (``pred_mode``)
+Predicted = tuple[Sequence[tuple[float | None, float | None]], Sequence[str]]
 
 
 # ---------------------------------------------------------------------------- proxy runs
@@ -173,46 +179,52 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
         records, resolve_predictor(config, base)[0], config.proxy.predictor == "auto", preset)
     doc = fidelity_report(records, preset=preset, predicted=predicted, seed=config.seed)
     if fit:
-        fitted = fit_averaged([features_of(r) for r in records],
-                              [r["psnr_ref"] for r in records], candidates=PREDICTOR_CANDIDATES,
-                              meta={"preset": preset, "n": len(records),
-                                    "fingerprint": proxy_fingerprint(base, SCALE),
-                                    "refs": [r["name"] for r in records],
-                                    "arch_ids": [r[COL.arch_id] for r in records],
-                                    "command": "nas fidelity --fit"})
-        write_json(out / "predictor.json", fitted.to_dict())
+        meta = {"preset": preset, "n": len(records), "fingerprint": proxy_fingerprint(base, SCALE),
+                "refs": [r["name"] for r in records],
+                "arch_ids": [r[COL.arch_id] for r in records], "command": "nas fidelity --fit"}
+        write_json(out / "predictor.json", fit_predictor(records, meta).to_dict())
     write_json(out / "fidelity.json", doc)
     _write_plot(doc, out)
     return doc
 
 
+def fit_predictor(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any]) -> Predictor:
+    """The predictor shipped or calibrated from proxy records: the averaged candidates, with
+    their leave-one-out residual RMS (the residual part of its sd)."""
+    rows, targets = [features_of(r) for r in records], [r["psnr_ref"] for r in records]
+    return with_residual_sd(_fit_shipped_form(rows, targets, meta), rows, targets,
+                            fit=_fit_shipped_form)
+
+
 def _predict_unfitted(records: Sequence[Mapping[str, Any]], predictor: Predictor | None,
-                      shipped: bool, preset: str) -> tuple[list[float | None], list[str]]:
+                      shipped: bool, preset: str) -> Predicted:
     """Predictions and their modes for references nothing is fitted on here: ``shipped`` (the
     predictor as is: it never saw the network), ``shipped_without_it`` (it saw the network:
     the shipped records refitted without it), ``given`` (a predictor file, as is) or ``none``
     (no predictor for this proxy: ``--fit`` makes one)."""
     if predictor is None:
-        return [None] * len(records), ["none"] * len(records)
+        return [(None, None)] * len(records), ["none"] * len(records)
     seen = set((predictor.meta or {}).get("arch_ids") or ())
     shipped_refs = shipped_fidelity(preset)["refs"] if shipped and seen else []
     pred, modes = [], []
     for record in records:
         features = features_of(record)
         if shipped and record.get(COL.arch_id) in seen:
-            pred.append(_without(shipped_refs, record[COL.arch_id]).predict(features))
+            model = _without(shipped_refs, record[COL.arch_id])
             modes.append("shipped_without_it")
         else:
-            pred.append(predictor.predict(features))
+            model = predictor
             modes.append("shipped" if shipped else "given")
+        pred.append((model.predict(features), model.sd(features)))
     return pred, modes
 
 
 def _without(shipped_refs: Sequence[Mapping[str, Any]], arch_id: str) -> Predictor:
     """The shipped predictor refitted on its own records, less the network ``arch_id``."""
     kept = [r for r in shipped_refs if r[COL.arch_id] != arch_id]
-    return fit_averaged([r["features"] for r in kept], [r["psnr_ref"] for r in kept],
-                        candidates=PREDICTOR_CANDIDATES)
+    rows, targets = [r["features"] for r in kept], [r["psnr_ref"] for r in kept]
+    return with_residual_sd(_fit_shipped_form(rows, targets), rows, targets,
+                            fit=_fit_shipped_form)
 
 
 def shipped_fidelity(preset: str) -> dict[str, Any]:
@@ -228,22 +240,24 @@ def shipped_fidelity(preset: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------- scoring
 def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
-                    predicted: tuple[Sequence[float | None], Sequence[str]] | None = None,
+                    predicted: Predicted | None = None,
                     min_gap_db: float = MIN_GAP_DB, seed: int = 0,
                     n_boot: int = 2000) -> dict[str, Any]:
     """The fidelity document of proxy records (pure: no training).
 
     ``psnr_pred`` of a reference never depends on its own ``psnr_ref``: ``predicted`` gives the
-    predictions (and their modes) made without it; without, each reference is predicted by a
-    predictor fitted on all the other references (leave one out).
+    (prediction, sd) pairs and their modes made without it; without, each reference is
+    predicted by a predictor fitted on all the other references (leave one out), its sd's
+    residual part measured leave-one-out inside those.
     """
     feats = [features_of(r) for r in records]
     ref = [float(r["psnr_ref"]) for r in records]
     if predicted is None:
-        pred = leave_one_out(feats, ref, fit=_fit_shipped_form)
+        pairs = leave_one_out_with_sd(feats, ref, fit=_fit_shipped_form)
         modes = ["leave_one_out"] * len(records)
     else:
-        pred, modes = list(predicted[0]), list(predicted[1])
+        pairs, modes = list(predicted[0]), list(predicted[1])
+    pred, sds = [p for p, _ in pairs], [sd for _, sd in pairs]
     mode = "+".join(dict.fromkeys(modes))
     size = leave_one_out(feats, ref, fit=ridge(SIZE_FEATURES))
     scores = {
@@ -269,19 +283,35 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
         "mae_db": _mae(usable, ref),
         "small": _subset_report(usable, ref, small, min_gap_db=min_gap_db, seed=seed,
                                 n_boot=n_boot),
+        "sd_coverage": {"all": sd_coverage(pred, sds, ref),
+                        "small": sd_coverage(*([v[i] for i in small] for v in (pred, sds, ref)))},
         "refs": [{"name": r["name"], COL.arch_id: r.get(COL.arch_id), "psnr_ref": r["psnr_ref"],
                   COL.psnr_proxy: round(r[COL.psnr_proxy], 4),
-                  "psnr_pred": None if p is None else round(p, 4), "pred_mode": m,
+                  "psnr_pred": None if p is None else round(p, 4),
+                  "psnr_sd": None if sd is None else round(sd, 4), "pred_mode": m,
                   COL.params: r[COL.params], COL.macs_g: round(r[COL.macs_g], 4),
                   "proxy_seconds": r["proxy_seconds"], "features": f}
-                 for r, p, m, f in zip(records, pred, modes, feats, strict=True)],
+                 for r, p, sd, m, f in zip(records, pred, sds, modes, feats, strict=True)],
     }
 
 
-def _fit_shipped_form(rows: Sequence[Mapping[str, float | None]],
-                      targets: Sequence[float]) -> Predictor:
+def sd_coverage(pred: Sequence[float | None], sd: Sequence[float | None],
+                ref: Sequence[float]) -> dict[str, Any]:
+    """How often the real error falls within 1 and 2 sd (a Gaussian sd: 0.68 and 0.95)."""
+    ok = [(p, s, r) for p, s, r in zip(pred, sd, ref, strict=True)
+          if _finite(p) and _finite(s)]
+    if not ok:
+        return {"n": 0}
+    return {"n": len(ok),
+            "within_1sd": round(sum(abs(p - r) <= s for p, s, r in ok) / len(ok), 3),
+            "within_2sd": round(sum(abs(p - r) <= 2 * s for p, s, r in ok) / len(ok), 3),
+            "mean_sd": round(sum(s for _, s, _ in ok) / len(ok), 4)}
+
+
+def _fit_shipped_form(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float],
+                      meta: Mapping[str, Any] | None = None) -> Predictor:
     """What ``--fit`` ships, for the leave-one-out figures (the same candidate models)."""
-    return fit_averaged(rows, targets, candidates=PREDICTOR_CANDIDATES)
+    return fit_averaged(rows, targets, candidates=PREDICTOR_CANDIDATES, meta=meta)
 
 
 # Scores that are PSNR predictions (dB), whose mean absolute error means something.

@@ -167,7 +167,8 @@ def _update_metrics(row: dict[str, Any], metrics: Mapping[str, Mapping[str, Any]
 
 
 def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSettings) -> None:
-    """``psnr`` = the predictor's converged-PSNR estimate (raw ``psnr_proxy`` without one)."""
+    """``psnr`` = the predictor's converged-PSNR estimate (raw ``psnr_proxy`` without one),
+    with its sd and whether it extrapolates beyond the references."""
     from analysis.predictor import Predictor, features_of, proxy_record
 
     if settings.predictor is None or row.get(COL.psnr_proxy) is None:
@@ -181,10 +182,13 @@ def _calibrate(row: dict[str, Any], spec: Any, history: list, settings: TrialSet
     record = proxy_record(spec, psnr_proxy=row[COL.psnr_proxy], params=row.get(COL.params),
                           macs_g=row.get(COL.macs_g), history=history,
                           input_hw=settings.profile.input_hw, synflow=row.get(COL.synflow))
-    predicted = predictor.predict(features_of(record))
+    features = features_of(record)
+    predicted = predictor.predict(features)
     if predicted is None:
         raise RuntimeError("the PSNR predictor is missing a feature of this trial")
     row[COL.psnr] = predicted
+    row[COL.psnr_sd] = predictor.sd(features)
+    row[COL.extrapolated] = bool(predictor.extrapolated(features))
 
 
 def _train(spec: Any, hparams: Mapping[str, Any], settings: TrialSettings, folder: Path,

@@ -146,7 +146,8 @@ def pick_candidates(run: Run, config: Any, *, top: int, picks: Sequence[str] = (
                      get_anchor(base).spec.with_scale(config.scale), True,
                      *_proxy_figures(base_row))]
     if picks:
-        labels = [select_trial(df, pick, objectives)[0] for pick in picks]
+        # verification is where an extrapolated claim gets checked: never skip one
+        labels = [select_trial(df, pick, objectives, extrapolated=True)[0] for pick in picks]
     else:
         front = pareto.pareto_front(df, objectives)
         front = front[~front[COL.is_anchor]]

@@ -31,7 +31,23 @@ PICKS = {"knee": None, "max-psnr": (COL.psnr, "maximize"), "fastest": (COL.runti
          "smallest-memory": (COL.peak_memory_mb, "minimize")}
 
 
+# the named picks that rank by the predicted psnr, and so skip extrapolated trials by default
+PSNR_PICKS = ("knee", "max-psnr")
+
+
 # ---------------------------------------------------------------------------- picking
+def _not_extrapolated(candidates: pd.DataFrame, pick: str) -> pd.DataFrame:
+    """The candidates whose psnr is not extrapolated (an error when that leaves none)."""
+    if COL.extrapolated not in candidates.columns:
+        return candidates
+    kept = candidates[candidates[COL.extrapolated].astype(str).str.lower() != "true"]
+    if kept.empty and not candidates.empty:
+        raise InputError(f"--pick {pick}: every candidate trial's psnr is extrapolated beyond "
+                         "the predictor's references; pass --allow-extrapolated to pick among "
+                         "them anyway")
+    return kept
+
+
 def _range_text(df: pd.DataFrame, where: str) -> str:
     parts = []
     for column in pareto.where_columns(where):
@@ -48,6 +64,7 @@ def select_trial(
     objectives: Mapping[str, str],
     *,
     where: str | None = None,
+    extrapolated: bool = False,
 ) -> tuple[Any, str]:
     """Index label of the picked row, and a one-line description of why it was picked.
 
@@ -57,6 +74,9 @@ def select_trial(
             or an anchor name (then its best completed trial).
         objectives: Objectives of the knee's front.
         where: Conditions the trial must satisfy (``analysis.pareto.filter_where``).
+        extrapolated: Let ``knee`` and ``max-psnr`` pick a trial whose ``psnr`` is predicted
+            beyond the predictor's references (by default they skip it: its figure is the
+            least trustworthy of the front).
     """
     completed = df[df[COL.status] == pareto.ELIGIBLE_STATUS]
     candidates = pareto.filter_where(completed, where) if where else completed
@@ -68,6 +88,8 @@ def select_trial(
         raise InputError(f"--pick: expected one of {', '.join(PICKS)}, a trial id, an arch id or "
                          "an anchor, got an empty value")
     if pick in PICKS:
+        if pick in PSNR_PICKS and not extrapolated:
+            candidates = _not_extrapolated(candidates, pick)
         return _select_named(candidates, pick, objectives, where)
     return _select_by_id(df, candidates, pick, where)
 

@@ -52,6 +52,8 @@ class PointLayer:
     labels: list[str] = field(default_factory=list)
     trial_ids: list[str] = field(default_factory=list)
     visible: bool = True
+    sd: list[float] = field(default_factory=list)  # the y value's sd per point (psnr_sd)
+    extrapolated: list[bool] = field(default_factory=list)  # psnr predicted beyond the refs
 
 
 @dataclass
@@ -71,13 +73,20 @@ class ScatterInfo:
 
 def _layer(name: str, kind: str, df: pd.DataFrame, x: str, y: str, **kwargs) -> PointLayer:
     rows = _rows(df)
+    predicted = y == COL.psnr
     return PointLayer(
         name=name, kind=kind,
         x=[float(r[x]) for r in rows], y=[float(r[y]) for r in rows],
         hover=[hover_text(r) for r in rows],
         labels=[str(r.get(COL.anchor) or "") for r in rows],
-        trial_ids=[str(r.get(COL.trial_id, "")) for r in rows], **kwargs,
+        trial_ids=[str(r.get(COL.trial_id, "")) for r in rows],
+        sd=[_number(r.get(COL.psnr_sd)) if predicted else math.nan for r in rows],
+        extrapolated=[predicted and r.get(COL.extrapolated) is True for r in rows], **kwargs,
     )
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None or pd.isna(value) else float(value)
 
 
 def _front_line(df: pd.DataFrame, x: str, y: str, directions: Mapping[str, str]):
@@ -230,11 +239,32 @@ def plot_scatter(info: ScatterInfo):
         with_text = layer.kind in ("anchor", "official")
         fig.add_trace(go.Scatter(
             x=layer.x, y=layer.y, mode="markers+text" if with_text else "markers",
-            name=layer.name, marker=_MARKERS[layer.kind], hovertext=layer.hover,
+            name=layer.name, marker=_marker(layer), hovertext=layer.hover,
             hoverinfo="text", text=layer.labels if with_text else None,
-            textposition=_alternating_positions(layer.x),
+            textposition=_alternating_positions(layer.x), error_y=_band(layer),
             visible=True if layer.visible else "legendonly"))
     fig.update_xaxes(title=info.x_label, type="log" if info.log_x else "linear")
     fig.update_yaxes(title=info.y_label)
-    _layout(fig, info.title, info.note)
+    note = info.note
+    if any(e for layer in info.layers for e in layer.extrapolated):
+        note = (note + " " if note else "") + ("Open markers: psnr extrapolated beyond the "
+                                               "predictor's references; bars: +-1 sd.")
+    _layout(fig, info.title, note)
     return fig
+
+
+def _marker(layer: PointLayer) -> dict[str, Any]:
+    """The layer's marker, open (hollow) where the point's psnr is extrapolated."""
+    marker = dict(_MARKERS[layer.kind])
+    if any(layer.extrapolated) and not marker["symbol"].endswith("-open"):
+        marker["symbol"] = [f"{marker['symbol']}-open" if e else marker["symbol"]
+                            for e in layer.extrapolated]
+    return marker
+
+
+def _band(layer: PointLayer) -> dict[str, Any] | None:
+    """+-1 sd error bars of a predicted psnr (None where no point has an sd)."""
+    if not any(math.isfinite(v) for v in layer.sd):
+        return None
+    return dict(type="data", array=[v if math.isfinite(v) else 0.0 for v in layer.sd],
+                visible=True, thickness=1, width=0, color="rgba(80,80,80,0.5)")

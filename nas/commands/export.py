@@ -31,6 +31,9 @@ class Command:
                                  "params<400000\"")
         parser.add_argument("--objectives", default=None,
                             help="objectives of the knee's front (default: the search's)")
+        parser.add_argument("--allow-extrapolated", action="store_true",
+                            help="let knee and max-psnr pick a trial whose psnr is predicted "
+                                 "beyond the predictor's references (skipped by default)")
         parser.add_argument("--recipe", default=DEFAULT_RECIPE,
                             help=f"full-training recipe: {' | '.join(RECIPES)} (default: "
                                  f"{DEFAULT_RECIPE})")
@@ -59,7 +62,8 @@ class Command:
         else:
             objectives, _ = default_objectives(run)
         check_value("--iterations", args.iterations, field_rule(TrainConfig, "iterations"))
-        label, why = select_trial(run.trials, args.pick, objectives, where=args.where)
+        label, why = select_trial(run.trials, args.pick, objectives, where=args.where,
+                                 extrapolated=args.allow_extrapolated)
         train_data = _train_data(args.train_data, run)
         result = export_trial(run, label, why=why, objectives=objectives, where=args.where,
                               recipe=get_recipe(args.recipe), iterations=args.iterations,

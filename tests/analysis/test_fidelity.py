@@ -174,12 +174,14 @@ def test_a_seen_network_is_predicted_by_the_shipped_records_refitted_without_it(
     monkeypatch.setattr(fidelity, "features_of", lambda record: record["features"])
     seen = refs[15]
     unseen = {**seen, "arch_id": "0" * 12}
-    pred, modes = _predict_unfitted([seen, unseen], shipped, True, "cpu")
+    pairs, modes = _predict_unfitted([seen, unseen], shipped, True, "cpu")
     assert modes == ["shipped_without_it", "shipped"]
-    assert pred[0] == pytest.approx(seen["psnr_pred"], abs=1e-4)
-    assert pred[1] == shipped.predict(seen["features"]) != pred[0]
+    assert pairs[0][0] == pytest.approx(seen["psnr_pred"], abs=1e-4)
+    assert pairs[0][1] == pytest.approx(seen["psnr_sd"], abs=1e-4)  # the leave-one-out sd too
+    assert pairs[1] == (shipped.predict(seen["features"]), shipped.sd(seen["features"]))
+    assert pairs[1][0] != pairs[0][0]
     assert _predict_unfitted([seen], shipped, False, "cpu")[1] == ["given"]
-    assert _predict_unfitted([seen], None, True, "cpu") == ([None], ["none"])
+    assert _predict_unfitted([seen], None, True, "cpu") == ([(None, None)], ["none"])
 
 
 def test_report_gives_errors_and_the_figures_below_130k_params():
