@@ -10,7 +10,7 @@ converged PSNR (``nas fidelity --fit``), and judged leave-one-out only:
 :func:`leave_one_out` never lets a network's own reference PSNR into the fit that scores it.
 
 A fitted predictor is a small JSON document (features, their means and scales, coefficients),
-shipped per proxy preset in ``analysis/predictors/<preset>.json``.
+shipped per proxy preset and scale in ``analysis/predictors/<preset>_x<scale>.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from search_space.io import read_json_bounded
 
 __all__ = ["FEATURES", "ALL_FEATURES", "SIZE_FEATURES", "IDENTITY_FEATURE", "Predictor",
            "features_of", "proxy_record", "MACS_INPUT_HW", "leave_one_out", "fit_averaged",
-           "ridge", "shipped_predictor", "PREDICTOR_DIR", "CANDIDATE_FEATURES",
+           "ridge", "shipped_predictor", "shipped_path", "PREDICTOR_DIR", "CANDIDATE_FEATURES",
            "with_identity_feature", "with_residual_sd", "leave_one_out_with_sd"]
 
 PREDICTOR_DIR = Path(__file__).resolve().parent / "predictors"
@@ -321,7 +321,13 @@ def ridge(features: Sequence[str], alpha: float = DEFAULT_ALPHA) -> Fit:
     return lambda rows, targets: Predictor.fit(rows, targets, features=features, alpha=alpha)
 
 
-def shipped_predictor(preset: str) -> Predictor | None:
-    """The predictor shipped for a proxy preset (None if that preset has none)."""
-    path = PREDICTOR_DIR / f"{preset}.json"
+def shipped_predictor(preset: str, scale: int = 4) -> Predictor | None:
+    """The predictor shipped for a proxy preset at a scale (None if there is none)."""
+    path = shipped_path(preset, scale)
     return Predictor.load(path) if path.exists() else None
+
+
+def shipped_path(preset: str, scale: int, kind: str = "") -> Path:
+    """``analysis/predictors/<preset>_x<scale>[.<kind>].json``: a shipped predictor (``kind``
+    empty) or the fidelity document that fitted it (``kind`` ``fidelity``)."""
+    return PREDICTOR_DIR / f"{preset}_x{scale}{'.' + kind if kind else ''}.json"

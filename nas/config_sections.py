@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nas.objectives import NTIRE_WEIGHTS
+from nas.references import DEFAULT_CALIBRATION_REFS, MIN_FIT_REFERENCES
 from search_space.anchors import list_anchors
 from search_space.errors import DocumentError
 from search_space.limits import PROFILE_RULES, input_hw_problem
@@ -81,12 +82,25 @@ def _ntire_weights(weights: Mapping[str, Any]) -> str | None:
     return f".{bad[0]}: expected a number >= 0, got {short(weights[bad[0]])}" if bad else None
 
 
+def _calibrate(value: Any) -> str | None:
+    """``auto``, ``off`` or ``{refs: N}`` with N >= the fewest references a fit is judged on."""
+    if value in ("auto", "off"):
+        return None
+    refs = value.get("refs") if isinstance(value, Mapping) and set(value) == {"refs"} else None
+    if isinstance(refs, int) and not isinstance(refs, bool) and refs >= MIN_FIT_REFERENCES:
+        return None
+    return (f"expected auto, off or {{refs: N}} with N >= {MIN_FIT_REFERENCES}, got "
+            f"{short(value)}")
+
+
 @register_section
 @dataclass(frozen=True)
 class ProxyConfig(Section):
     """Proxy training: ``preset`` of ``trainers.presets.PRESETS`` plus a partial TrainConfig,
     and the PSNR predictor that calibrates it (``auto``: the one shipped for this exact proxy,
-    ``none``, or a path to a ``nas fidelity --fit`` predictor.json)."""
+    else one calibrated by the search itself; ``none``; or a path to a ``nas fidelity --fit``
+    predictor.json). ``calibrate``: ``auto`` (the default number of references), ``off`` (the
+    raw proxy PSNR when nothing shipped fits) or ``{refs: N}``."""
 
     _path = 'proxy'
     _error = SearchConfigError
@@ -97,6 +111,15 @@ class ProxyConfig(Section):
         expected="a partial training config mapping"))
     predictor: str = field(default="auto", metadata=rule(
         kind=str, expected="auto, none or a predictor.json path"))
+    calibrate: Any = field(default="auto", metadata=rule(
+        check=_calibrate, expected=f"auto, off or {{refs: N}} (N >= {MIN_FIT_REFERENCES})"))
+
+    @property
+    def calibration_refs(self) -> int | None:
+        """How many references a search calibrates on (None: ``off``)."""
+        if self.calibrate == "off":
+            return None
+        return DEFAULT_CALIBRATION_REFS if self.calibrate == "auto" else self.calibrate["refs"]
 
     def resolved_preset(self, gpus_per_trial: float) -> str:
         if self.preset != "auto":

@@ -37,20 +37,27 @@ from analysis.predictor import (
     leave_one_out_with_sd,
     proxy_record,
     ridge,
+    shipped_path,
     with_identity_feature,
     with_residual_sd,
 )
 from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
 from nas.progress import format_duration
-from nas.proxy import proxy_fingerprint, proxy_preset, proxy_train_base, resolve_predictor
-from nas.references import SCALE, Reference
+from nas.proxy import (
+    device_kind,
+    proxy_fingerprint,
+    proxy_preset,
+    proxy_train_base,
+    resolve_predictor,
+)
+from nas.references import MIN_FIT_REFERENCES, Reference
 from nas.trial_settings import TrialSettings, trial_train_config
 from search_space.errors import InputError
 from trainers.config import TrainConfig
 
 __all__ = ["run_fidelity", "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES",
-           "SCALE", "SMALL_PARAMS", "fit_predictor", "sd_coverage"]
+           "SMALL_PARAMS", "fit_predictor", "sd_coverage"]
 
 # The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
@@ -62,9 +69,6 @@ SMALL_PARAMS = 130_000
 # to +0.572, pairwise accuracy from 0.838 to 0.876 and cut MAE below 130K params from 0.33 to
 # 0.26 dB (benchmarks/identity_feature.py; docs/proxy.md, section 5.1).
 PREDICTOR_CANDIDATES = with_identity_feature(CANDIDATE_FEATURES)
-# A fit on fewer references is not a measurement (three entries fitted leave-one-out gave
-# errors of 0.2 dB on networks the shipped predictor had seen).
-MIN_FIT_REFERENCES = 10
 
 
 # (prediction, sd) per reference, and how each was predicted (``pred_mode``)
@@ -119,6 +123,28 @@ def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
     }
 
 
+def reference_record(ref: Reference, settings: TrialSettings,
+                     out: Path) -> tuple[dict[str, Any], bool]:
+    """The proxy record of one reference under ``out/refs/``: the finished one of the same proxy
+    (same key) if there is one, else trained now and written atomically (an interrupted
+    calibration or fidelity run loses no finished reference); and whether it was trained."""
+    folder = out / "refs" / ref.name
+    train_config = trial_train_config(ref.spec, {}, settings, folder)
+    key = proxy_key(train_config)
+    path = out / "refs" / f"{ref.name}.json"
+    cached = read_json(path) if path.exists() else None
+    trained = not (cached and cached.get("key") == key)
+    if trained:
+        folder.mkdir(parents=True, exist_ok=True)
+        cached = {"key": key, "threads": settings.threads,
+                  **_train_reference(ref, settings, folder, train_config)}
+        write_json(path, cached)
+    # the list's figure, not the cached one; the identity path from the spec (records made
+    # before the feature existed lack it)
+    return {**cached, "psnr_ref": ref.psnr_ref,
+            "identity_path": ref.spec.has_identity_path()}, trained
+
+
 def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Path, *,
                  fit: bool = False, threads: int | None = None, progress: bool = True,
                  shipped_refs: bool = False) -> dict[str, Any]:
@@ -145,41 +171,32 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     out = Path(out)
     threads = threads or os.cpu_count()  # a trial's default: every CPU
     base, _, _ = proxy_train_base(config)
-    settings = TrialSettings(run_dir=str(out), scale=SCALE, train_base=base, seed=config.seed,
-                             threads=threads)
+    settings = TrialSettings(run_dir=str(out), scale=config.scale, train_base=base,
+                             seed=config.seed, threads=threads)
     records, spent = [], []
     for i, ref in enumerate(refs, 1):
-        folder = out / "refs" / ref.name
-        train_config = trial_train_config(ref.spec, {}, settings, folder)
-        key = proxy_key(train_config)
-        path = out / "refs" / f"{ref.name}.json"
-        cached = read_json(path) if path.exists() else None
-        was_cached = bool(cached and cached.get("key") == key)
-        if was_cached:
-            record = cached
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            record = {"key": key, "threads": threads,
-                      **_train_reference(ref, settings, folder, train_config)}
-            write_json(path, record)
+        record, trained = reference_record(ref, settings, out)
+        if trained:
             spent.append(record["proxy_seconds"] + record["zero_cost_seconds"])
-        # the list's figure, not the cached one; the identity path from the spec (records made
-        # before the feature existed lack it)
-        record = {**record, "psnr_ref": ref.psnr_ref,
-                  "identity_path": ref.spec.has_identity_path()}
         records.append(record)
         if progress:
             eta = (sum(spent) / len(spent) * (len(refs) - i)) if spent else 0.0
             print(f"[{i}/{len(refs)}] {ref.name}: proxy {record[COL.psnr_proxy]:.3f} dB "
                   f"(ref {ref.psnr_ref:.2f}), {record['proxy_seconds']:.0f} s"
-                  f"{' (cached)' if was_cached else ''}; "
+                  f"{'' if trained else ' (cached)'}; "
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     preset = proxy_preset(config)
     predicted = None if (fit or shipped_refs) else _predict_unfitted(
-        records, resolve_predictor(config, base)[0], config.proxy.predictor == "auto", preset)
-    doc = fidelity_report(records, preset=preset, predicted=predicted, seed=config.seed)
+        records, resolve_predictor(config, base)[0], config.proxy.predictor == "auto", preset,
+        config.scale)
+    doc = fidelity_report(records, preset=preset, scale=config.scale, predicted=predicted,
+                          seed=config.seed)
     if fit:
-        meta = {"preset": preset, "n": len(records), "fingerprint": proxy_fingerprint(base, SCALE),
+        import torch
+
+        meta = {"preset": preset, "n": len(records), "scale": config.scale,
+                "device": device_kind(base, float(torch.cuda.is_available())),
+                "fingerprint": proxy_fingerprint(base, config.scale),
                 "refs": [r["name"] for r in records],
                 "arch_ids": [r[COL.arch_id] for r in records], "command": "nas fidelity --fit"}
         write_json(out / "predictor.json", fit_predictor(records, meta).to_dict())
@@ -197,7 +214,7 @@ def fit_predictor(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any])
 
 
 def _predict_unfitted(records: Sequence[Mapping[str, Any]], predictor: Predictor | None,
-                      shipped: bool, preset: str) -> Predicted:
+                      shipped: bool, preset: str, scale: int = 4) -> Predicted:
     """Predictions and their modes for references nothing is fitted on here: ``shipped`` (the
     predictor as is: it never saw the network), ``shipped_without_it`` (it saw the network:
     the shipped records refitted without it), ``given`` (a predictor file, as is) or ``none``
@@ -205,7 +222,7 @@ def _predict_unfitted(records: Sequence[Mapping[str, Any]], predictor: Predictor
     if predictor is None:
         return [(None, None)] * len(records), ["none"] * len(records)
     seen = set((predictor.meta or {}).get("arch_ids") or ())
-    shipped_refs = shipped_fidelity(preset)["refs"] if shipped and seen else []
+    shipped_refs = shipped_fidelity(preset, scale)["refs"] if shipped and seen else []
     pred, modes = [], []
     for record in records:
         features = features_of(record)
@@ -227,19 +244,20 @@ def _without(shipped_refs: Sequence[Mapping[str, Any]], arch_id: str) -> Predict
                             fit=_fit_shipped_form)
 
 
-def shipped_fidelity(preset: str) -> dict[str, Any]:
-    """The fidelity document shipped with the predictor of ``preset`` (what fitted it)."""
-    path = PREDICTOR_DIR / f"{preset}.fidelity.json"
+def shipped_fidelity(preset: str, scale: int = 4) -> dict[str, Any]:
+    """The fidelity document shipped with the predictor of ``preset`` at ``scale`` (what
+    fitted it)."""
+    path = shipped_path(preset, scale, "fidelity")
     if not path.exists():
         shipped = sorted(p.name.split(".")[0] for p in PREDICTOR_DIR.glob("*.fidelity.json"))
-        raise InputError(f"proxy preset {preset!r}: no shipped fidelity figures (shipped: "
-                         f"{', '.join(shipped) or 'none'}); measure them with "
+        raise InputError(f"proxy preset {preset!r} at x{scale}: no shipped fidelity figures "
+                         f"(shipped: {', '.join(shipped) or 'none'}); measure them with "
                          "`nas fidelity --fit`")
     return read_json(path)
 
 
 # ---------------------------------------------------------------------------- scoring
-def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
+def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str, scale: int = 4,
                     predicted: Predicted | None = None,
                     min_gap_db: float = MIN_GAP_DB, seed: int = 0,
                     n_boot: int = 2000) -> dict[str, Any]:
@@ -274,7 +292,7 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str,
     baselines = [b for b in BASELINES if b in table]
     small = [i for i, r in enumerate(records) if r[COL.params] < SMALL_PARAMS]
     return {
-        "preset": preset, "n": len(records), "min_gap_db": min_gap_db,
+        "preset": preset, "scale": scale, "n": len(records), "min_gap_db": min_gap_db,
         "pairs": count_pairs(ref, min_gap_db), "predictor_mode": mode,
         "predictor_beats_baselines": _beats(table, "predictor", baselines),
         "proxy_beats_baselines": _beats(table, "proxy", baselines),

@@ -18,10 +18,11 @@ from nas.trial_settings import deep_merge
 from search_space.anchors import get_anchor
 from search_space.errors import InputError
 from search_space.space import spec_from_params, suggest_arch
-from trainers.config import TrainConfig
+from trainers.config import TrainConfig, partial_value
 from trainers.presets import PRESETS
 
-__all__ = ["proxy_train_base", "proxy_preset", "proxy_fingerprint", "resolve_predictor"]
+__all__ = ["proxy_train_base", "proxy_preset", "proxy_fingerprint", "resolve_predictor",
+           "device_kind"]
 
 
 def proxy_preset(config: SearchConfig, gpus: float = 0.0) -> str:
@@ -55,11 +56,22 @@ def proxy_fingerprint(train_base: dict[str, Any], scale: int) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
+def device_kind(train_base: dict[str, Any], gpus: float) -> str:
+    """What the proxy trains on, as far as it changes the numbers: ``cpu``, or ``cuda:<GPU
+    name>`` (a predictor calibrated on one GPU model is not assumed to hold on another)."""
+    if gpus <= 0 or partial_value(train_base, "device") == "cpu":
+        return "cpu"
+    import torch
+
+    return f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cuda"
+
+
 def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], gpus: float = 0.0):
     """``(Predictor or None, why)``: the predictor that turns ``psnr_proxy`` into ``psnr``.
 
-    ``auto`` takes the one shipped for the preset only if it was fitted for exactly this proxy
-    (same fingerprint); otherwise ``psnr`` stays the raw proxy PSNR, and ``why`` says so.
+    ``auto`` takes the one shipped for the preset and scale only if it was fitted for exactly
+    this proxy (same fingerprint, same kind of device); otherwise None, and ``why`` says so
+    (``nas launch`` then calibrates, unless ``proxy.calibrate: off``).
     """
     from analysis.predictor import Predictor, shipped_predictor
 
@@ -69,15 +81,15 @@ def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], gpus: fl
         return None, "proxy.predictor: none (psnr is the raw proxy PSNR)"
     if choice == "auto":
         preset = proxy_preset(config, gpus)
-        predictor = shipped_predictor(preset)
+        predictor = shipped_predictor(preset, config.scale)
         if predictor is None:
-            return None, (f"no predictor shipped for the {preset} preset (psnr is the raw proxy "
-                          "PSNR; fit one with `nas fidelity --fit`)")
-        if (predictor.meta or {}).get("fingerprint") != fingerprint:
-            return None, (f"the shipped {preset} predictor was fitted for the unmodified preset "
-                          "at x4; this proxy differs (psnr is the raw proxy PSNR; fit one with "
-                          "`nas fidelity --config <this config> --fit`)")
-        return predictor, f"shipped {preset} predictor"
+            return None, f"no predictor shipped for the {preset} preset at x{config.scale}"
+        meta = predictor.meta or {}
+        if (meta.get("fingerprint") != fingerprint
+                or meta.get("device") != device_kind(train_base, gpus)):
+            return None, (f"the shipped {preset} x{config.scale} predictor was fitted for the "
+                          "unmodified preset on a CPU; this proxy differs")
+        return predictor, f"shipped {preset} x{config.scale} predictor"
     predictor = Predictor.load(Path(choice))
     if (predictor.meta or {}).get("fingerprint") not in (None, fingerprint):
         raise InputError(f"proxy.predictor: {choice} was fitted for another proxy (fingerprint "

@@ -118,7 +118,8 @@ class Session:
         config, work = self.config, self.work
         session = len(self.state["sessions"]) - 1
         cpus, gpus = _trial_resources(config, ray.cluster_resources())
-        settings, n_evals = _trial_settings(self.run_dir, config, cpus, gpus)
+        settings, n_evals = _trial_settings(self.run_dir, config, cpus, gpus,
+                                            self.progress.enabled)
         self.state["measured"] = measured_settings(config, settings, gpus)
         self.run_dir.write_state(self.state)
         storage = open_storage(storage_url(self.run_dir, self.state))
@@ -193,11 +194,11 @@ class Session:
         return left.sampled == 0 and not left.anchors
 
 
-def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
-                    gpus: float) -> tuple[TrialSettings, int]:
+def _trial_settings(run: RunDir, config: SearchConfig, cpus: float, gpus: float,
+                    progress: bool) -> tuple[TrialSettings, int]:
     """The settings every trial gets, and the number of validations per trial."""
     train_base, n_evals, val_sets = proxy_train_base(config, gpus)
-    predictor = _calibration(run, config, train_base, gpus)
+    predictor = _calibration(run, config, train_base, cpus, gpus, progress)
     p = config.profile
     settings = TrialSettings(
         run_dir=str(run.path), scale=config.scale, train_base=train_base,
@@ -210,11 +211,15 @@ def _trial_settings(run: RunDir, config: SearchConfig, cpus: float,
     return _with_references(settings, run, config, cpus, gpus), n_evals
 
 
-def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], gpus: float):
+def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], cpus: float,
+                 gpus: float, progress: bool):
     """The PSNR predictor of this run; what it is (and how faithful) goes to calibration.json,
     with the model itself, so that a resumed run scores its trials with the predictor its first
-    trials were scored with (not with a newer one shipped since)."""
+    trials were scored with (not with a newer one shipped since). Without a shipped predictor
+    for this proxy the search calibrates one first (``proxy.calibrate``, :mod:`nas.calibration`).
+    """
     from analysis.predictor import Predictor
+    from nas.calibration import FIDELITY_KEYS, calibrate
     from nas.fidelity import shipped_fidelity
 
     earlier = read_json(run.calibration_json) if run.calibration_json.exists() else {}
@@ -225,11 +230,18 @@ def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], 
             raise InputError(f"{run.calibration_json}: model: not a predictor written by nas "
                              f"launch ({first_line(e)})") from None
     predictor, why = resolve_predictor(config, train_base, gpus)
-    record: dict[str, Any] = {"calibrated": predictor is not None, "predictor": why}
-    if predictor is not None and config.proxy.predictor == "auto":
-        doc = shipped_fidelity(proxy_preset(config, gpus))
-        record["fidelity"] = {k: doc[k] for k in ("preset", "n", "pairs", "min_gap_db",
-                                                   "predictor_beats_baselines", "scores")}
+    auto = config.proxy.predictor == "auto"
+    if predictor is None and auto and config.proxy.calibration_refs is not None:
+        predictor, record = calibrate(run, config, train_base, cpus, gpus, progress=progress)
+    elif predictor is None:
+        record = {"calibrated": False, "predictor": why + (
+            "; proxy.calibrate: off, so psnr is the raw proxy PSNR (auto calibrates one)"
+            if auto else "")}
+    else:
+        record = {"calibrated": True, "predictor": why}
+        if auto:
+            doc = shipped_fidelity(proxy_preset(config, gpus), config.scale)
+            record["fidelity"] = {k: doc.get(k) for k in FIDELITY_KEYS}
     record["model"] = None if predictor is None else predictor.to_dict()
     write_json(run.calibration_json, record)
     return predictor

@@ -69,9 +69,15 @@ def _calibration_line(run_dir: Path) -> str:
     if not fid:
         return f"psnr: predicted converged PSNR ({record['predictor']})"
     p = fid["scores"]["predictor"]
+    cal = record.get("calibration")
+    where = (f"calibration.json; it trained {cal['trained']} references, took "
+             f"{format_duration(cal['wall_s'])} of the wall time, and reused {cal['reused']} "
+             "from the store" if cal
+             else "`nas fidelity --shipped" + (f" --scale {fid['scale']}`" if fid.get("scale")
+                                              else "`"))
     return (f"psnr: predicted converged PSNR ({record['predictor']}; leave-one-out over "
             f"{fid['n']} references: Kendall tau {p['kendall_tau']:+.2f}, pairwise accuracy "
-            f"{p['pairwise_accuracy']:.2f}; `nas fidelity --shipped`)")
+            f"{p['pairwise_accuracy']:.2f}; {where})")
 
 
 def summary_lines(summary: LaunchSummary, config: SearchConfig) -> list[str]:

@@ -9,9 +9,10 @@ compared only at the end of their schedules, the seed is the same for every cand
 ``cpu``: sized for the default search on 2 CPU cores. Many cheap Adam steps (batch 4 of 16x16 LR
 patches, the smallest that ESA's stride-2 conv + 7x7 pool accepts) rank better per CPU-minute than
 fewer large ones; validation on Set5 and Set14 (19 images) at the middle and the end of the
-schedule, so that the PSNR predictor also sees how fast PSNR still rises. A predictor fitted for
-exactly this preset ships in ``analysis/predictors/cpu.json``; changing the preset (or overriding
-it in ``proxy.train``) leaves the search uncalibrated until ``nas fidelity --fit`` is rerun.
+schedule, so that the PSNR predictor also sees how fast PSNR still rises. Predictors fitted for
+exactly this preset ship in ``analysis/predictors/cpu_x<scale>.json``; changing the preset (or
+overriding it in ``proxy.train``) makes ``nas launch`` calibrate its own first
+(``proxy.calibrate``, ``nas/calibration.py``).
 
 ``gpu``: close to the papers' proxy settings (64x64 LR patches, batch 64, L1, Adam, cosine); the
 training set is prepared into the cache on first use (``data.prepare: true``), so that the

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from analysis.metrics import COL
 from nas.references import load_references
+from search_space.choices import SCALES
 from search_space.errors import InputError
 from search_space.limits import PROFILE_RULES
 from search_space.validation import check_value
@@ -20,6 +22,7 @@ class Command:
     Examples:
       nas fidelity                          the shipped references, the default (cpu) proxy
       nas fidelity --shipped                the figures shipped for the preset, no training
+      nas fidelity --shipped --scale 2      ... at x2
       nas fidelity --refs mine.yaml         your own networks: [{name, spec, psnr_ref, source}]
       nas fidelity --config gpu.yaml --fit  refit the predictor for another proxy
     """
@@ -37,6 +40,9 @@ class Command:
                             help="fit the predictor on these references (<out>/predictor.json)")
         parser.add_argument("--shipped", action="store_true",
                             help="print the shipped figures of the config's preset; train nothing")
+        parser.add_argument("--scale", type=int, metavar="S",
+                            help="upscaling factor (default: the config's); the shipped list "
+                                 "and predictor of that scale")
         parser.add_argument("--threads", type=int, metavar="N",
                             help="CPU threads per proxy training (default: all, as a trial)")
         parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -49,13 +55,18 @@ class Command:
 
         config = SearchConfig.from_file(args.config) if args.config else SearchConfig.defaults()
         check_value("--threads", args.threads, PROFILE_RULES["threads"])
+        if args.scale is not None:
+            if args.scale not in SCALES:
+                raise InputError(f"--scale: expected one of {', '.join(map(str, SCALES))}, got "
+                                 f"{args.scale}")
+            config = replace(config, space={**config.space, "scale": args.scale})
         if args.shipped:
             if args.refs or args.fit:
                 raise InputError("--shipped: prints the shipped figures; do not combine it "
                                  "with --refs or --fit")
-            doc = shipped_fidelity(proxy_preset(config))
+            doc = shipped_fidelity(proxy_preset(config), config.scale)
         else:
-            refs = load_references(args.refs)
+            refs = load_references(args.refs, scale=config.scale)
             out = args.out or f"runs/fidelity-{proxy_preset(config)}"
             doc = run_fidelity(config, refs, out, fit=args.fit, threads=args.threads,
                                progress=not (args.quiet or args.json),
@@ -69,9 +80,10 @@ class Command:
 
 def format_fidelity(doc) -> str:
     """The statistics table and the per-reference table, as text."""
-    lines = [f"proxy preset {doc['preset']}: {doc['n']} references, {doc['pairs']} pairs >= "
-             f"{doc['min_gap_db']:.2f} dB apart; predictor {doc['predictor_mode']}; mean proxy "
-             f"cost {doc['mean_proxy_seconds']:.0f} s per reference",
+    lines = [f"proxy preset {doc['preset']}{_scale_text(doc)}: {doc['n']} references, "
+             f"{doc['pairs']} pairs >= {doc['min_gap_db']:.2f} dB apart; predictor "
+             f"{doc['predictor_mode']}; mean proxy cost {doc['mean_proxy_seconds']:.0f} s per "
+             "reference",
              f"  {'score':12s} {'kendall tau':>22s} {'spearman':>22s} {'pairwise acc.':>22s}"]
     for name, s in doc["scores"].items():
         cells = ["-" if s[k] is None else
@@ -102,3 +114,8 @@ def format_fidelity(doc) -> str:
                      f"{r[COL.params]:9,d} {r[COL.macs_g]:8.2f} {r['proxy_seconds']:7.0f}")
     return "\n".join(lines)
 
+
+
+def _scale_text(doc) -> str:
+    scale = doc.get("scale")
+    return f" at x{scale}" if scale else ""

@@ -50,9 +50,9 @@ def test_user_refs_report_every_statistic_and_resume(user_refs, capsys):
             assert -1.0 <= score[key] <= 1.0 and len(score[f"{key}_ci"]) == 2
     assert [r["name"] for r in doc["refs"]] == ["mine0", "mine1", "mine2"]
     for r in doc["refs"]:
-        assert set(r) == {"name", "arch_id", "psnr_ref", "psnr_proxy", "psnr_pred", "pred_mode",
-                          "params", "macs_g", "proxy_seconds", "features"}
-        assert r["psnr_pred"] is None and r["pred_mode"] == "none"
+        assert set(r) == {"name", "arch_id", "psnr_ref", "psnr_proxy", "psnr_pred", "psnr_sd",
+                          "pred_mode", "params", "macs_g", "proxy_seconds", "features"}
+        assert r["psnr_pred"] is None and r["psnr_sd"] is None and r["pred_mode"] == "none"
         assert 0 < r["psnr_proxy"] < 40 and r["params"] > 0 and r["proxy_seconds"] > 0
     assert (user_refs / "out" / "fidelity.json").is_file()
     assert (user_refs / "out" / "fidelity.html").is_file()

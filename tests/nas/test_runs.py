@@ -126,10 +126,11 @@ def test_a_resumed_run_keeps_the_predictor_its_first_trials_were_scored_with(tmp
     run.path.mkdir()
     configs = [SearchConfig.from_dict({"proxy": {"predictor": str(p)}}) for p in paths]
     base = proxy_train_base(configs[0])[0]
-    first = _calibration(run, configs[0], base, 0.0)
-    resumed = _calibration(run, configs[1], base, 0.0)  # the config now names another file
+    first = _calibration(run, configs[0], base, 1.0, 0.0, False)
+    # the config now names another file
+    resumed = _calibration(run, configs[1], base, 1.0, 0.0, False)
     assert resumed.predict(rows[0]) == first.predict(rows[0])
     assert resumed.predict(rows[0]) != Predictor.load(paths[1]).predict(rows[0])
     write_json(run.calibration_json, {"model": {"features": ["psnr_proxy"]}})
     with pytest.raises(InputError, match=r"calibration.json: model: not a predictor"):
-        _calibration(run, configs[0], base, 0.0)
+        _calibration(run, configs[0], base, 1.0, 0.0, False)
