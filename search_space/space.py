@@ -9,8 +9,9 @@ The space is described by a plain mapping (the ``space:`` section of a search co
 - ``{low, high}`` with optional ``step`` / ``log``: an integer range when ``low``, ``high`` (and
   ``step``) are integers, a float range otherwise.
 
-The network is homogeneous: ``body.depth`` blocks of one family ``body.block``, optionally with an
-attention stage (``attention.type``) after every ``attention.every`` blocks, then the global
+The body is ``body.depth`` blocks of one family ``body.block`` (and, with ``stages: 2``, then
+``body2.depth`` blocks of a family ``body2.block`` of their own), optionally with an attention
+stage (``attention.type``) after every ``attention.every`` blocks of a stage, then the global
 choices (fusion, global residual, last conv, activation, conv unit, upsampler and its
 nearest-neighbour branch, input skip).
 Parameter names are stable and hierarchical; a conditional parameter is prefixed by the choice it
@@ -67,6 +68,9 @@ DEFAULT_SPACE: dict[str, Any] = {
     # cost of a sample ~ the anchors'; widen both for GPU searches.
     "channels": {"low": 16, "high": 48, "step": 8},
     "depth": {"low": 2, "high": 6},
+    # Body stages, each with its own block family, depth and options (same width): 1, 2 or
+    # [1, 2]. A second stage's parameters are ``body2.*``; with 1 nothing is sampled for it.
+    "stages": 1,
     # Block families (registry names); per family, dimensions for its options. Options with
     # registry ``choices`` are searched over all of them unless narrowed here; other options
     # (e.g. ``mid_channels``) keep the block default unless given a dimension here.
@@ -92,6 +96,8 @@ DEFAULT_SPACE: dict[str, Any] = {
 }
 
 _TOP_KEYS = tuple(DEFAULT_SPACE)
+# parameter prefixes of the body stages, in order
+STAGE_PREFIXES = ("body", "body2")
 _RANGE_KEYS = ("low", "high", "step", "log")
 _TRAIN_KEYS = tuple(DEFAULT_SPACE["train"])
 
@@ -160,10 +166,14 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
     p["scale"] = _suggest(trial, "scale", space["scale"])
     p["input_range"] = _suggest(trial, "input_range", space["input_range"])
     p["channels"] = _suggest(trial, "channels", space["channels"])
-    p["body.depth"] = _suggest(trial, "body.depth", space["depth"])
-    block = p["body.block"] = _suggest(trial, "body.block", list(space["blocks"]))
-    for option, dim in _option_dims(get_block(block), space["blocks"][block]).items():
-        p[f"body.{block}.{option}"] = _suggest(trial, f"body.{block}.{option}", dim)
+    stages = 1  # nothing sampled for a single stage: a default run's draws stay as they were
+    if space["stages"] != 1:
+        stages = p["stages"] = _suggest(trial, "stages", space["stages"])
+    for stage in STAGE_PREFIXES[:stages]:
+        p[f"{stage}.depth"] = _suggest(trial, f"{stage}.depth", space["depth"])
+        block = p[f"{stage}.block"] = _suggest(trial, f"{stage}.block", list(space["blocks"]))
+        for option, dim in _option_dims(get_block(block), space["blocks"][block]).items():
+            p[f"{stage}.{block}.{option}"] = _suggest(trial, f"{stage}.{block}.{option}", dim)
 
     att = space["attention"]
     kind = p["attention.type"] = _suggest(trial, "attention.type", att["type"])
@@ -213,9 +223,18 @@ def _sub_options(params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _body(params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """``depth`` blocks, with an attention stage after every complete group of ``every`` blocks."""
-    block, depth = params["body.block"], params["body.depth"]
-    args = _sub_options(params, f"body.{block}.")
+    """Each stage's ``depth`` blocks, with an attention stage after every complete group of
+    ``every`` blocks of a stage."""
+    body = []
+    for stage in STAGE_PREFIXES:
+        if f"{stage}.block" in params:
+            body += _stage(params, stage)
+    return body
+
+
+def _stage(params: Mapping[str, Any], stage: str) -> list[dict[str, Any]]:
+    block, depth = params[f"{stage}.block"], params[f"{stage}.depth"]
+    args = _sub_options(params, f"{stage}.{block}.")
     kind = params.get("attention.type", "none")
     if kind == "none":
         return [{"block": block, "repeat": depth, "args": args}]
@@ -311,6 +330,7 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
                            high=MAX_CHANNELS)
     problems += _check_dim(f"{path}.depth", space["depth"], None, positive=True, integer=True,
                            high=MAX_REPEAT)
+    problems += _check_dim(f"{path}.stages", space["stages"], (1, 2))
 
     blocks = space["blocks"]
     searchable = list_blocks(searchable_only=True)

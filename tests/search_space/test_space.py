@@ -171,3 +171,23 @@ def test_all_problems_reported_at_once():
     with pytest.raises(InputError) as info:
         resolve_space({"fusion": ["concat"], "upsampler": ["nearest_conv"]})
     assert "space.fusion" in str(info.value) and "space.upsampler" in str(info.value)
+
+
+def test_a_two_stage_body_samples_a_family_per_stage_and_one_stage_samples_nothing_new():
+    import optuna
+
+    from search_space.space import spec_from_params, suggest_arch
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    kinds = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = suggest_arch(trial, {"stages": 2, "attention": {"type": ["none"]}})
+        body = spec_from_params(params)[0].to_dict()["body"]
+        assert [b["block"] for b in body] == [params["body.block"], params["body2.block"]]
+        assert [b["repeat"] for b in body] == [params["body.depth"], params["body2.depth"]]
+        kinds.add(params["body.block"] != params["body2.block"])
+        study.tell(trial, 0.0)
+    assert True in kinds  # the stages' families are drawn independently
+    single = suggest_arch(optuna.create_study().ask(), None)  # default: one stage, no body2
+    assert "stages" not in single and not any(k.startswith("body2.") for k in single)
