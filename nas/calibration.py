@@ -29,6 +29,7 @@ from nas.progress import format_duration
 from nas.proxy import device_kind, proxy_fingerprint, proxy_preset
 from nas.references import MIN_FIT_REFERENCES, Reference, load_references, spanning_subset
 from nas.trial_settings import TrialSettings
+from search_space.io import first_line
 from trainers.environment import cache_dir
 
 __all__ = ["calibrate", "calibration_store", "calibration_references"]
@@ -73,8 +74,12 @@ def calibrate(run: RunDir, config: SearchConfig, train_base: dict[str, Any], cpu
     store = calibration_store(run, train_base, config.scale, device)
     settings = TrialSettings(run_dir=str(store), scale=config.scale, train_base=train_base,
                              seed=config.seed, threads=max(1, int(cpus)))
-    records, trained = _records(refs, settings, store, cpus, gpus,
-                                config.resources.max_concurrent, progress)
+    records, trained, failed = _records(refs, settings, store, cpus, gpus,
+                                        config.resources.max_concurrent, progress)
+    if len(records) < MIN_FIT_REFERENCES:
+        raise RuntimeError(f"calibration: {len(failed)} of {len(refs)} references failed to "
+                           f"train ({'; '.join(f'{k}: {v}' for k, v in failed.items())}); "
+                           f"{len(records)} left, a fit needs {MIN_FIT_REFERENCES}")
     preset = proxy_preset(config, gpus)
     meta = {"preset": preset, "scale": config.scale, "device": device, "n": len(records),
             "fingerprint": proxy_fingerprint(train_base, config.scale),
@@ -89,46 +94,52 @@ def calibrate(run: RunDir, config: SearchConfig, train_base: dict[str, Any], cpu
                       f"({device})"),
         "fidelity": {k: doc[k] for k in FIDELITY_KEYS},
         "calibration": {"store": str(store), "device": device, "references": len(records),
-                        "trained": trained, "reused": len(records) - trained,
+                        "trained": trained, "reused": len(refs) - trained, "failed": failed,
                         "wall_s": round(wall, 1)},
     }
     if progress:
         s = doc["scores"]["predictor"]
         print(f"[nas] calibrated on {len(records)} references ({trained} trained, "
-              f"{len(records) - trained} from the store) in {format_duration(wall)}: "
+              f"{len(refs) - trained} from the store, {len(failed)} failed) in "
+              f"{format_duration(wall)}: "
               f"leave-one-out tau {s['kendall_tau']:+.3f}, pairwise "
               f"{s['pairwise_accuracy']:.3f}", file=sys.stderr, flush=True)
     return predictor, record
 
 
 def _records(refs: list[Reference], settings: TrialSettings, store: Path, cpus: float,
-             gpus: float, concurrent: int, progress: bool) -> tuple[list[dict[str, Any]], int]:
+             gpus: float, concurrent: int, progress: bool
+             ) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
     """Every reference's record, in list order: the store's, or trained now as Ray tasks with a
-    trial's resources, ``concurrent`` at a time; and how many were trained."""
+    trial's resources, ``concurrent`` at a time; how many were trained; and the references
+    whose training failed (name -> why), which the fit goes without."""
     import ray
 
     from nas.fidelity import reference_record
 
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(reference_record)
     pending: dict[Any, int] = {}
-    records: list[dict[str, Any] | None] = [None] * len(refs)
-    queue, trained, spent, t0 = list(range(len(refs))), 0, [], time.monotonic()
+    records: dict[int, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    queue, trained, t0 = list(range(len(refs))), 0, time.monotonic()
     while queue or pending:
         while queue and len(pending) < max(1, concurrent):
             i = queue.pop(0)
             pending[task.remote(refs[i], settings, store)] = i
         [done], _ = ray.wait(list(pending), num_returns=1)
         i = pending.pop(done)
-        records[i], was_trained = ray.get(done)
+        try:
+            records[i], was_trained = ray.get(done)
+        except Exception as e:  # noqa: BLE001  (a diverging reference: fit without it)
+            failed[refs[i].name] = first_line(getattr(e, "cause", None) or e)
+            was_trained, what = True, f"failed ({failed[refs[i].name]})"
+        else:
+            what = f"proxy {records[i][COL.psnr_proxy]:.3f} dB"
         trained += was_trained
-        if was_trained:
-            spent.append(records[i]["proxy_seconds"] + records[i]["zero_cost_seconds"])
         if progress:
-            finished = sum(r is not None for r in records)
-            left = len(refs) - finished
-            eta = (time.monotonic() - t0) / max(1, trained) * left / max(1, concurrent) \
-                if spent else 0.0
-            print(f"[nas] calibrating {finished}/{len(refs)}: {refs[i].name} proxy "
-                  f"{records[i][COL.psnr_proxy]:.3f} dB{'' if was_trained else ' (store)'}; "
-                  f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
-    return [r for r in records if r is not None], trained
+            finished = len(records) + len(failed)
+            eta = (time.monotonic() - t0) / trained * (len(refs) - finished) if trained else 0.0
+            print(f"[nas] calibrating {finished}/{len(refs)}: {refs[i].name} {what}"
+                  f"{'' if was_trained else ' (store)'}; ETA {format_duration(eta)}",
+                  file=sys.stderr, flush=True)
+    return [records[i] for i in sorted(records)], trained, failed

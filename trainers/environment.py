@@ -1,6 +1,7 @@
 """The environment variables esrnas reads, checked like any other input.
 
-- ``ESRNAS_CACHE_DIR``: the on-disk caches (LR images, prepared folders); ``off`` turns them off.
+- ``ESRNAS_CACHE_DIR``: the on-disk caches (LR images, prepared folders, the calibration store of
+  :mod:`nas.calibration`); ``off`` turns them off.
   Default ``~/.cache/esrnas``. Must be a folder (or not exist yet) outside /proc, /sys and /dev.
 - ``ESRNAS_IMAGE_CACHE_MB``: the per-process cache of decoded images, in MiB (default 4096).
 - ``ESRNAS_LOG_DIR``: where a crash's traceback goes when the command has no output folder yet

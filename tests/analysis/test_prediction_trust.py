@@ -104,3 +104,19 @@ def test_knee_and_max_psnr_skip_extrapolated_trials_unless_asked():
     assert select_trial(df, "a", OBJECTIVES)[0] == 0  # an explicit id is never refused
     with pytest.raises(InputError, match="--allow-extrapolated"):
         select_trial(df.iloc[:1], "knee", OBJECTIVES)
+
+
+def test_a_proxy_that_validates_once_is_fitted_without_the_rise_it_cannot_observe():
+    """``proxy.train: {iterations: 300}`` under a preset validating every 375 iterations sees
+    one validation: no ``psnr_rise``. The candidates needing it are left out, not the fit."""
+    from analysis.predictor import fit_averaged
+
+    doc = shipped_fidelity("cpu")
+    rows = [{**r["features"], "psnr_rise": None} for r in doc["refs"]]
+    model = fit_averaged(rows, [r["psnr_ref"] for r in doc["refs"]],
+                         candidates=PREDICTOR_CANDIDATES)
+    assert "psnr_rise" not in model.features
+    assert len(model.members) == 4 * (len(PREDICTOR_CANDIDATES) - 2)  # two sets need the rise
+    assert model.predict(rows[0]) is not None
+    with pytest.raises(ValueError, match="missing feature values: psnr_proxy"):
+        fit_averaged([{"log_params": 5.0}] * 3, [31.0, 31.5, 32.0])
