@@ -189,15 +189,26 @@ class Predictor:
         return (x - np.asarray(self.mean)) / np.asarray(self.std)
 
     def predict(self, row: Mapping[str, float | None]) -> float | None:
-        """Predicted converged PSNR, or None when a feature is missing."""
+        """Predicted converged PSNR, or None when a feature is missing; never below the proxy
+        PSNR itself (a longer training does not end below where a short one got: a linear
+        model far outside its references, e.g. on a diverged trial's loss of 1e13, says -1e12)."""
+        linear = self._linear(row)
+        return None if linear is None else max(linear, self._floor(row))
+
+    def _linear(self, row: Mapping[str, float | None]) -> float | None:
         z = self._z(row)
         return None if z is None else float(self.intercept + z @ np.asarray(self.coef))
 
+    def _floor(self, row: Mapping[str, float | None]) -> float:
+        proxy = row.get("psnr_proxy") if "psnr_proxy" in self.features else None
+        return -math.inf if proxy is None else float(proxy)
+
     def sd(self, row: Mapping[str, float | None]) -> float | None:
         """The prediction's standard deviation: the leave-one-out residual RMS and the averaged
-        models' disagreement at this point, in quadrature (None without a residual figure)."""
+        models' disagreement at this point, in quadrature (None without a residual figure, or
+        where the prediction is the proxy PSNR floor: the model says nothing there)."""
         z = self._z(row)
-        if z is None or self.residual_sd is None:
+        if z is None or self.residual_sd is None or self._linear(row) < self._floor(row):
             return None
         spread = float(np.std(np.asarray(self.members) @ z)) if self.members else 0.0
         return math.hypot(self.residual_sd, spread)

@@ -48,6 +48,17 @@ def test_outside_the_references_a_feature_only_lowers_the_prediction():
                                "log_params": rows[0]["log_params"]}) == ()
 
 
+def test_a_diverged_trial_is_predicted_at_its_proxy_psnr_not_minus_a_trillion():
+    """The case study's diverged trial: proxy PSNR 9.3 dB, final training loss ~1e11 (in input
+    units). The linear model says about -1e12 dB there; a converged network cannot end below
+    where its short training got, so the prediction is the proxy PSNR, without an sd."""
+    shipped, doc = shipped_predictor("cpu"), shipped_fidelity("cpu")
+    dead = {**doc["refs"][0]["features"], "psnr_proxy": 9.3, "loss_tail": 1.3e11}
+    assert shipped._linear(dead) < -1e9
+    assert shipped.predict(dead) == 9.3 and shipped.sd(dead) is None
+    assert {"psnr_proxy", "loss_tail"} <= set(shipped.extrapolated(dead))
+
+
 def test_sd_is_the_residual_and_the_members_spread_and_round_trips():
     rows, targets = _rows()
     records = [{"psnr_ref": t, "features": r} for r, t in zip(rows, targets, strict=True)]
