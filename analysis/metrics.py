@@ -17,9 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 __all__ = ["COL", "Field", "FIELDS", "field", "columns", "metrics", "direction", "label",
-           "searchable", "per_input", "DIRECTIONS", "direction_word", "study_direction"]
+           "searchable", "per_input", "DIRECTIONS", "direction_word", "study_direction",
+           "is_flag_set"]
 
 # The one direction vocabulary: configs and the CLI say max/min (Optuna's maximize/minimize are
 # accepted too); Optuna's study is told maximize/minimize.
@@ -132,6 +134,11 @@ FIELDS: dict[str, Field] = {f.name: f for f in (
 # Column names as attributes, ``COL.runtime_ms == "runtime_ms"``: code names a column through
 # the catalogue (a typo fails loudly, a rename is one edit here), never as a bare string.
 COL = SimpleNamespace(**{name: name for name in FIELDS})
+
+
+def is_flag_set(value: Any) -> bool:
+    """A bool cell of trials.csv (``True``, ``"True"``, ``"true"``) as a bool; NaN is False."""
+    return str(value).strip().lower() == "true"
 
 
 def field(name: str) -> Field | None:

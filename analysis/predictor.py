@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.metrics import COL
 from search_space.errors import InputError
 from search_space.io import read_json_bounded
 
@@ -175,8 +176,10 @@ class Predictor:
 
         Outside the references' range a feature may lower the prediction but never raise it
         past what the range's edge gives: a linear term in log params would otherwise promise
-        1.3 dB to a 43M network, while a network smaller, or a proxy PSNR lower, than any
-        reference's keeps falling (a dead trial must not be lifted to an ordinary figure).
+        1.3 dB to a 43M network, while a network smaller than any reference keeps falling.
+        The proxy PSNR follows the same rule, by the sign the fit gave it: the 42-reference fit
+        weighs it at about zero (EGFMN, the lowest proxy PSNR at 21.0 dB, converges to 32.03),
+        so a trial below every reference's proxy PSNR is scored near ordinary, and flagged.
         """
         values = [row.get(f) for f in self.features]
         if any(v is None or not math.isfinite(float(v)) for v in values):
@@ -189,26 +192,31 @@ class Predictor:
         return (x - np.asarray(self.mean)) / np.asarray(self.std)
 
     def predict(self, row: Mapping[str, float | None]) -> float | None:
-        """Predicted converged PSNR, or None when a feature is missing; never below the proxy
-        PSNR itself (a longer training does not end below where a short one got: a linear
-        model far outside its references, e.g. on a diverged trial's loss of 1e13, says -1e12)."""
+        """Predicted converged PSNR, or None when a feature is missing.
+
+        Never below the trial's own proxy PSNR: a longer training does not end below where a
+        short one got, while a linear model far outside its references (a diverged trial's
+        loss of 1e11) says -1e12 dB.
+        """
         linear = self._linear(row)
-        return None if linear is None else max(linear, self._floor(row))
+        return None if linear is None else max(linear, self._proxy(row))
 
     def _linear(self, row: Mapping[str, float | None]) -> float | None:
         z = self._z(row)
         return None if z is None else float(self.intercept + z @ np.asarray(self.coef))
 
-    def _floor(self, row: Mapping[str, float | None]) -> float:
-        proxy = row.get("psnr_proxy") if "psnr_proxy" in self.features else None
+    def _proxy(self, row: Mapping[str, float | None]) -> float:
+        """The floor: the proxy PSNR (-inf for a model without it)."""
+        proxy = row.get(COL.psnr_proxy) if COL.psnr_proxy in self.features else None
         return -math.inf if proxy is None else float(proxy)
+
 
     def sd(self, row: Mapping[str, float | None]) -> float | None:
         """The prediction's standard deviation: the leave-one-out residual RMS and the averaged
         models' disagreement at this point, in quadrature (None without a residual figure, or
         where the prediction is the proxy PSNR floor: the model says nothing there)."""
         z = self._z(row)
-        if z is None or self.residual_sd is None or self._linear(row) < self._floor(row):
+        if z is None or self.residual_sd is None or self._linear(row) < self._proxy(row):
             return None
         spread = float(np.std(np.asarray(self.members) @ z)) if self.members else 0.0
         return math.hypot(self.residual_sd, spread)
@@ -265,11 +273,17 @@ class Predictor:
 
 
 def _matrix(rows: Sequence[Mapping[str, float | None]], features: Sequence[str]) -> np.ndarray:
-    x = np.array([[np.nan if r.get(f) is None else float(r[f]) for f in features] for r in rows])
+    x = np.array([[_value(r.get(f)) for f in features] for r in rows])
     if np.isnan(x).any():
         bad = sorted({features[j] for j in np.where(np.isnan(x))[1]})
         raise ValueError(f"missing feature values: {', '.join(bad)}")
     return x
+
+
+def _value(v: Any) -> float:
+    """A feature value as a float; NaN where missing or not finite (a diverged zero-cost
+    score), which a fit refuses and :func:`fit_averaged` avoids."""
+    return float(v) if v is not None and math.isfinite(float(v)) else math.nan
 
 
 Fit = Callable[[Sequence[Mapping[str, float | None]], Sequence[float]], "Predictor"]
@@ -292,7 +306,7 @@ def fit_averaged(rows: Sequence[Mapping[str, float | None]], targets: Sequence[f
     own figures; averaging keeps what they share and needs no selection step to judge.
     """
     observed = [c for c in candidates
-                if all(r.get(f) is not None for r in rows for f in c)]
+                if all(math.isfinite(_value(r.get(f))) for r in rows for f in c)]
     if not observed:
         _matrix(rows, candidates[0])  # raises, naming the missing features
     models = [Predictor.fit(rows, targets, features=features, alpha=alpha)
@@ -315,7 +329,8 @@ def with_residual_sd(predictor: Predictor, rows: Sequence[Mapping[str, float | N
                      targets: Sequence[float], *, fit: Fit = fit_averaged) -> Predictor:
     """``predictor`` (fitted by ``fit`` on these rows) with the RMS of ``fit``'s leave-one-out
     errors on them, the residual part of :meth:`Predictor.sd`."""
-    errors = [p - t for p, t in zip(leave_one_out(rows, targets, fit=fit), targets, strict=True)]
+    errors = [p - t for p, t in zip(leave_one_out(rows, targets, fit=fit), targets, strict=True)
+              if p is not None]
     return replace(predictor, residual_sd=float(np.sqrt(np.mean(np.square(errors)))))
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from analysis import formatting, pareto, plots
-from analysis.metrics import COL
+from analysis.metrics import COL, is_flag_set
 from analysis.run import Run, check_objectives, protocol, status_counts
 from analysis.rundir import STATUS, RunDir
 from search_space.anchors import get_anchor
@@ -214,7 +214,7 @@ def _front_table(front: pd.DataFrame, objectives: Mapping[str, str], knee: objec
                     + [formatting.spec_summary(row.get(COL.spec))])
         classes.append("knee" if label == knee else ("anchor" if row[COL.is_anchor] else ""))
     note = ""
-    if COL.psnr_sd in front.columns:
+    if COL.psnr_sd in front.columns and front[COL.psnr_sd].notna().any():
         note = ('<p class="muted">psnr: the prediction +- its sd (leave-one-out residuals and '
                 "the averaged models' spread); <i>extrapolated</i>: a feature lies outside the "
                 "references the predictor was fitted on, so the figure is the least trustworthy "
@@ -230,7 +230,7 @@ def _value(row: pd.Series, column: str) -> Any:
         return value
     sd = row.get(COL.psnr_sd)
     text = f"{value:.3f}" + ("" if sd is None or pd.isna(sd) else f" +- {sd:.2f}")
-    return text + (" (extrapolated)" if str(row.get(COL.extrapolated)).lower() == "true" else "")
+    return text + (" (extrapolated)" if is_flag_set(row.get(COL.extrapolated)) else "")
 
 
 def _published(name: str) -> dict[str, Any]:

@@ -8,9 +8,11 @@ of ``proxy.calibrate: {refs: N}`` of them), trained exactly as ``nas fidelity`` 
 trial's resources, ``resources.max_concurrent`` at a time (fractional GPUs included).
 
 Each finished reference is written at once to a calibration store keyed by the proxy
-(fingerprint of the resolved proxy config and the scale) and the device kind:
+(fingerprint of the resolved proxy config and the scale), the device kind and the seed:
 ``$ESRNAS_CACHE_DIR/calibration/<key>/refs/<name>.json`` (inside the run when the cache is
-off). kill -9 loses no finished reference, and the next search with the same proxy trains none.
+off). kill -9 loses no finished reference, and the next search with the same proxy and seed
+trains none (the store is read here, before any task starts). A reference that fails to train
+is left out of the fit and named in the record; it is tried again by the next search.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from analysis.predictor import Predictor
 from analysis.rundir import RunDir
 from nas.config import SearchConfig
 from nas.progress import format_duration
-from nas.proxy import device_kind, proxy_fingerprint, proxy_preset
+from nas.proxy import proxy_fingerprint, proxy_preset
 from nas.references import MIN_FIT_REFERENCES, Reference, load_references, spanning_subset
 from nas.trial_settings import TrialSettings
 from search_space.io import first_line
@@ -34,16 +36,14 @@ from trainers.environment import cache_dir
 
 __all__ = ["calibrate", "calibration_store", "calibration_references"]
 
-# the fidelity figures a run's calibration.json keeps (the whole document stays in the store)
-FIDELITY_KEYS = ("preset", "scale", "n", "pairs", "min_gap_db", "predictor_beats_baselines",
-                 "scores", "mae_db", "sd_coverage")
-
-
-def calibration_store(run: RunDir, train_base: dict[str, Any], scale: int, device: str) -> Path:
-    """The folder of this proxy's calibration records: one per proxy and kind of device."""
-    key = hashlib.sha1(f"{proxy_fingerprint(train_base, scale)} {device}".encode()).hexdigest()
+def calibration_store(run: RunDir, train_base: dict[str, Any], scale: int, device: str,
+                      seed: int) -> Path:
+    """The folder of this proxy's calibration records: one per proxy, kind of device and seed
+    (the records of another seed are other measurements)."""
+    text = f"{proxy_fingerprint(train_base, scale)} {device} seed {seed}"
     root = cache_dir()
-    return (root if root is not None else run.path) / "calibration" / key[:16]
+    return ((root if root is not None else run.path) / "calibration"
+            / hashlib.sha1(text.encode()).hexdigest()[:16])
 
 
 def calibration_references(config: SearchConfig) -> list[Reference]:
@@ -51,77 +51,85 @@ def calibration_references(config: SearchConfig) -> list[Reference]:
     from search_space.factory import build_model
 
     refs = load_references(scale=config.scale)
+    if len(refs) < MIN_FIT_REFERENCES:
+        return refs
     params = [sum(p.numel() for p in build_model(r.spec).parameters()) for r in refs]
     chosen = spanning_subset([r.psnr_ref for r in refs], params, config.proxy.calibration_refs)
     return [refs[i] for i in chosen]
 
 
 def calibrate(run: RunDir, config: SearchConfig, train_base: dict[str, Any], cpus: float,
-              gpus: float, *, progress: bool = True) -> tuple[Predictor | None, dict[str, Any]]:
+              gpus: float, device: str, *, progress: bool = True
+              ) -> tuple[Predictor | None, dict[str, Any]]:
     """Proxy-train the calibration references (reusing the store), fit the predictor and judge
-    it leave-one-out; returns it and the run's calibration record (no predictor where the
-    scale's reference list is too short to fit one)."""
-    from nas.fidelity import fidelity_report, fit_predictor
+    it leave-one-out; returns it and the run's calibration record. Without enough references
+    (a short list, or too many that failed to train) no predictor, and the record says why."""
+    from nas.fidelity import FIDELITY_KEYS, fidelity_report, fit_predictor
 
     t0 = time.monotonic()
-    device = device_kind(train_base, gpus)
     refs = calibration_references(config)
     if len(refs) < MIN_FIT_REFERENCES:
-        return None, {"calibrated": False, "predictor": (
-            f"no predictor fits this proxy and the x{config.scale} reference list has "
-            f"{len(refs)} networks, fewer than the {MIN_FIT_REFERENCES} a fit is judged on "
-            "(docs/proxy.md, section 3.2): psnr is the raw proxy PSNR")}
-    store = calibration_store(run, train_base, config.scale, device)
+        return None, _uncalibrated(f"the x{config.scale} reference list has {len(refs)} networks")
+    store = calibration_store(run, train_base, config.scale, device, config.seed)
     settings = TrialSettings(run_dir=str(store), scale=config.scale, train_base=train_base,
                              seed=config.seed, threads=max(1, int(cpus)))
     records, trained, failed = _records(refs, settings, store, cpus, gpus,
                                         config.resources.max_concurrent, progress)
     if len(records) < MIN_FIT_REFERENCES:
-        raise RuntimeError(f"calibration: {len(failed)} of {len(refs)} references failed to "
-                           f"train ({'; '.join(f'{k}: {v}' for k, v in failed.items())}); "
-                           f"{len(records)} left, a fit needs {MIN_FIT_REFERENCES}")
+        return None, _uncalibrated(f"{len(failed)} of {len(refs)} references failed to train ("
+                                   + "; ".join(f"{k}: {v}" for k, v in failed.items()) + ")")
     preset = proxy_preset(config, gpus)
     meta = {"preset": preset, "scale": config.scale, "device": device, "n": len(records),
-            "fingerprint": proxy_fingerprint(train_base, config.scale),
+            "fingerprint": proxy_fingerprint(train_base, config.scale), "seed": config.seed,
             "refs": [r["name"] for r in records], "arch_ids": [r[COL.arch_id] for r in records],
             "command": "nas launch (proxy.calibrate)"}
     predictor = fit_predictor(records, meta)
     doc = fidelity_report(records, preset=preset, scale=config.scale, seed=config.seed)
     wall = time.monotonic() - t0
-    record = {
+    reused = len(records) - trained
+    if progress:
+        s = doc["scores"]["predictor"]
+        print(f"[nas] calibrated on {len(records)} references ({trained} trained, {reused} from "
+              f"the store, {len(failed)} failed) in {format_duration(wall)}: leave-one-out tau "
+              f"{s['kendall_tau']:+.3f}, pairwise {s['pairwise_accuracy']:.3f}",
+              file=sys.stderr, flush=True)
+    return predictor, {
         "calibrated": True,
         "predictor": (f"calibrated by this search on {len(records)} x{config.scale} references "
                       f"({device})"),
         "fidelity": {k: doc[k] for k in FIDELITY_KEYS},
         "calibration": {"store": str(store), "device": device, "references": len(records),
-                        "trained": trained, "reused": len(refs) - trained, "failed": failed,
+                        "trained": trained, "reused": reused, "failed": failed,
                         "wall_s": round(wall, 1)},
     }
-    if progress:
-        s = doc["scores"]["predictor"]
-        print(f"[nas] calibrated on {len(records)} references ({trained} trained, "
-              f"{len(refs) - trained} from the store, {len(failed)} failed) in "
-              f"{format_duration(wall)}: "
-              f"leave-one-out tau {s['kendall_tau']:+.3f}, pairwise "
-              f"{s['pairwise_accuracy']:.3f}", file=sys.stderr, flush=True)
-    return predictor, record
+
+
+def _uncalibrated(why: str) -> dict[str, Any]:
+    return {"calibrated": False, "predictor": (
+        f"no predictor fits this proxy and {why}, fewer than the {MIN_FIT_REFERENCES} a fit is "
+        "judged on: psnr is the raw proxy PSNR")}
 
 
 def _records(refs: list[Reference], settings: TrialSettings, store: Path, cpus: float,
              gpus: float, concurrent: int, progress: bool
              ) -> tuple[list[dict[str, Any]], int, dict[str, str]]:
-    """Every reference's record, in list order: the store's, or trained now as Ray tasks with a
-    trial's resources, ``concurrent`` at a time; how many were trained; and the references
-    whose training failed (name -> why), which the fit goes without."""
+    """Every reference's record, in list order: the store's (read here), or trained now as Ray
+    tasks with a trial's resources, ``concurrent`` at a time; how many were trained; and the
+    references whose training failed (name -> why), which the fit goes without."""
     import ray
 
-    from nas.fidelity import reference_record
+    from nas.fidelity import reference_record, stored_record
 
+    records = {i: r for i, ref in enumerate(refs)
+               if (r := stored_record(ref, settings, store)) is not None}
+    queue = [i for i in range(len(refs)) if i not in records]
+    if progress and records:
+        print(f"[nas] calibrating: {len(records)}/{len(refs)} references from the store "
+              f"({store})", file=sys.stderr, flush=True)
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(reference_record)
     pending: dict[Any, int] = {}
-    records: dict[int, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    queue, trained, t0 = list(range(len(refs))), 0, time.monotonic()
+    trained, t0 = 0, time.monotonic()
     while queue or pending:
         while queue and len(pending) < max(1, concurrent):
             i = queue.pop(0)
@@ -129,17 +137,16 @@ def _records(refs: list[Reference], settings: TrialSettings, store: Path, cpus: 
         [done], _ = ray.wait(list(pending), num_returns=1)
         i = pending.pop(done)
         try:
-            records[i], was_trained = ray.get(done)
+            records[i] = ray.get(done)[0]
+            trained += 1
+            what = f"proxy {records[i][COL.psnr_proxy]:.3f} dB"
         except Exception as e:  # noqa: BLE001  (a diverging reference: fit without it)
             failed[refs[i].name] = first_line(getattr(e, "cause", None) or e)
-            was_trained, what = True, f"failed ({failed[refs[i].name]})"
-        else:
-            what = f"proxy {records[i][COL.psnr_proxy]:.3f} dB"
-        trained += was_trained
+            what = f"failed ({failed[refs[i].name]})"
         if progress:
             finished = len(records) + len(failed)
-            eta = (time.monotonic() - t0) / trained * (len(refs) - finished) if trained else 0.0
-            print(f"[nas] calibrating {finished}/{len(refs)}: {refs[i].name} {what}"
-                  f"{'' if was_trained else ' (store)'}; ETA {format_duration(eta)}",
-                  file=sys.stderr, flush=True)
+            tried = trained + len(failed)
+            eta = (time.monotonic() - t0) / tried * (len(refs) - finished)
+            print(f"[nas] calibrating {finished}/{len(refs)}: {refs[i].name} {what}; "
+                  f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     return [records[i] for i in sorted(records)], trained, failed

@@ -45,7 +45,7 @@ from analysis.rundir import read_json, write_json
 from nas.config import SearchConfig
 from nas.progress import format_duration
 from nas.proxy import (
-    device_kind,
+    local_device_kind,
     proxy_fingerprint,
     proxy_preset,
     proxy_train_base,
@@ -57,7 +57,8 @@ from search_space.errors import InputError
 from trainers.config import TrainConfig
 
 __all__ = ["run_fidelity", "fidelity_report", "proxy_key", "shipped_fidelity", "BASELINES",
-           "SMALL_PARAMS", "fit_predictor", "sd_coverage"]
+           "SMALL_PARAMS", "fit_predictor", "sd_coverage",
+           "reference_record", "stored_record", "FIDELITY_KEYS"]
 
 # The training-free baselines the predictor and the proxy must beat (higher score = better).
 BASELINES = ("log_params", "macs", "size_model", "grad_norm", "synflow")
@@ -71,6 +72,9 @@ SMALL_PARAMS = 130_000
 PREDICTOR_CANDIDATES = with_identity_feature(CANDIDATE_FEATURES)
 
 
+# The fidelity figures a run's calibration.json keeps (shipped or calibrated predictor).
+FIDELITY_KEYS = ("preset", "scale", "n", "pairs", "min_gap_db", "predictor_beats_baselines",
+                 "scores", "mae_db", "sd_coverage")
 # (prediction, sd) per reference, and how each was predicted (``pred_mode``)
 Predicted = tuple[Sequence[tuple[float | None, float | None]], Sequence[str]]
 
@@ -123,26 +127,38 @@ def _train_reference(ref: Reference, settings: TrialSettings, folder: Path,
     }
 
 
+def stored_record(ref: Reference, settings: TrialSettings, out: Path) -> dict[str, Any] | None:
+    """The finished proxy record of ``ref`` under ``out/refs/`` for exactly this proxy (same
+    key: config, spec and seed), or None."""
+    path = out / "refs" / f"{ref.name}.json"
+    if not path.exists():
+        return None
+    cached = read_json(path)
+    key = proxy_key(trial_train_config(ref.spec, {}, settings, out / "refs" / ref.name))
+    return _as_listed(cached, ref) if cached.get("key") == key else None
+
+
 def reference_record(ref: Reference, settings: TrialSettings,
                      out: Path) -> tuple[dict[str, Any], bool]:
-    """The proxy record of one reference under ``out/refs/``: the finished one of the same proxy
-    (same key) if there is one, else trained now and written atomically (an interrupted
+    """The proxy record of one reference under ``out/refs/``: the stored one
+    (:func:`stored_record`), else trained now and written atomically (an interrupted
     calibration or fidelity run loses no finished reference); and whether it was trained."""
+    stored = stored_record(ref, settings, out)
+    if stored is not None:
+        return stored, False
     folder = out / "refs" / ref.name
     train_config = trial_train_config(ref.spec, {}, settings, folder)
-    key = proxy_key(train_config)
-    path = out / "refs" / f"{ref.name}.json"
-    cached = read_json(path) if path.exists() else None
-    trained = not (cached and cached.get("key") == key)
-    if trained:
-        folder.mkdir(parents=True, exist_ok=True)
-        cached = {"key": key, "threads": settings.threads,
-                  **_train_reference(ref, settings, folder, train_config)}
-        write_json(path, cached)
-    # the list's figure, not the cached one; the identity path from the spec (records made
-    # before the feature existed lack it)
-    return {**cached, "psnr_ref": ref.psnr_ref,
-            "identity_path": ref.spec.has_identity_path()}, trained
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"key": proxy_key(train_config), "threads": settings.threads,
+              **_train_reference(ref, settings, folder, train_config)}
+    write_json(out / "refs" / f"{ref.name}.json", record)
+    return _as_listed(record, ref), True
+
+
+def _as_listed(record: Mapping[str, Any], ref: Reference) -> dict[str, Any]:
+    """The list's figure, not the stored one; the identity path from the spec (records made
+    before the feature existed lack it)."""
+    return {**record, "psnr_ref": ref.psnr_ref, "identity_path": ref.spec.has_identity_path()}
 
 
 def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Path, *,
@@ -171,6 +187,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     out = Path(out)
     threads = threads or os.cpu_count()  # a trial's default: every CPU
     base, _, _ = proxy_train_base(config)
+    device = local_device_kind(base)
     settings = TrialSettings(run_dir=str(out), scale=config.scale, train_base=base,
                              seed=config.seed, threads=threads)
     records, spent = [], []
@@ -187,15 +204,13 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
                   f"ETA {format_duration(eta)}", file=sys.stderr, flush=True)
     preset = proxy_preset(config)
     predicted = None if (fit or shipped_refs) else _predict_unfitted(
-        records, resolve_predictor(config, base)[0], config.proxy.predictor == "auto", preset,
+        records, resolve_predictor(config, base, device)[0], config.proxy.predictor == "auto",
+        preset,
         config.scale)
     doc = fidelity_report(records, preset=preset, scale=config.scale, predicted=predicted,
                           seed=config.seed)
     if fit:
-        import torch
-
-        meta = {"preset": preset, "n": len(records), "scale": config.scale,
-                "device": device_kind(base, float(torch.cuda.is_available())),
+        meta = {"preset": preset, "n": len(records), "scale": config.scale, "device": device,
                 "fingerprint": proxy_fingerprint(base, config.scale),
                 "refs": [r["name"] for r in records],
                 "arch_ids": [r[COL.arch_id] for r in records], "command": "nas fidelity --fit"}

@@ -22,7 +22,7 @@ from trainers.config import TrainConfig, partial_value
 from trainers.presets import PRESETS
 
 __all__ = ["proxy_train_base", "proxy_preset", "proxy_fingerprint", "resolve_predictor",
-           "device_kind"]
+           "device_kind", "local_device_kind"]
 
 
 def proxy_preset(config: SearchConfig, gpus: float = 0.0) -> str:
@@ -57,21 +57,37 @@ def proxy_fingerprint(train_base: dict[str, Any], scale: int) -> str:
 
 
 def device_kind(train_base: dict[str, Any], gpus: float) -> str:
-    """What the proxy trains on, as far as it changes the numbers: ``cpu``, or ``cuda:<GPU
-    name>`` (a predictor calibrated on one GPU model is not assumed to hold on another)."""
+    """What a trial's proxy trains on, as far as it changes the numbers: ``cpu``, or
+    ``cuda:<GPU name>`` (a predictor calibrated on one GPU model is not assumed to hold on
+    another). Asked in a Ray task with a trial's GPU share, where the trials run: the driver
+    may have no GPU, and opening CUDA there would take memory the trials need."""
     if gpus <= 0 or partial_value(train_base, "device") == "cpu":
+        return "cpu"
+    import ray
+
+    return ray.get(ray.remote(num_cpus=0, num_gpus=gpus)(local_device_kind).remote(train_base))
+
+
+def local_device_kind(train_base: dict[str, Any]) -> str:
+    """:func:`device_kind` of a proxy trained in this process (``nas fidelity``)."""
+    from trainers.device import resolve_device
+
+    device = resolve_device(partial_value(train_base, "device"))
+    if device == "cpu":
         return "cpu"
     import torch
 
-    return f"cuda:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cuda"
+    return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
 
 
-def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], gpus: float = 0.0):
+def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], device: str,
+                      gpus: float = 0.0):
     """``(Predictor or None, why)``: the predictor that turns ``psnr_proxy`` into ``psnr``.
 
     ``auto`` takes the one shipped for the preset and scale only if it was fitted for exactly
-    this proxy (same fingerprint, same kind of device); otherwise None, and ``why`` says so
-    (``nas launch`` then calibrates, unless ``proxy.calibrate: off``).
+    this proxy (same fingerprint) on the same kind of ``device`` (:func:`device_kind`);
+    otherwise None, and ``why`` says so (``nas launch`` then calibrates, unless
+    ``proxy.calibrate: off``).
     """
     from analysis.predictor import Predictor, shipped_predictor
 
@@ -85,10 +101,10 @@ def resolve_predictor(config: SearchConfig, train_base: dict[str, Any], gpus: fl
         if predictor is None:
             return None, f"no predictor shipped for the {preset} preset at x{config.scale}"
         meta = predictor.meta or {}
-        if (meta.get("fingerprint") != fingerprint
-                or meta.get("device") != device_kind(train_base, gpus)):
+        if meta.get("fingerprint") != fingerprint or meta.get("device") != device:
             return None, (f"the shipped {preset} x{config.scale} predictor was fitted for the "
-                          "unmodified preset on a CPU; this proxy differs")
+                          f"unmodified preset on {meta.get('device')}; this proxy differs "
+                          f"({device})")
         return predictor, f"shipped {preset} x{config.scale} predictor"
     predictor = Predictor.load(Path(choice))
     if (predictor.meta or {}).get("fingerprint") not in (None, fingerprint):

@@ -32,7 +32,7 @@ SHIPPED_SCALES = SCALES
 MIN_FIT_REFERENCES = 10
 # References a search calibrates on by default: the smallest spanning subset of the 42 x4
 # references whose leave-one-out pairwise accuracy, over all 42, stays within 0.02 of the full
-# set's, as do all larger ones (19: 0.863 against 0.876; docs/proxy.md, section 7).
+# set's, as do all larger ones (19: 0.871 against 0.872; docs/proxy.md, section 7).
 DEFAULT_CALIBRATION_REFS = 19
 
 
@@ -125,8 +125,8 @@ def _reference(entry: Any, i: int, base: Path, scale: int,
 
 
 def spanning_subset(psnr_ref: Sequence[float], params: Sequence[int], n: int) -> list[int]:
-    """Indices of ``n`` references that keep the set's span: evenly spaced along the parameter
-    count (so the smallest and the largest networks stay, and small networks keep their share),
+    """Indices of ``n`` references that keep the set's span: evenly spaced in the order of
+    size (so the smallest and the largest networks stay, and small networks keep their share),
     with the lowest and the highest reference PSNR swapped in where the spacing missed them.
     In the list's order; every index when ``n`` covers the list."""
     count = len(psnr_ref)
@@ -134,10 +134,12 @@ def spanning_subset(psnr_ref: Sequence[float], params: Sequence[int], n: int) ->
         return list(range(count))
     by_size = sorted(range(count), key=lambda i: params[i])
     picked = [by_size[round(k * (count - 1) / max(1, n - 1))] for k in range(n)]
+    kept = {by_size[0], by_size[-1]}  # the ends of the size range, and what is swapped in
     for extreme in (min, max):
         i = extreme(range(count), key=lambda j: psnr_ref[j])
-        if i not in picked:  # replace the pick nearest in size, never an end of the size range
-            inner = picked[1:-1] or picked
-            nearest = min(inner, key=lambda j: abs(math.log(params[j] / params[i])))
+        if i not in picked:  # replace the pick nearest in size
+            nearest = min((j for j in picked if j not in kept),
+                          key=lambda j: abs(math.log(params[j] / params[i])))
             picked[picked.index(nearest)] = i
+        kept.add(i)
     return sorted(picked)

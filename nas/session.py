@@ -17,7 +17,7 @@ from analysis.rundir import STATUS, RunDir, TrialsTable, now_iso, read_json, wri
 from nas.budget import Budget
 from nas.config import SearchConfig
 from nas.progress import Progress
-from nas.proxy import proxy_preset, proxy_train_base, resolve_predictor
+from nas.proxy import device_kind, proxy_preset, proxy_train_base, resolve_predictor
 from nas.summary import LaunchSummary, summary_lines
 from nas.trial_settings import TrialSettings
 from search_space.errors import InputError
@@ -219,8 +219,8 @@ def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], 
     for this proxy the search calibrates one first (``proxy.calibrate``, :mod:`nas.calibration`).
     """
     from analysis.predictor import Predictor
-    from nas.calibration import FIDELITY_KEYS, calibrate
-    from nas.fidelity import shipped_fidelity
+    from nas.calibration import calibrate
+    from nas.fidelity import FIDELITY_KEYS, shipped_fidelity
 
     earlier = read_json(run.calibration_json) if run.calibration_json.exists() else {}
     if "model" in earlier:  # a resumed run (None: it was uncalibrated and stays so)
@@ -229,10 +229,12 @@ def _calibration(run: RunDir, config: SearchConfig, train_base: dict[str, Any], 
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"{run.calibration_json}: model: not a predictor written by nas "
                              f"launch ({first_line(e)})") from None
-    predictor, why = resolve_predictor(config, train_base, gpus)
+    device = device_kind(train_base, gpus)
+    predictor, why = resolve_predictor(config, train_base, device, gpus)
     auto = config.proxy.predictor == "auto"
     if predictor is None and auto and config.proxy.calibration_refs is not None:
-        predictor, record = calibrate(run, config, train_base, cpus, gpus, progress=progress)
+        predictor, record = calibrate(run, config, train_base, cpus, gpus, device,
+                                      progress=progress)
     elif predictor is None:
         record = {"calibrated": False, "predictor": why + (
             "; proxy.calibrate: off, so psnr is the raw proxy PSNR (auto calibrates one)"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import pareto
-from analysis.metrics import COL
+from analysis.metrics import COL, is_flag_set
 from analysis.run import Run
 from analysis.rundir import TrialDir
 from search_space.errors import InputError, did_you_mean
@@ -40,7 +40,7 @@ def _not_extrapolated(candidates: pd.DataFrame, pick: str) -> pd.DataFrame:
     """The candidates whose psnr is not extrapolated (an error when that leaves none)."""
     if COL.extrapolated not in candidates.columns:
         return candidates
-    kept = candidates[candidates[COL.extrapolated].astype(str).str.lower() != "true"]
+    kept = candidates[~candidates[COL.extrapolated].map(is_flag_set)]
     if kept.empty and not candidates.empty:
         raise InputError(f"--pick {pick}: every candidate trial's psnr is extrapolated beyond "
                          "the predictor's references; pass --allow-extrapolated to pick among "

@@ -24,7 +24,7 @@ import pandas as pd
 
 from analysis import metrics, pareto
 from analysis.formatting import format_value
-from analysis.metrics import COL
+from analysis.metrics import COL, is_flag_set
 from analysis.plots._utils import (
     _COLOURS,
     _MARKERS,
@@ -81,7 +81,8 @@ def _layer(name: str, kind: str, df: pd.DataFrame, x: str, y: str, **kwargs) -> 
         labels=[str(r.get(COL.anchor) or "") for r in rows],
         trial_ids=[str(r.get(COL.trial_id, "")) for r in rows],
         sd=[_number(r.get(COL.psnr_sd)) if predicted else math.nan for r in rows],
-        extrapolated=[predicted and r.get(COL.extrapolated) is True for r in rows], **kwargs,
+        extrapolated=[predicted and is_flag_set(r.get(COL.extrapolated)) for r in rows],
+        **kwargs,
     )
 
 
@@ -246,9 +247,10 @@ def plot_scatter(info: ScatterInfo):
     fig.update_xaxes(title=info.x_label, type="log" if info.log_x else "linear")
     fig.update_yaxes(title=info.y_label)
     note = info.note
-    if any(e for layer in info.layers for e in layer.extrapolated):
-        note = (note + " " if note else "") + ("Open markers: psnr extrapolated beyond the "
-                                               "predictor's references; bars: +-1 sd.")
+    if any(math.isfinite(v) for layer in info.layers for v in layer.sd):
+        note = (note + " " if note else "") + ("Bars: +-1 sd of the predicted psnr; open "
+                                               "markers: extrapolated beyond the predictor's "
+                                               "references.")
     _layout(fig, info.title, note)
     return fig
 

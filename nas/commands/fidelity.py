@@ -115,7 +115,6 @@ def format_fidelity(doc) -> str:
     return "\n".join(lines)
 
 
-
 def _scale_text(doc) -> str:
     scale = doc.get("scale")
     return f" at x{scale}" if scale else ""

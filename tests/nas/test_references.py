@@ -48,8 +48,11 @@ def test_shipped_predictor_calibrates_the_default_search(capsys):
     from nas.proxy import proxy_train_base, resolve_predictor
 
     config = SearchConfig.defaults()
-    predictor, why = resolve_predictor(config, proxy_train_base(config)[0])
+    predictor, why = resolve_predictor(config, proxy_train_base(config)[0], "cpu")
     assert predictor is not None, why
+    # the same proxy trained on a GPU is another proxy: calibrated by the search, not assumed
+    on_gpu, why = resolve_predictor(config, proxy_train_base(config)[0], "cuda:NVIDIA H100")
+    assert on_gpu is None and "(cuda:NVIDIA H100)" in why
     assert main(["fidelity", "--shipped", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["n"] == len(REFS) and doc["predictor_mode"] == "leave_one_out"
