@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from analysis.fidelity import count_pairs
@@ -41,7 +43,6 @@ def test_weighted_references_carry_their_official_weights_psnr(ref):
 def test_shipped_predictor_calibrates_the_default_search(capsys):
     """The shipped cpu predictor was fitted for exactly the default proxy (a changed preset must
     be refitted with `nas fidelity --fit`), and its shipped fidelity holds what it claims."""
-    import json
 
     from nas.cli import main
     from nas.config import SearchConfig
@@ -82,3 +83,21 @@ def test_the_ntire_zoo_entries_add_small_networks_to_the_shipped_list():
 @pytest.mark.parametrize("ref", ZOO, ids=lambda r: r.name)
 def test_ntire_zoo_references_carry_their_official_weights_psnr(ref):
     test_weighted_references_carry_their_official_weights_psnr(ref)
+
+
+def test_the_x2_predictor_ships_for_the_unmodified_cpu_preset(capsys):
+    """An x2 search on the cpu preset is calibrated by the shipped x2 fit (22 references),
+    and `nas fidelity --shipped --scale 2` prints its leave-one-out figures."""
+    from nas.cli import main
+    from nas.config import SearchConfig
+    from nas.proxy import proxy_train_base, resolve_predictor
+
+    config = SearchConfig.from_dict({"space": {"scale": 2}})
+    predictor, why = resolve_predictor(config, proxy_train_base(config)[0], "cpu")
+    assert predictor is not None and predictor.meta["scale"] == 2, why
+    assert main(["fidelity", "--shipped", "--scale", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["scale"] == 2 and doc["n"] == 22 == predictor.meta["n"]
+    assert [r["name"] for r in doc["refs"]] == [r.name for r in load_references(scale=2)]
+    assert doc["scores"]["predictor"]["pairwise_accuracy"] > doc["scores"]["proxy"][
+        "pairwise_accuracy"] + 0.1
