@@ -1,8 +1,9 @@
 """``nas fidelity``: how far a search's proxy can be trusted, measured on reference networks.
 
-Every reference (a network with a known converged Set5 x4 PSNR-Y) is proxy-trained exactly as a
-trial of the search config would be (:func:`nas.trial.trial_train_config` and the same training
-loop), and scored by rank statistics against its reference PSNR (:mod:`analysis.fidelity`): the
+Every reference (a network with a known converged Set5 PSNR-Y at the config's scale) is
+proxy-trained exactly as a trial of the search config would be
+(:func:`nas.trial.trial_train_config` and the same training loop), and scored by rank
+statistics against its reference PSNR (:mod:`analysis.fidelity`): the
 raw proxy PSNR, the calibrated predictor (:mod:`analysis.predictor`, leave-one-out), and
 training-free baselines (log params, MACs, a size-only regression, two zero-cost proxies).
 

@@ -10,8 +10,8 @@ compared only at the end of their schedules, the seed is the same for every cand
 patches, the smallest that ESA's stride-2 conv + 7x7 pool accepts) rank better per CPU-minute than
 fewer large ones; validation on Set5 and Set14 (19 images) at the middle and the end of the
 schedule, so that the PSNR predictor also sees how fast PSNR still rises. Predictors fitted for
-exactly this preset ship in ``analysis/predictors/cpu_x<scale>.json``; changing the preset (or
-overriding it in ``proxy.train``) makes ``nas launch`` calibrate its own first
+exactly this preset ship in ``analysis/predictors/cpu_x4.json`` and ``cpu_x2.json``; changing the
+preset (or overriding it in ``proxy.train``) makes ``nas launch`` calibrate its own first
 (``proxy.calibrate``, ``nas/calibration.py``).
 
 ``gpu``: close to the papers' proxy settings (64x64 LR patches, batch 64, L1, Adam, cosine); the

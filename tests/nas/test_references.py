@@ -41,9 +41,8 @@ def test_weighted_references_carry_their_official_weights_psnr(ref):
 
 
 def test_shipped_predictor_calibrates_the_default_search(capsys):
-    """The shipped cpu predictor was fitted for exactly the default proxy (a changed preset must
-    be refitted with `nas fidelity --fit`), and its shipped fidelity holds what it claims."""
-
+    """The shipped cpu predictor was fitted for exactly the default proxy (a changed one is
+    calibrated by the search itself), and its shipped fidelity holds what it claims."""
     from nas.cli import main
     from nas.config import SearchConfig
     from nas.proxy import proxy_train_base, resolve_predictor
