@@ -55,6 +55,11 @@ IDENTITY_FEATURE = "no_identity"
 # The "bigger is better" predictor that the calibrated one must beat.
 SIZE_FEATURES = ("log_params", "log_macs")
 DEFAULT_ALPHA = 1.0
+# Beyond the references' range, a feature that would raise the prediction counts at this share
+# of its slope. Measured on networks 4-27x larger than any reference (docs/proxy.md, section 8):
+# 0 (a hard bound) under-predicted EDSR by 0.67 dB and the SRN teacher by 0.35, 1 (none)
+# over-predicted them by 0.26 and 0.07; the half was chosen from those two, before RCAN's figure.
+BEYOND_RANGE_SLOPE = 0.5
 # The input the predictor's MACs are counted at (the NTIRE 256x256, as the references').
 MACS_INPUT_HW = (256, 256)
 
@@ -138,8 +143,9 @@ class Predictor:
         coef, intercept: The fitted model (intercept = mean target).
         alpha: Ridge penalty on the standardised coefficients.
         meta: Where it came from (preset, reference count, command).
-        bounds: Each feature's range over the training references: outside it a feature only
-            lowers the prediction (:meth:`_z`), and the prediction is marked extrapolated.
+        bounds: Each feature's range over the training references: outside it a feature raises
+            the prediction at half its slope at most (:meth:`_z`), and the prediction is marked
+            extrapolated.
         members: The coefficients of the averaged models (:meth:`average`), whose spread at a
             point is part of :meth:`sd`.
         residual_sd: RMS of the leave-one-out errors on the training references
@@ -174,9 +180,10 @@ class Predictor:
     def _z(self, row: Mapping[str, float | None]) -> np.ndarray | None:
         """Standardised features of ``row``; None if one is missing.
 
-        Outside the references' range a feature may lower the prediction but never raise it
-        past what the range's edge gives: a linear term in log params would otherwise promise
-        1.3 dB to a 43M network, while a network smaller than any reference keeps falling.
+        Outside the references' range a feature that raises the prediction counts at
+        :data:`BEYOND_RANGE_SLOPE` of its slope (a linear term in log params would promise
+        1.3 dB to a 43M network), one that lowers it at its full slope (a network smaller than
+        any reference keeps falling).
         The proxy PSNR follows the same rule, by the sign the fit gave it: the 42-reference fit
         weighs it at about zero (EGFMN, the lowest proxy PSNR at 21.0 dB, converges to 32.03),
         so a trial below every reference's proxy PSNR is scored near ordinary, and flagged.
@@ -188,7 +195,7 @@ class Predictor:
         if self.bounds is not None:
             edge = np.clip(x, *np.asarray(self.bounds).T)
             gain = np.asarray(self.coef) * (x - edge) / np.asarray(self.std)
-            x = np.where(gain > 0, edge, x)
+            x = np.where(gain > 0, edge + BEYOND_RANGE_SLOPE * (x - edge), x)
         return (x - np.asarray(self.mean)) / np.asarray(self.std)
 
     def predict(self, row: Mapping[str, float | None]) -> float | None:

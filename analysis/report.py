@@ -279,8 +279,9 @@ def _calibration_section(calibration: Mapping[str, Any]) -> str:
         return (f'<p class="note">The objective <code>psnr</code> is the raw proxy PSNR '
                 f"({_esc(why)}). Short proxies favour small, fast-converging networks; "
                 "the front's PSNR axis may invert the capacity ranking.</p>")
-    scale = (calibration.get("model") or {}).get("meta", {}).get("scale", 4)
-    text = (f"<p>The objective <code>psnr</code> is a <b>prediction of converged Set5 x{scale} "
+    scale = ((calibration.get("model") or {}).get("meta") or {}).get("scale")
+    text = (f"<p>The objective <code>psnr</code> is a <b>prediction of converged Set5"
+            f"{f' x{scale}' if scale else ''} "
             f"PSNR-Y</b> ({_esc(calibration['predictor'])}) from what the proxy observed; the "
             "raw figure is <code>psnr_proxy</code>.</p>")
     fid = calibration.get("fidelity")

@@ -37,7 +37,7 @@ def fidelity_figure(doc: Mapping[str, Any]):
             textposition="top center", textfont=dict(size=9), showlegend=False,
             hovertemplate="%{text}<br>reference %{x:.2f} dB<br>%{y:.3f} dB<extra></extra>"),
             row=1, col=col)
-        fig.update_xaxes(title_text=f"reference (converged) Set5 x{doc.get('scale', 4)} PSNR-Y "
+        fig.update_xaxes(title_text=f"reference (converged) Set5 x{doc['scale']} PSNR-Y "
                          "[dB]", row=1, col=col)
     fig.update_yaxes(title_text="proxy PSNR-Y [dB]", row=1, col=1)
     if len(titles) > 1:

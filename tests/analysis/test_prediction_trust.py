@@ -28,15 +28,21 @@ def _rows(n=15, seed=0):
     return rows, targets
 
 
-def test_outside_the_references_a_feature_only_lowers_the_prediction():
+def test_outside_the_references_a_raising_feature_counts_at_half_its_slope():
+    from analysis.predictor import BEYOND_RANGE_SLOPE
+
     rows, targets = _rows()
     model = Predictor.fit(rows, targets, features=("psnr_proxy", "log_params"))
     top = max(r["log_params"] for r in rows)
     low = min(r["log_params"] for r in rows)
     base = {"psnr_proxy": 30.0}
     at_top = model.predict({**base, "log_params": top})
-    # 43M parameters promise nothing beyond the largest reference ...
-    assert model.predict({**base, "log_params": math.log10(43e6)}) == pytest.approx(at_top)
+    slope = model.coef[1] / model.std[1]  # dB per decade of parameters, inside the range
+    assert slope > 0
+    # 43M parameters promise half of what the straight line would beyond the largest reference
+    big = math.log10(43e6)
+    assert model.predict({**base, "log_params": big}) == pytest.approx(
+        at_top + BEYOND_RANGE_SLOPE * slope * (big - top))
     # ... while a network smaller than any reference keeps falling, as does a dead proxy
     assert model.predict({**base, "log_params": low - 1}) < model.predict(
         {**base, "log_params": low}) - 0.1
