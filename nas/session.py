@@ -120,6 +120,7 @@ class Session:
         cpus, gpus = _trial_resources(config, ray.cluster_resources())
         settings, n_evals = _trial_settings(self.run_dir, config, cpus, gpus,
                                             self.progress.enabled)
+        self._start_clock()  # a wall-clock budget is the search's: calibration is not in it
         self.state["measured"] = measured_settings(config, settings, gpus)
         self.run_dir.write_state(self.state)
         storage = open_storage(storage_url(self.run_dir, self.state))
@@ -147,6 +148,12 @@ class Session:
         # and listed at the end; Tune's own error lines would break the progress line.
         logging.getLogger("ray.tune.execution.tune_controller").setLevel(logging.CRITICAL)
         tuner.fit()
+
+    def _start_clock(self) -> None:
+        """The session's clock and its budget's deadline start now."""
+        self.t_start = time.monotonic()
+        if self.work.seconds is not None:
+            self.progress.deadline = self.t_start + self.work.seconds
 
     def save(self) -> None:
         """trials.csv, the elapsed time in state.json (a wall-clock budget survives kill -9) and
