@@ -183,10 +183,10 @@ class Predictor:
         Outside the references' range a feature that raises the prediction counts at
         :data:`BEYOND_RANGE_SLOPE` of its slope (a linear term in log params would promise
         1.3 dB to a 43M network), one that lowers it at its full slope (a network smaller than
-        any reference keeps falling).
-        The proxy PSNR follows the same rule, by the sign the fit gave it: the 42-reference fit
-        weighs it at about zero (EGFMN, the lowest proxy PSNR at 21.0 dB, converges to 32.03),
-        so a trial below every reference's proxy PSNR is scored near ordinary, and flagged.
+        any reference keeps falling). The proxy PSNR follows the same rule, by the sign the fit
+        gave it: the 42-reference fit weighs it at about zero (EGFMN, the lowest proxy PSNR at
+        21.0 dB, converges to 32.03), so a trial below every reference's proxy PSNR is scored
+        near ordinary, and flagged.
         """
         values = [row.get(f) for f in self.features]
         if any(v is None or not math.isfinite(float(v)) for v in values):

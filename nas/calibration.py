@@ -36,6 +36,7 @@ from trainers.environment import cache_dir
 
 __all__ = ["calibrate", "calibration_store", "calibration_references"]
 
+
 def calibration_store(run: RunDir, train_base: dict[str, Any], scale: int, device: str,
                       seed: int) -> Path:
     """The folder of this proxy's calibration records: one per proxy, kind of device and seed
