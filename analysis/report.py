@@ -279,7 +279,8 @@ def _calibration_section(calibration: Mapping[str, Any]) -> str:
         return (f'<p class="note">The objective <code>psnr</code> is the raw proxy PSNR '
                 f"({_esc(why)}). Short proxies favour small, fast-converging networks; "
                 "the front's PSNR axis may invert the capacity ranking.</p>")
-    scale = ((calibration.get("model") or {}).get("meta") or {}).get("scale")
+    scale = ((calibration.get("fidelity") or {}).get("scale")
+             or ((calibration.get("model") or {}).get("meta") or {}).get("scale"))
     text = (f"<p>The objective <code>psnr</code> is a <b>prediction of converged Set5"
             f"{f' x{scale}' if scale else ''} "
             f"PSNR-Y</b> ({_esc(calibration['predictor'])}) from what the proxy observed; the "

@@ -206,8 +206,7 @@ def run_fidelity(config: SearchConfig, refs: Sequence[Reference], out: str | Pat
     preset = proxy_preset(config)
     predicted = None if (fit or shipped_refs) else _predict_unfitted(
         records, resolve_predictor(config, base, device)[0], config.proxy.predictor == "auto",
-        preset,
-        config.scale)
+        preset, config.scale)
     doc = fidelity_report(records, preset=preset, scale=config.scale, predicted=predicted,
                           seed=config.seed)
     if fit:
@@ -322,7 +321,7 @@ def fidelity_report(records: Sequence[Mapping[str, Any]], *, preset: str, scale:
         "refs": [{"name": r["name"], COL.arch_id: r.get(COL.arch_id), "psnr_ref": r["psnr_ref"],
                   COL.psnr_proxy: round(r[COL.psnr_proxy], 4),
                   "psnr_pred": None if p is None else round(p, 4),
-                  "psnr_sd": None if sd is None else round(sd, 4), "pred_mode": m,
+                  COL.psnr_sd: None if sd is None else round(sd, 4), "pred_mode": m,
                   COL.params: r[COL.params], COL.macs_g: round(r[COL.macs_g], 4),
                   "proxy_seconds": r["proxy_seconds"], "features": f}
                  for r, p, sd, m, f in zip(records, pred, sds, modes, feats, strict=True)],

@@ -24,7 +24,8 @@ CONTRACT = {"analysis/metrics.py", "analysis/rundir.py"}
 # (params, ntire_score), BasicSR's checkpoint key and metric names (params, psnr, ssim),
 # published figures (params, runtime_ms), a prepared-data report (reason), plot layer kinds and
 # a CSS class (anchor), a display label (params), a local sort frame (psnr), a function in
-# __all__ (runtime_baseline), the training config of `nas verify` (iterations).
+# __all__ (runtime_baseline), the training config of `nas verify` (iterations), a predictor's
+# meta and a run's calibration record (device, seed, failed).
 OTHER_SCHEMAS = {
     "nas/commands/data.py": {"reason": 1},
     "nas/commands/export.py": {"iterations": 1},
@@ -32,8 +33,10 @@ OTHER_SCHEMAS = {
     "nas/commands/show.py": {"spec": 1},
     "nas/commands/train.py": {"device": 1, "iterations": 3, "train_seconds": 1},
     "nas/config.py": {"seed": 3},
+    "nas/calibration.py": {"device": 2, "failed": 1, "seed": 1},
     "nas/config_sections.py": {"seed": 1},
-    "nas/fidelity.py": {"synflow": 3},
+    "nas/fidelity.py": {"device": 1, "synflow": 3},
+    "nas/proxy.py": {"device": 4},
     "nas/references.py": {"spec": 2},
     "nas/launcher.py": {"seed": 1, "started_at": 1},
     "nas/objectives.py": {"ntire_score": 1, "params": 2},

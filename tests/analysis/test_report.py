@@ -140,12 +140,12 @@ def test_report_shows_the_calibration_and_warns_when_it_beats_no_baseline(run_di
              "kendall_tau_ci": [0.6, 0.8], "spearman_ci": [0.7, 0.9],
              "pairwise_accuracy_ci": [0.8, 0.93]}
     run.calibration = {"calibrated": True, "predictor": "shipped cpu predictor", "fidelity": {
-        "preset": "cpu", "n": 24, "pairs": 200, "min_gap_db": 0.1,
+        "preset": "cpu", "scale": 2, "n": 24, "pairs": 200, "min_gap_db": 0.1,
         "predictor_beats_baselines": True,
         "scores": {"predictor": score, "proxy": {**score, "kendall_tau": -0.1}}}}
     write_report(run, {"psnr": "maximize", "params": "minimize"}, png=False)
     html = (tmp_path / "report.html").read_text()
-    assert "prediction of converged Set5 x4" in html and "over 24 reference networks" in html
+    assert "prediction of converged Set5 x2" in html and "over 24 reference networks" in html
     assert "<td>predictor</td><td>+0.710 [+0.60, +0.80]</td>" in html
     assert "does not beat every training-free baseline" not in html
     run.calibration["fidelity"]["predictor_beats_baselines"] = False
