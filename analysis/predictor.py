@@ -324,12 +324,14 @@ def fit_averaged(rows: Sequence[Mapping[str, float | None]], targets: Sequence[f
 def leave_one_out(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], *,
                   fit: Fit = fit_averaged) -> list[float | None]:
     """Prediction for each reference from ``fit`` on all the other references."""
-    out = []
+    return [model.predict(rows[i]) for i, model in _folds(rows, targets, fit)]
+
+
+def _folds(rows: Sequence[Mapping[str, float | None]], targets: Sequence[float], fit: Fit):
+    """``(i, model)``: ``fit`` on every reference but the i-th, for each i."""
     for i in range(len(rows)):
         keep = [j for j in range(len(rows)) if j != i]
-        model = fit([rows[j] for j in keep], [targets[j] for j in keep])
-        out.append(model.predict(rows[i]))
-    return out
+        yield i, fit([rows[j] for j in keep], [targets[j] for j in keep])
 
 
 def with_residual_sd(predictor: Predictor, rows: Sequence[Mapping[str, float | None]],
@@ -345,13 +347,11 @@ def leave_one_out_with_sd(rows: Sequence[Mapping[str, float | None]], targets: S
                           *, fit: Fit = fit_averaged) -> list[tuple[float | None, float | None]]:
     """(prediction, sd) of each reference from ``fit`` on all the others, its sd's residual part
     measured leave-one-out inside those others (nothing of the reference itself reaches it)."""
-    out = []
-    for i in range(len(rows)):
-        keep = [j for j in range(len(rows)) if j != i]
-        sub_rows, sub_targets = [rows[j] for j in keep], [targets[j] for j in keep]
-        model = with_residual_sd(fit(sub_rows, sub_targets), sub_rows, sub_targets, fit=fit)
-        out.append((model.predict(rows[i]), model.sd(rows[i])))
-    return out
+    def fit_with_sd(sub_rows, sub_targets) -> Predictor:
+        return with_residual_sd(fit(sub_rows, sub_targets), sub_rows, sub_targets, fit=fit)
+
+    return [(model.predict(rows[i]), model.sd(rows[i]))
+            for i, model in _folds(rows, targets, fit_with_sd)]
 
 
 def ridge(features: Sequence[str], alpha: float = DEFAULT_ALPHA) -> Fit:
