@@ -15,7 +15,7 @@ from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec, StageSpec, split_named
 from search_space.upsamplers import build_upsampler
 
-__all__ = ["SRNet", "YOnlySRNet", "build_net", "build_block", "block_kwargs"]
+__all__ = ["SRNet", "ProjectedStage", "YOnlySRNet", "build_net", "build_block", "block_kwargs"]
 
 # DIV2K RGB mean, as EDSR's MeanShift uses it.
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -36,6 +36,7 @@ class SRNet(nn.Module):
     """head -> fusion(body) -> [last conv] -> [+ head] -> upsampler [+ bicubic(input)].
 
     Inputs are expected in ``[0, spec.input_range]``; outputs are in the same range. With
+    ``upsampler: pre_bicubic`` all of it runs on the bicubic-upsampled input (SRCNN). With
     ``head: none`` the body starts from the image; a tail with a nearest-neighbour branch
     (``upsampler: {type: pixelshuffle, near: true}``) has it run first, on the input.
     """
@@ -53,6 +54,9 @@ class SRNet(nn.Module):
             self.head = None if spec.head == "none" else build_conv(spec.head, image, c)
         self.body = nn.ModuleList()
         for stage in spec.body:
+            if stage.channels is not None:
+                self.body.append(ProjectedStage(c, stage, spec))
+                continue
             for _ in range(stage.repeat):
                 # Without a head the first block maps the image to C (SPAN-F, SPANV2).
                 stem = self.head is None and not self.body
@@ -84,6 +88,8 @@ class SRNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, 3, H, W) -> (B, 3, sH, sW)
         inp = x
+        if getattr(self.tail, "upsamples_input", False):  # a pre-upsampling network (SRCNN)
+            x = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         if self.rgb_mean is not None:
             x = x - self.rgb_mean
         if self.spec.input_norm == "span":
@@ -110,6 +116,15 @@ class SRNet(nn.Module):
             out = out + F.interpolate(inp, scale_factor=self.scale,
                                       mode=self.spec.input_skip_mode, align_corners=False)
         return out
+
+
+class ProjectedStage(nn.Sequential):
+    """A stage of its own width W: 1x1 conv C -> W, the stage's blocks at W, 1x1 conv W -> C."""
+
+    def __init__(self, channels: int, stage: StageSpec, spec: ArchSpec) -> None:
+        width = stage.channels
+        blocks = [build_block(stage, width, spec) for _ in range(stage.repeat)]
+        super().__init__(conv(channels, width, 1), *blocks, conv(width, channels, 1))
 
 
 class YOnlySRNet(SRNet):

@@ -17,9 +17,10 @@ FUSIONS = ("sequential", "aggregate", "hff", "bff", "mbff", "cascade", "span", "
 # "deconv" = FSRCNN's 9x9 transposed conv with stride s; "pixelshuffle_carn" / "_carn_m" = CARN's
 # multi-scale tail (x2, x3 and x4 branches, the spec's scale runs; CARN-M's with 4 groups);
 # "erum" / "erum_unit" = the ICLR'19 study's recursive upsampling modules, of plain convs / of the
-# spec's conv unit.
+# spec's conv unit; "pre_bicubic" = a pre-upsampling network (SRCNN, VDSR): the network runs on the
+# bicubic-upsampled input and its tail is a conv to the image.
 UPSAMPLERS = ("pixelshuffle", "pixelshuffle_multi", "pixelshuffle_staged", "deconv",
-              "pixelshuffle_carn", "pixelshuffle_carn_m", "erum", "erum_unit")
+              "pixelshuffle_carn", "pixelshuffle_carn_m", "erum", "erum_unit", "pre_bicubic")
 # Input normalisation before the head: "span" = (x / input_range - DIV2K mean) * 255, the mean
 # not added back (SPAN, DSCF; mean_shift is EDSR's subtract-and-add-back).
 INPUT_NORMS = ("none", "span")

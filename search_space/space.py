@@ -10,8 +10,9 @@ The space is described by a plain mapping (the ``space:`` section of a search co
   ``step``) are integers, a float range otherwise.
 
 The body is ``body.depth`` blocks of one family ``body.block`` (and, with ``stages: 2``, then
-``body2.depth`` blocks of a family ``body2.block`` of their own), optionally with an attention
-stage (``attention.type``) after every ``attention.every`` blocks of a stage, then the global
+``body2.depth`` blocks of a family ``body2.block`` and a width ``body2.channels`` of their own),
+optionally with an attention stage (``attention.type``) after every ``attention.every`` blocks
+of a stage, then the global
 choices (fusion, global residual, last conv, activation, conv unit, upsampler and its
 nearest-neighbour branch, input skip).
 Parameter names are stable and hierarchical; a conditional parameter is prefixed by the choice it
@@ -68,8 +69,9 @@ DEFAULT_SPACE: dict[str, Any] = {
     # cost of a sample ~ the anchors'; widen both for GPU searches.
     "channels": {"low": 16, "high": 48, "step": 8},
     "depth": {"low": 2, "high": 6},
-    # Body stages, each with its own block family, depth and options (same width): 1, 2 or
-    # [1, 2]. A second stage's parameters are ``body2.*``; with 1 nothing is sampled for it.
+    # Body stages, each with its own block family, depth, options and width (the first at the
+    # trunk's ``channels``, a second at ``body2.channels`` from the same dimension, between 1x1
+    # projections): 1, 2 or [1, 2]. With 1 nothing is sampled for a second stage.
     "stages": 1,
     # Block families (registry names); per family, dimensions for its options. Options with
     # registry ``choices`` are searched over all of them unless narrowed here; other options
@@ -170,6 +172,8 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
     if space["stages"] != 1:
         stages = p["stages"] = _suggest(trial, "stages", space["stages"])
     for stage in STAGE_PREFIXES[:stages]:
+        if stage != STAGE_PREFIXES[0]:  # a later stage has a width of its own
+            p[f"{stage}.channels"] = _suggest(trial, f"{stage}.channels", space["channels"])
         p[f"{stage}.depth"] = _suggest(trial, f"{stage}.depth", space["depth"])
         block = p[f"{stage}.block"] = _suggest(trial, f"{stage}.block", list(space["blocks"]))
         for option, dim in _option_dims(get_block(block), space["blocks"][block]).items():
@@ -233,17 +237,22 @@ def _body(params: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _stage(params: Mapping[str, Any], stage: str) -> list[dict[str, Any]]:
+    """A stage's blocks; at a width of its own (other than the trunk's) each group of blocks
+    between attention stages is a projected stage, the attention stays at the trunk width."""
     block, depth = params[f"{stage}.block"], params[f"{stage}.depth"]
-    args = _sub_options(params, f"{stage}.{block}.")
+    group = {"block": block, "args": _sub_options(params, f"{stage}.{block}.")}
+    width = params.get(f"{stage}.channels", params["channels"])
+    if width != params["channels"]:
+        group["channels"] = width
     kind = params.get("attention.type", "none")
     if kind == "none":
-        return [{"block": block, "repeat": depth, "args": args}]
+        return [{**group, "repeat": depth}]
     every = params["attention.every"]
     att_args = _sub_options(params, f"attention.{kind}.")
     body, left = [], depth
     while left > 0:
         n = min(every, left)
-        body.append({"block": block, "repeat": n, "args": args})
+        body.append({**group, "repeat": n})
         if n == every:
             body.append({"block": kind, "repeat": 1, "args": att_args})
         left -= n

@@ -67,11 +67,21 @@ def _odd(value: int) -> str | None:
 
 @dataclass(frozen=True)
 class StageSpec:
-    """``repeat`` copies of one registered block, built with ``args``."""
+    """``repeat`` copies of one registered block, built with ``args``.
+
+    With ``channels`` the stage has a width of its own: its blocks run at that width between a
+    1x1 conv from the trunk width and one back to it, and the fusion sees the stage as one block.
+    """
 
     block: str
     repeat: int = 1
     args: Mapping[str, Any] = field(default_factory=dict)
+    channels: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data; ``channels`` only when set, so that no earlier spec changed identity."""
+        d = {"block": self.block, "repeat": self.repeat, "args": plain(self.args)}
+        return d if self.channels is None else {**d, "channels": self.channels}
 
     def __hash__(self) -> int:
         return hash(json.dumps(asdict(self), sort_keys=True, default=str))
@@ -84,7 +94,8 @@ class ArchSpec:
     Args:
         scale: Upscaling factor, one of 2, 3, 4.
         channels: Trunk width C.
-        body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W).
+        body: Ordered stages; every block maps (B, C, H, W) -> (B, C, H, W), a stage with
+            ``channels`` W runs its blocks at W between 1x1 convs C -> W and W -> C.
         name: Free label (not part of the identity).
         in_channels: Image channels (3).
         fusion: How block outputs are combined, a name or ``{type: span, **options}``. Option:
@@ -157,17 +168,14 @@ class ArchSpec:
     def _fields_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         if isinstance(d["body"], (list, tuple)):
-            d["body"] = [{"block": s.block, "repeat": s.repeat, "args": s.args}
-                         if isinstance(s, StageSpec) else s for s in d["body"]]
+            d["body"] = [s.to_dict() if isinstance(s, StageSpec) else s for s in d["body"]]
         return d
 
     # ---------------------------------------------------------------- identity
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (YAML/JSON-safe); ``from_dict(to_dict())`` round-trips."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["body"] = [
-            {"block": s.block, "repeat": s.repeat, "args": plain(s.args)} for s in self.body
-        ]
+        d["body"] = [s.to_dict() for s in self.body]
         for key in ("conv", "fusion", "upsampler", "head", "last_conv_unit"):
             d[key] = plain(d[key])
         for key, default in _OMITTED_AT_DEFAULT.items():
@@ -194,6 +202,7 @@ class ArchSpec:
         return self.global_residual or self.input_skip
 
     def num_blocks(self) -> int:
+        """Blocks in all, counting the blocks inside a stage of its own width."""
         return sum(s.repeat for s in self.body)
 
     def with_scale(self, scale: int) -> ArchSpec:
@@ -252,7 +261,8 @@ def _normalise_body(body: Any) -> tuple[StageSpec, ...]:
     for s in stages:
         if isinstance(s, str):
             s = {"block": s}
-        out.append(StageSpec(s["block"], s.get("repeat", 1), dict(s.get("args") or {})))
+        out.append(StageSpec(s["block"], s.get("repeat", 1), dict(s.get("args") or {}),
+                             s.get("channels")))
     return tuple(out)
 
 
@@ -282,16 +292,21 @@ def _validate(data: Any) -> list[str]:
     return problems
 
 
+_STAGE_KEYS = ("block", "repeat", "args", "channels")
+
+
 def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
     import search_space.blocks  # noqa: F401  (registers the catalogue)
 
     if isinstance(body, (Mapping, str)):
         body = [body]
-    if not isinstance(body, (list, tuple)) or not body:
-        return [f"body: expected a non-empty list of stages, got {short(body)}"]
+    if not isinstance(body, (list, tuple)):
+        return [f"body: expected a list of stages, got {short(body)}"]
+    if not body:
+        return _check_empty_body(data)
     problems = []
     registered = list_blocks()
-    depth = 0
+    depth = fused = 0  # blocks in all; blocks the fusion sees (a stage of its own width: one)
     for i, stage in enumerate(body):
         path = f"body[{i}]"
         if isinstance(stage, str):
@@ -301,15 +316,25 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
                             f"got {short(stage)}")
             continue
         for key in stage:
-            if key not in ("block", "repeat", "args"):
-                problems.append(f"{path}.{key}: unknown field; allowed: args, block, repeat"
-                                f"{did_you_mean(key, ('block', 'repeat', 'args'))}")
+            if key not in _STAGE_KEYS:
+                problems.append(f"{path}.{key}: unknown field; allowed: "
+                                f"{', '.join(sorted(_STAGE_KEYS))}{did_you_mean(key, _STAGE_KEYS)}")
         repeat = stage.get("repeat", 1)
         if not _is_int(repeat) or not 1 <= repeat <= MAX_REPEAT:
             problems.append(f"{path}.repeat: expected an integer >= 1 and <= {MAX_REPEAT}, got "
                             f"{short(repeat)}")
         else:
             depth += repeat
+            fused += repeat if stage.get("channels") is None else 1
+        width = stage.get("channels")
+        if width is not None:
+            if not _is_int(width) or not 1 <= width <= MAX_CHANNELS:
+                problems.append(f"{path}.channels: expected the stage's own width, an integer "
+                                f">= 1 and <= {MAX_CHANNELS}, got {short(width)}")
+                continue
+            if i == 0 and data.get("head") == "none":
+                problems.append(f"{path}.channels: with head: 'none' the first stage maps the "
+                                "image to the trunk width, so it cannot have a width of its own")
         block = stage.get("block")
         if not isinstance(block, str) or block not in registered:
             problems.append(
@@ -321,7 +346,8 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
         if not isinstance(args, Mapping):
             problems.append(f"{path}.args: expected a mapping, got {short(args)}")
             continue
-        problems += _validate_options(f"{path}.args", block, args, data)
+        problems += _validate_options(f"{path}.args", block, args,
+                                      width or data.get("channels"))
         if "in_channels" in args:
             problems.append(f"{path}.args.in_channels: set by the builder (head: 'none' gives the "
                             "first block the image channels), not in a spec")
@@ -335,13 +361,29 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
         problems.append(f"body: {depth} blocks in all; at most {MAX_DEPTH}")
     fusion = data.get("fusion")
     refine = fusion.get("refine", 0) if isinstance(fusion, Mapping) else 0
-    if not problems and _is_int(refine) and refine >= depth > 0:
+    if not problems and _is_int(refine) and refine >= fused > 0:
         problems.append(f"fusion.refine: the 1x1 conv needs at least one block, so refine < "
-                        f"{depth} (the number of blocks) must hold, got refine={refine}")
+                        f"{fused} (the number of blocks the fusion sees) must hold, got "
+                        f"refine={refine}")
     return problems
 
 
-def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapping) -> list[str]:
+# block options that name a conv unit
+_UNIT_OPTIONS = ("conv", "group_conv")
+
+
+def _check_empty_body(data: Mapping[str, Any]) -> list[str]:
+    """A network without blocks, head -> tail (SRCNN), needs a head and nothing to fuse."""
+    fusion = split_named(data.get("fusion", "sequential"))[0]
+    if data.get("head") == "none" or fusion != "sequential":
+        return [f"body: an empty body (head -> tail, as SRCNN) needs a head and fusion: "
+                f"sequential, got head={data.get('head')!r}, fusion={fusion!r}"]
+    return []
+
+
+def _validate_options(path: str, block: str, args: Mapping[str, Any],
+                      channels: Any) -> list[str]:
+    """A block's options (``channels``: the width it runs at, for its cross-field rules)."""
     entry = get_block(block)
     options = entry.options()
     problems = []
@@ -351,8 +393,8 @@ def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapp
             problems.append(f"{path}.{key}: unknown option of block {block!r}; allowed: "
                             f"{allowed}{did_you_mean(key, options)}")
             continue
-        if key == "conv":
-            problems += _validate_conv_unit(f"{path}.conv", value)
+        if key in _UNIT_OPTIONS:
+            problems += _validate_conv_unit(f"{path}.{key}", value)
             continue
         if key in entry.choices:
             if value not in entry.choices[key]:
@@ -360,7 +402,7 @@ def _validate_options(path: str, block: str, args: Mapping[str, Any], data: Mapp
             continue
         problems += _check_default_type(f"{path}.{key}", value, options[key])
     if not problems:  # cross-field rules only make sense on well-typed options
-        problems += _check_block_invariants(path, entry, args, data)
+        problems += _check_block_invariants(path, entry, args, channels)
     return problems
 
 
@@ -379,10 +421,10 @@ def _check_default_type(path: str, value: Any, param: inspect.Parameter) -> list
     return [problem] if problem else []
 
 
-def _check_block_invariants(path: str, entry: Any, args: Mapping, data: Mapping) -> list[str]:
-    """Blocks may define ``check_options(channels, **args) -> list[str]`` for cross-field rules."""
+def _check_block_invariants(path: str, entry: Any, args: Mapping, channels: Any) -> list[str]:
+    """Blocks may define ``check_options(channels, **args) -> list[str]`` for cross-field rules
+    (``channels``: the width the block runs at)."""
     check = getattr(entry.cls, "check_options", None)
-    channels = data.get("channels")
     if check is None or not _is_int(channels) or not 0 < channels <= MAX_CHANNELS:
         return []
     return [f"{path}: {msg}" for msg in check(channels, **args)]
@@ -397,7 +439,7 @@ def split_named(value: Any) -> tuple[str, dict[str, Any]]:
 
 def _validate_fusion_and_tail(data: Mapping[str, Any]) -> list[str]:
     from search_space.fusion import fusion_options
-    from search_space.upsamplers import upsampler_options
+    from search_space.upsamplers import check_upsampler, upsampler_options
 
     problems = []
     for key, allowed, options_of, default in (
@@ -427,6 +469,8 @@ def _validate_fusion_and_tail(data: Mapping[str, Any]) -> list[str]:
                 problems += _check_default_type(f"{key}.{option}", v, params[option])
     if problems:
         return problems
+    tail, tail_options = split_named(data.get("upsampler", "pixelshuffle"))
+    problems += [f"upsampler.{p}" for p in check_upsampler(tail, tail_options)]
     width = split_named(data.get("fusion", "sequential"))[1].get("out_channels", 0)
     if width and width != data.get("channels"):  # the span fusion's 1x1 leaves the trunk width
         for key in ("last_conv", "global_residual"):

@@ -15,12 +15,12 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
-from search_space.layers import conv, conv3x3, maybe_weight_norm
+from search_space.layers import conv, conv3x3, make_act, maybe_weight_norm
 from search_space.registry import build_conv
 
-__all__ = ["build_upsampler", "upsampler_options", "PixelShuffleTail", "MultiPixelShuffleTail",
+__all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail",
            "StagedPixelShuffleTail", "NearestNeighbourBranch", "DeconvTail", "CARNTail",
-           "ERUMTail"]
+           "ERUMTail", "PreUpsampledTail"]
 
 
 class NearestNeighbourBranch(nn.Conv2d):
@@ -137,6 +137,47 @@ class DeconvTail(nn.Module):
         self.deconv = plain
 
 
+class PreUpsampledTail(nn.Module):
+    """The reconstruction of a pre-upsampling network (SRCNN, VDSR): the network runs at the
+    output size on the bicubic-upsampled input (:attr:`upsamples_input`), so this tail only maps
+    C -> out: [act, conv C -> mid, act] when ``mid_channels``, then a k x k conv.
+
+    Args:
+        channels: Input width C.
+        scale: Upscaling factor (applied to the input by the network, not here).
+        out_channels: Image channels.
+        weight_norm: Weight-normalise the convs.
+        kernel_size: Of the last conv (SRCNN: 5).
+        mid_channels: Width of a conv before it (SRCNN: 32; default 0: none).
+        mid_kernel_size: Kernel of that conv (SRCNN 9-5-5: 5; default 1).
+        act: The activation around that conv (default relu, as SRCNN).
+    """
+
+    upsamples_input = True
+
+    def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
+                 weight_norm: bool = False, kernel_size: int = 3, mid_channels: int = 0,
+                 mid_kernel_size: int = 1, act: str = "relu") -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        if mid_channels:
+            mid = conv(channels, mid_channels, mid_kernel_size)
+            layers += [make_act(act), maybe_weight_norm(mid, weight_norm), make_act(act)]
+            channels = mid_channels
+        layers.append(maybe_weight_norm(conv(channels, out_channels, kernel_size), weight_norm))
+        self.body = nn.Sequential(*layers)
+
+    @staticmethod
+    def check_options(*, kernel_size: int = 3, mid_kernel_size: int = 1,
+                      **_: object) -> list[str]:
+        """Cross-field rules of the options (the convs pad 'same': odd kernels only)."""
+        return [f"{name}: expected an odd kernel size, got {k}" for name, k in (
+            ("kernel_size", kernel_size), ("mid_kernel_size", mid_kernel_size)) if k % 2 == 0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
 class CARNTail(nn.Module):
     """CARN's multi-scale tail: one branch per scale 2, 3, 4, each a chain of (3x3 conv C -> f^2 C
     with ``groups``, ReLU, PixelShuffle(f)) stages (two x2 stages at x4), then a 3x3 conv C -> out.
@@ -228,6 +269,7 @@ _TAILS = {
     "pixelshuffle_carn_m": functools.partial(CARNTail, groups=4),
     "erum": ERUMTail,
     "erum_unit": ERUMTail,
+    "pre_bicubic": PreUpsampledTail,
 }
 # Tails whose C -> C convs are the spec's conv unit; every other tail has plain convs.
 _UNIT_TAILS = ("erum_unit",)
@@ -237,6 +279,12 @@ def upsampler_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a spec may give tail ``name`` (keyword-only arguments but ``weight_norm``)."""
     params = inspect.signature(_TAILS[name]).parameters
     return {k: p for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k != "weight_norm"}
+
+
+def check_upsampler(name: str, options: dict) -> list[str]:
+    """Problems of well-typed options, from the tail's ``check_options`` where it has one."""
+    check = getattr(_TAILS[name], "check_options", None)
+    return check(**options) if check is not None else []
 
 
 def build_upsampler(name: str, channels: int, scale: int, out_channels: int = 3, *,

@@ -165,6 +165,8 @@ class RG(nn.Module):
             lrelu0.2 | gelu | silu.
         conv: Conv unit of every 3x3 conv of the group (both convs of each RCAB and the group's
             trailing conv), a name or ``{type: name, ...}`` (default plain).
+        group_conv: Conv unit of the group's trailing conv alone (default None: ``conv``; the
+            ICLR'19 study's "[rb]" models keep it ``plain``).
     """
 
     def __init__(
@@ -175,11 +177,12 @@ class RG(nn.Module):
         reduction: int = 16,
         act: str = "relu",
         conv: str | dict | None = None,
+        group_conv: str | dict | None = None,
     ) -> None:
         super().__init__()
         self.body = nn.Sequential(
             *(RCAB(channels, reduction=reduction, act=act, conv=conv) for _ in range(num_blocks)),
-            build_conv(conv, channels, channels),
+            build_conv(conv if group_conv is None else group_conv, channels, channels),
         )
 
     @staticmethod

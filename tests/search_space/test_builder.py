@@ -10,6 +10,8 @@ from search_space.choices import FUSIONS, UPSAMPLERS
 from search_space.factory import build_model
 from search_space.fusion import BinarizedFusion
 from search_space.layers import channel_shuffle
+from search_space.registry import build_conv
+from search_space.reparam import is_deploy_form, reparameterize_model
 from search_space.spec import ArchSpec
 
 
@@ -72,8 +74,6 @@ def test_mean_shift_is_buffers_scaled_by_input_range():
 
 
 def test_deploy_folds_weight_norm_exactly():
-    from search_space.reparam import reparameterize_model
-
     model = build_model(_spec(weight_norm=True, fusion="bff")).eval()
     folded = reparameterize_model(model)
     x = torch.rand(1, 3, 10, 10)
@@ -83,3 +83,57 @@ def test_deploy_folds_weight_norm_exactly():
     magnitudes = 8 + 2 * 8 + 12
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(model) - count(folded) == magnitudes
+
+
+def test_a_stage_of_its_own_width_runs_between_projections_and_fuses_as_one_block():
+    c, w = 8, 12
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    body = [{"block": "conv"}, {"block": "conv", "repeat": 2, "channels": w}]
+    own = build_model(_spec(body=body, fusion="aggregate"))
+    at_trunk = build_model(_spec(body=[{"block": "conv"}], fusion="sequential"))
+    conv3x3 = lambda i, o: 9 * i * o + o  # noqa: E731
+    projections = (c * w + w) + (w * c + c)
+    fusion = 2 * c * c + c  # the aggregate's 1x1 conv sees two blocks: the plain one, the stage
+    assert count(own) - count(at_trunk) == projections + 2 * conv3x3(w, w) + fusion
+    assert own(torch.rand(1, 3, 9, 7)).shape == (1, 3, 18, 14)
+
+
+def test_a_stage_of_its_own_width_reparameterises_exactly():
+    torch.manual_seed(0)
+    spec = _spec(body=[{"block": "spab"}, {"block": "spab", "repeat": 2, "channels": 12}],
+                 fusion="span", conv="conv3xc")
+    model = build_model(spec).eval()
+    x = torch.rand(1, 3, 10, 10)
+    trained = model(x)
+    deployed = reparameterize_model(model)
+    assert is_deploy_form(deployed) and not is_deploy_form(model)  # folded inside the stage
+    assert torch.allclose(trained, deployed(x), atol=1e-5)
+
+
+def test_a_pre_upsampling_network_runs_on_the_bicubic_input():
+    # head 1x1 and tail 1x1 set to the identity: the network is the bicubic upsampling itself
+    spec = ArchSpec.from_dict({"scale": 3, "channels": 3, "head_kernel_size": 1, "body": [],
+                               "last_conv": False, "global_residual": False,
+                               "upsampler": {"type": "pre_bicubic", "kernel_size": 1}})
+    model = build_model(spec)
+    with torch.no_grad():
+        for layer in (model.head, model.tail.body[-1]):
+            layer.weight.copy_(torch.eye(3).view(3, 3, 1, 1))
+            layer.bias.zero_()
+    x = torch.rand(1, 3, 7, 9)
+    bicubic = nn.functional.interpolate(x, scale_factor=3, mode="bicubic", align_corners=False)
+    assert torch.allclose(model(x), bicubic, atol=1e-6)
+
+
+def test_a_residual_group_may_keep_its_trailing_conv_plain():
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    group = {"block": "rg", "args": {"num_blocks": 1, "reduction": 4}}
+    every = build_model(_spec(body=[group], conv="mobilenet_v1"))
+    rb_only = build_model(_spec(body=[{**group, "args": {**group["args"],
+                                                          "group_conv": "plain"}}],
+                                conv="mobilenet_v1"))
+    c = 8  # one of the group's convs swaps the unit for a plain 3x3
+    plain, unit = count(build_conv(None, c, c)), count(build_conv("mobilenet_v1", c, c))
+    assert plain == 9 * c * c + c and count(rb_only) - count(every) == plain - unit
+    with pytest.raises(Exception, match=r"body\[0\]\.args\.group_conv"):
+        _spec(body=[{**group, "args": {"group_conv": "nope"}}])

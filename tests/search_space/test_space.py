@@ -173,21 +173,40 @@ def test_all_problems_reported_at_once():
     assert "space.fusion" in str(info.value) and "space.upsampler" in str(info.value)
 
 
-def test_a_two_stage_body_samples_a_family_per_stage_and_one_stage_samples_nothing_new():
+def test_a_two_stage_body_samples_a_family_and_a_width_per_stage_and_one_stage_nothing_new():
     import optuna
 
     from search_space.space import spec_from_params, suggest_arch
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
-    kinds = set()
+    kinds, widths = set(), set()
     for _ in range(12):
         trial = study.ask()
         params = suggest_arch(trial, {"stages": 2, "attention": {"type": ["none"]}})
         body = spec_from_params(params)[0].to_dict()["body"]
         assert [b["block"] for b in body] == [params["body.block"], params["body2.block"]]
         assert [b["repeat"] for b in body] == [params["body.depth"], params["body2.depth"]]
+        own = params["body2.channels"] != params["channels"]
+        # the second stage carries its width only when it differs from the trunk's
+        assert body[1].get("channels") == (params["body2.channels"] if own else None)
+        assert "channels" not in body[0]
         kinds.add(params["body.block"] != params["body2.block"])
+        widths.add(own)
         study.tell(trial, 0.0)
-    assert True in kinds  # the stages' families are drawn independently
+    assert True in kinds and True in widths  # families and widths are drawn per stage
     single = suggest_arch(optuna.create_study().ask(), None)  # default: one stage, no body2
     assert "stages" not in single and not any(k.startswith("body2.") for k in single)
+
+
+def test_a_stage_of_its_own_width_is_projected_per_group_with_attention_at_the_trunk_width():
+    params = suggest_arch(optuna.trial.FixedTrial({
+        "scale": 4, "input_range": 255.0, "channels": 32, "stages": 2,
+        "body.depth": 2, "body.block": "rb", "body2.channels": 24, "body2.depth": 3,
+        "body2.block": "rb", "attention.type": "cca", "attention.every": 2,
+        "attention.cca.reduction": 8, "fusion": "aggregate",
+        "global_residual": True, "last_conv": True, "activation": "default", "conv": "plain",
+        "upsampler": "pixelshuffle", "upsampler.pixelshuffle.near": False, "input_skip": False}),
+        {"stages": [1, 2], "attention": {"type": ["cca"]}})
+    spec, _ = spec_from_params(params)
+    assert [(s.block, s.repeat, s.channels) for s in spec.body] == [
+        ("rb", 2, None), ("cca", 1, None), ("rb", 2, 24), ("cca", 1, None), ("rb", 1, 24)]

@@ -96,3 +96,19 @@ def test_nas_show_unreadable_and_unparsable(tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("scale: [4\n")
     assert main(["show", str(bad)]) == 2
+
+
+def test_a_stage_width_is_validated_and_only_in_the_identity_when_set():
+    base = {"scale": 4, "channels": 16, "body": [{"block": "rb", "repeat": 2}]}
+    plain = ArchSpec.from_dict(base)
+    assert "channels" not in plain.to_dict()["body"][0]  # no earlier spec changes identity
+    own = ArchSpec.from_dict({**base, "body": [{"block": "rb", "repeat": 2, "channels": 24}]})
+    assert own.body[0].channels == 24 and own.arch_id() != plain.arch_id()
+    assert ArchSpec.from_dict(own.to_dict()) == own
+    with pytest.raises(SpecError, match=r"body\[0\]\.channels: expected the stage's own width"):
+        ArchSpec.from_dict({**base, "body": [{"block": "rb", "channels": 0}]})
+    with pytest.raises(SpecError, match=r"body\[0\]\.channels: with head: 'none'"):
+        ArchSpec.from_dict({**base, "head": "none", "body": [{"block": "spab", "channels": 8}]})
+    with pytest.raises(SpecError, match=r"refine < 2 \(the number of blocks the fusion sees\)"):
+        ArchSpec.from_dict({**base, "fusion": {"type": "hff", "refine": 2}, "body": [
+            {"block": "rb"}, {"block": "rb", "repeat": 3, "channels": 8}]})
