@@ -86,17 +86,20 @@ def test_calibrate_setting_is_checked_and_its_default_spans_the_set():
     assert 0 in chosen and len(refs) - 1 in chosen  # the smallest and the largest network
 
 
-def test_x3_has_too_few_references_to_calibrate_and_says_so(tmp_path):
-    """The x3 list holds 9 networks (the main tables print no more that exist here as specs):
-    a search at x3 with a changed proxy keeps the raw proxy PSNR and says why."""
+def test_a_short_reference_list_is_not_calibrated_on_and_says_so(tmp_path, monkeypatch):
+    """Fewer than 10 references (here the x3 list cut to its first 9): a search with a changed
+    proxy keeps the raw proxy PSNR and says why."""
+    import nas.calibration
     from analysis.rundir import RunDir
     from nas.calibration import calibrate
     from nas.proxy import proxy_train_base
 
+    monkeypatch.setattr(nas.calibration, "load_references",
+                        lambda scale: load_references(scale=scale)[:9])
     config = SearchConfig.from_dict({"space": {"scale": 3},
                                      "proxy": {"train": {"iterations": 300}}})
     predictor, record = calibrate(RunDir(tmp_path), config, proxy_train_base(config)[0], 1.0,
                                   0.0, "cpu", progress=False)
     assert predictor is None and record["calibrated"] is False
     assert "the x3 reference list has 9 networks" in record["predictor"]
-    assert len(load_references(scale=3)) == 9 and len(load_references(scale=2)) == 22
+    assert len(load_references(scale=3)) == 15 and len(load_references(scale=2)) == 28
