@@ -12,9 +12,8 @@ The space is described by a plain mapping (the ``space:`` section of a search co
 The body is ``body.depth`` blocks of one family ``body.block`` (and, with ``stages: 2``, then
 ``body2.depth`` blocks of a family ``body2.block`` and a width ``body2.channels`` of their own),
 optionally with an attention stage (``attention.type``) after every ``attention.every`` blocks
-of a stage, then the global
-choices (fusion, global residual, last conv, activation, conv unit, upsampler and its
-nearest-neighbour branch, input skip).
+of a stage, then the global choices (fusion, global residual, last conv, activation, conv unit,
+upsampler and its nearest-neighbour branch, input skip).
 Parameter names are stable and hierarchical; a conditional parameter is prefixed by the choice it
 depends on (``body.rlfb.esa``, ``attention.hfab.num_erb``, ``conv.rrrb.expand_ratio``,
 ``train.distill.weight``) so that each name keeps a single distribution. Allowed values come from

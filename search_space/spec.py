@@ -327,14 +327,10 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
             depth += repeat
             fused += repeat if stage.get("channels") is None else 1
         width = stage.get("channels")
-        if width is not None:
-            if not _is_int(width) or not 1 <= width <= MAX_CHANNELS:
-                problems.append(f"{path}.channels: expected the stage's own width, an integer "
-                                f">= 1 and <= {MAX_CHANNELS}, got {short(width)}")
-                continue
-            if i == 0 and data.get("head") == "none":
-                problems.append(f"{path}.channels: with head: 'none' the first stage maps the "
-                                "image to the trunk width, so it cannot have a width of its own")
+        width_problems = _check_stage_width(path, width, first=i == 0, data=data)
+        if width_problems:
+            problems += width_problems
+            continue
         block = stage.get("block")
         if not isinstance(block, str) or block not in registered:
             problems.append(
@@ -366,6 +362,18 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
                         f"{fused} (the number of blocks the fusion sees) must hold, got "
                         f"refine={refine}")
     return problems
+
+
+def _check_stage_width(path: str, width: Any, *, first: bool, data: Mapping) -> list[str]:
+    if width is None:
+        return []
+    if not _is_int(width) or not 1 <= width <= MAX_CHANNELS:
+        return [f"{path}.channels: expected the stage's own width, an integer >= 1 and <= "
+                f"{MAX_CHANNELS}, got {short(width)}"]
+    if first and data.get("head") == "none":
+        return [f"{path}.channels: with head: 'none' the first stage maps the image to the "
+                "trunk width, so it cannot have a width of its own"]
+    return []
 
 
 # block options that name a conv unit

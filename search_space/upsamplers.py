@@ -18,9 +18,9 @@ from torch.nn.utils import parametrize
 from search_space.layers import conv, conv3x3, make_act, maybe_weight_norm
 from search_space.registry import build_conv
 
-__all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "PixelShuffleTail", "MultiPixelShuffleTail",
-           "StagedPixelShuffleTail", "NearestNeighbourBranch", "DeconvTail", "CARNTail",
-           "ERUMTail", "PreUpsampledTail"]
+__all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "PixelShuffleTail",
+           "MultiPixelShuffleTail", "StagedPixelShuffleTail", "NearestNeighbourBranch",
+           "DeconvTail", "CARNTail", "ERUMTail", "PreUpsampledTail"]
 
 
 class NearestNeighbourBranch(nn.Conv2d):

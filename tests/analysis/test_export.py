@@ -244,3 +244,21 @@ def test_export_is_all_or_nothing_and_never_overwrites_without_force(tmp_path, c
 def test_empty_pick_is_refused(run_dir, capsys):
     assert main(["export", str(run_dir), "--pick", " "]) == 2
     assert "--pick: expected one of" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", [
+    {"scale": 2, "channels": 16, "fusion": "aggregate", "body": [
+        {"block": "rb"}, {"block": "spab", "repeat": 2, "channels": 12}]},
+    "srcnn",
+], ids=["stage_of_its_own_width", "srcnn_pre_upsampling"])
+def test_the_standalone_source_reproduces_new_spec_forms(spec):
+    """A projected stage and a pre-upsampling luma network (SRCNN) export as self-contained
+    PyTorch source that reproduces the deploy model."""
+    from analysis.arch_source import check_source, deploy_source
+    from search_space.anchors import get_anchor
+
+    arch = get_anchor(spec).spec.with_scale(3) if isinstance(spec, str) else \
+        ArchSpec.from_dict(spec)
+    model = reparameterize_model(randomize_(build_model(arch)))
+    source = deploy_source(model, arch_id=arch.arch_id())
+    assert check_source(source, model) <= 1e-5

@@ -84,19 +84,20 @@ def test_ntire_zoo_references_carry_their_official_weights_psnr(ref):
     test_weighted_references_carry_their_official_weights_psnr(ref)
 
 
-def test_the_x2_predictor_ships_for_the_unmodified_cpu_preset(capsys):
-    """An x2 search on the cpu preset is calibrated by the shipped x2 fit (22 references),
-    and `nas fidelity --shipped --scale 2` prints its leave-one-out figures."""
+@pytest.mark.parametrize("scale, n", [(2, 28), (3, 15)])
+def test_the_x2_and_x3_predictors_ship_for_the_unmodified_cpu_preset(scale, n, capsys):
+    """An x2 or x3 search on the cpu preset is calibrated by the shipped fit over the whole
+    reference list, and `nas fidelity --shipped --scale S` prints its leave-one-out figures."""
     from nas.cli import main
     from nas.config import SearchConfig
     from nas.proxy import proxy_train_base, resolve_predictor
 
-    config = SearchConfig.from_dict({"space": {"scale": 2}})
+    config = SearchConfig.from_dict({"space": {"scale": scale}})
     predictor, why = resolve_predictor(config, proxy_train_base(config)[0], "cpu")
-    assert predictor is not None and predictor.meta["scale"] == 2, why
-    assert main(["fidelity", "--shipped", "--scale", "2", "--json"]) == 0
+    assert predictor is not None and predictor.meta["scale"] == scale, why
+    assert main(["fidelity", "--shipped", "--scale", str(scale), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["scale"] == 2 and doc["n"] == 22 == predictor.meta["n"]
-    assert [r["name"] for r in doc["refs"]] == [r.name for r in load_references(scale=2)]
+    assert doc["scale"] == scale and doc["n"] == n == predictor.meta["n"]
+    assert [r["name"] for r in doc["refs"]] == [r.name for r in load_references(scale=scale)]
     assert doc["scores"]["predictor"]["pairwise_accuracy"] > doc["scores"]["proxy"][
         "pairwise_accuracy"] + 0.1
