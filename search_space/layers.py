@@ -173,7 +173,7 @@ _RGB_MATRIX = torch.linalg.inv(_YCBCR_MATRIX)  # MATLAB ycbcr2rgb
 def _mix_channels(x: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     # out[:, i] = offset[i] + sum_j matrix[i, j] * x[:, j], as elementwise ops on (B, H, W) planes:
     # no matmul for the MAC counter to count (it counts convolution arithmetic only).
-    planes = x.unbind(1)
+    planes = [x[:, j] for j in range(len(matrix))]  # indexed, not unbind: torch.fx traces it
     rows = [sum(w * p for w, p in zip(row, planes, strict=True)) + off
             for row, off in zip(matrix.tolist(), offset.tolist(), strict=True)]
     return torch.stack(rows, 1)
