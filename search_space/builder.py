@@ -119,12 +119,17 @@ class SRNet(nn.Module):
 
 
 class ProjectedStage(nn.Sequential):
-    """A stage of its own width W: 1x1 conv C -> W, the stage's blocks at W, 1x1 conv W -> C."""
+    """A stage of its own width W: 1x1 conv C -> W, the stage's blocks at W, 1x1 conv W -> C.
+
+    One block to the fusion: the ``span`` fusion takes no features from inside it, and with
+    ``keep_block_outputs`` only its output is held.
+    """
 
     def __init__(self, channels: int, stage: StageSpec, spec: ArchSpec) -> None:
-        width = stage.channels
+        width, wn = stage.channels, spec.weight_norm
         blocks = [build_block(stage, width, spec) for _ in range(stage.repeat)]
-        super().__init__(conv(channels, width, 1), *blocks, conv(width, channels, 1))
+        super().__init__(maybe_weight_norm(conv(channels, width, 1), wn), *blocks,
+                         maybe_weight_norm(conv(width, channels, 1), wn))
 
 
 class YOnlySRNet(SRNet):

@@ -12,7 +12,7 @@ from typing import Any
 
 from search_space.errors import InputError
 from search_space.io import first_line
-from search_space.spec import ArchSpec
+from search_space.spec import ArchSpec, split_named
 from search_space.validation import Rule, short
 
 __all__ = ["MAX_PARAMS", "MAX_MEMORY_MB", "MAX_INPUT_SIDE", "MAX_INPUT_PIXELS", "PROFILE_RULES",
@@ -80,12 +80,18 @@ def count_params(spec: ArchSpec) -> int:
 
 def estimate_memory_mb(spec: ArchSpec, params: int, input_hw: tuple[int, int] | None,
                        batch: int = 1) -> float:
-    """Weights, plus a forward's live feature maps: a few trunk-width maps at the input size and
-    the output (a bound that errs high; ``trainers.profiling`` measures the real peak)."""
+    """Weights, plus a forward's live feature maps: a few maps of the widest stage at the size
+    the network works at (the output size for a pre-upsampling tail) and the output (a bound
+    that errs high; ``trainers.profiling`` measures the real peak)."""
+    from search_space.upsamplers import upsamples_input
+
     total = params * _BYTES
     if input_hw is not None:
         pixels = input_hw[0] * input_hw[1] * batch
-        total += pixels * _BYTES * (4 * spec.channels + 2 * spec.in_channels * spec.scale ** 2)
+        outputs = pixels * spec.scale ** 2
+        working = outputs if upsamples_input(split_named(spec.upsampler)[0]) else pixels
+        width = max([spec.channels] + [s.channels for s in spec.body if s.channels])
+        total += _BYTES * (4 * width * working + 2 * spec.in_channels * outputs)
     return total / 2**20
 
 

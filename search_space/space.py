@@ -72,6 +72,9 @@ DEFAULT_SPACE: dict[str, Any] = {
     # trunk's ``channels``, a second at ``body2.channels`` from the same dimension, between 1x1
     # projections): 1, 2 or [1, 2]. With 1 nothing is sampled for a second stage.
     "stages": 1,
+    # ``own``: a second stage samples its width; ``shared``: it keeps the trunk's (as measured
+    # before stage widths existed, docs/case_study_ntire.md).
+    "stage_width": "own",
     # Block families (registry names); per family, dimensions for its options. Options with
     # registry ``choices`` are searched over all of them unless narrowed here; other options
     # (e.g. ``mid_channels``) keep the block default unless given a dimension here.
@@ -99,6 +102,7 @@ DEFAULT_SPACE: dict[str, Any] = {
 _TOP_KEYS = tuple(DEFAULT_SPACE)
 # parameter prefixes of the body stages, in order
 STAGE_PREFIXES = ("body", "body2")
+STAGE_WIDTHS = ("own", "shared")
 _RANGE_KEYS = ("low", "high", "step", "log")
 _TRAIN_KEYS = tuple(DEFAULT_SPACE["train"])
 
@@ -171,7 +175,7 @@ def suggest_arch(trial: Any, space: Mapping[str, Any] | None = None) -> dict[str
     if space["stages"] != 1:
         stages = p["stages"] = _suggest(trial, "stages", space["stages"])
     for stage in STAGE_PREFIXES[:stages]:
-        if stage != STAGE_PREFIXES[0]:  # a later stage has a width of its own
+        if stage != STAGE_PREFIXES[0] and space["stage_width"] == "own":
             p[f"{stage}.channels"] = _suggest(trial, f"{stage}.channels", space["channels"])
         p[f"{stage}.depth"] = _suggest(trial, f"{stage}.depth", space["depth"])
         block = p[f"{stage}.block"] = _suggest(trial, f"{stage}.block", list(space["blocks"]))
@@ -339,6 +343,8 @@ def check_space(space: Mapping[str, Any], path: str = "space") -> list[str]:
     problems += _check_dim(f"{path}.depth", space["depth"], None, positive=True, integer=True,
                            high=MAX_REPEAT)
     problems += _check_dim(f"{path}.stages", space["stages"], (1, 2))
+    problem = Rule(choices=STAGE_WIDTHS).apply(f"{path}.stage_width", space["stage_width"])[1]
+    problems += [problem] if problem else []
 
     blocks = space["blocks"]
     searchable = list_blocks(searchable_only=True)

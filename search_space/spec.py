@@ -70,7 +70,8 @@ class StageSpec:
     """``repeat`` copies of one registered block, built with ``args``.
 
     With ``channels`` the stage has a width of its own: its blocks run at that width between a
-    1x1 conv from the trunk width and one back to it, and the fusion sees the stage as one block.
+    1x1 conv from the trunk width and one back to it, and the fusion sees the stage as one block
+    (``span`` takes no block features from inside it).
     """
 
     block: str
@@ -326,11 +327,10 @@ def _validate_body(body: Any, data: Mapping[str, Any]) -> list[str]:
         else:
             depth += repeat
             fused += repeat if stage.get("channels") is None else 1
-        width = stage.get("channels")
-        width_problems = _check_stage_width(path, width, first=i == 0, data=data)
-        if width_problems:
-            problems += width_problems
-            continue
+        width_problems = _check_stage_width(path, stage.get("channels"), first=i == 0,
+                                            data=data)
+        problems += width_problems
+        width = None if width_problems else stage.get("channels")
         block = stage.get("block")
         if not isinstance(block, str) or block not in registered:
             problems.append(
@@ -383,6 +383,8 @@ _UNIT_OPTIONS = ("conv", "group_conv")
 def _check_empty_body(data: Mapping[str, Any]) -> list[str]:
     """A network without blocks, head -> tail (SRCNN), needs a head and nothing to fuse."""
     fusion = split_named(data.get("fusion", "sequential"))[0]
+    if fusion not in C.FUSIONS:  # already named by the fusion's own check
+        fusion = "sequential"
     if data.get("head") == "none" or fusion != "sequential":
         return [f"body: an empty body (head -> tail, as SRCNN) needs a head and fusion: "
                 f"sequential, got head={data.get('head')!r}, fusion={fusion!r}"]

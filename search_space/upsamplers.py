@@ -18,7 +18,8 @@ from torch.nn.utils import parametrize
 from search_space.layers import conv, conv3x3, make_act, maybe_weight_norm
 from search_space.registry import build_conv
 
-__all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "PixelShuffleTail",
+__all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "upsamples_input",
+           "PixelShuffleTail",
            "MultiPixelShuffleTail", "StagedPixelShuffleTail", "NearestNeighbourBranch",
            "DeconvTail", "CARNTail", "ERUMTail", "PreUpsampledTail"]
 
@@ -168,11 +169,17 @@ class PreUpsampledTail(nn.Module):
         self.body = nn.Sequential(*layers)
 
     @staticmethod
-    def check_options(*, kernel_size: int = 3, mid_kernel_size: int = 1,
-                      **_: object) -> list[str]:
-        """Cross-field rules of the options (the convs pad 'same': odd kernels only)."""
-        return [f"{name}: expected an odd kernel size, got {k}" for name, k in (
-            ("kernel_size", kernel_size), ("mid_kernel_size", mid_kernel_size)) if k % 2 == 0]
+    def check_options(*, kernel_size: int = 3, mid_channels: int = 0, **options: object
+                      ) -> list[str]:
+        """Cross-field rules of the options: odd kernels (the convs pad 'same'), and the mid
+        conv's options only with a mid conv."""
+        kernels = {"kernel_size": kernel_size, "mid_kernel_size": options.get("mid_kernel_size", 1)}
+        problems = [f"{name}: expected an odd kernel size, got {k}"
+                    for name, k in kernels.items() if k % 2 == 0]
+        if not mid_channels:
+            problems += [f"{name}: applies to the mid conv only; set mid_channels too"
+                         for name in ("mid_kernel_size", "act") if name in options]
+        return problems
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
@@ -279,6 +286,11 @@ def upsampler_options(name: str) -> dict[str, inspect.Parameter]:
     """The options a spec may give tail ``name`` (keyword-only arguments but ``weight_norm``)."""
     params = inspect.signature(_TAILS[name]).parameters
     return {k: p for k, p in params.items() if p.kind == p.KEYWORD_ONLY and k != "weight_norm"}
+
+
+def upsamples_input(name: str) -> bool:
+    """Whether tail ``name`` makes the whole network run on the upsampled input (SRCNN)."""
+    return getattr(_TAILS[name], "upsamples_input", False)
 
 
 def check_upsampler(name: str, options: dict) -> list[str]:

@@ -137,3 +137,26 @@ def test_a_residual_group_may_keep_its_trailing_conv_plain():
     assert plain == 9 * c * c + c and count(rb_only) - count(every) == plain - unit
     with pytest.raises(Exception, match=r"body\[0\]\.args\.group_conv"):
         _spec(body=[{**group, "args": {"group_conv": "nope"}}])
+
+
+def test_the_memory_guard_counts_the_size_and_width_a_network_works_at():
+    from search_space.limits import check_resources, estimate_memory_mb
+
+    post = _spec(scale=4, channels=16, body=[{"block": "conv"}])
+    pre = _spec(scale=4, channels=16, body=[{"block": "conv"}], upsampler="pre_bicubic")
+    wide = _spec(scale=4, channels=16, body=[{"block": "conv", "channels": 64}])
+    maps = lambda spec: estimate_memory_mb(spec, 0, (100, 100))  # noqa: E731  (no weights)
+    output = 2 * 3 * 100 * 100 * 16 * 4 / 2**20
+    # four maps of the working width at the working size, and the output
+    assert maps(post) == pytest.approx(4 * 16 * 100 * 100 * 4 / 2**20 + output)
+    assert maps(pre) == pytest.approx(4 * 16 * 400 * 400 * 4 / 2**20 + output)
+    assert maps(wide) == pytest.approx(4 * 64 * 100 * 100 * 4 / 2**20 + output)
+    check_resources(post, input_hw=(256, 256), max_memory_mb=100)
+    with pytest.raises(Exception, match="needs about .* MiB at 256x256; the limit is 100 MiB"):
+        check_resources(pre, input_hw=(256, 256), max_memory_mb=100)
+
+
+def test_pre_upsampling_mid_conv_options_need_the_mid_conv():
+    with pytest.raises(Exception, match=r"upsampler\.act: applies to the mid conv only"):
+        _spec(upsampler={"type": "pre_bicubic", "act": "gelu"})
+    assert _spec(upsampler={"type": "pre_bicubic", "mid_channels": 4, "act": "gelu"})

@@ -210,3 +210,15 @@ def test_a_stage_of_its_own_width_is_projected_per_group_with_attention_at_the_t
     spec, _ = spec_from_params(params)
     assert [(s.block, s.repeat, s.channels) for s in spec.body] == [
         ("rb", 2, None), ("cca", 1, None), ("rb", 2, 24), ("cca", 1, None), ("rb", 1, 24)]
+
+
+def test_a_second_stage_keeps_the_trunk_width_when_asked():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        trial = study.ask()
+        params = suggest_arch(trial, {"stages": 2, "stage_width": "shared"})
+        assert "body2.channels" not in params
+        assert all(s.channels is None for s in spec_from_params(params)[0].body)
+        study.tell(trial, 0.0)
+    with pytest.raises(InputError, match=r"space\.stage_width: 'wide' not allowed"):
+        resolve_space({"stage_width": "wide"})

@@ -112,3 +112,15 @@ def test_a_stage_width_is_validated_and_only_in_the_identity_when_set():
     with pytest.raises(SpecError, match=r"refine < 2 \(the number of blocks the fusion sees\)"):
         ArchSpec.from_dict({**base, "fusion": {"type": "hff", "refine": 2}, "body": [
             {"block": "rb"}, {"block": "rb", "repeat": 3, "channels": 8}]})
+
+
+
+def test_a_bad_stage_width_hides_none_of_the_stages_other_problems():
+    with pytest.raises(SpecError) as e:
+        ArchSpec.from_dict({"scale": 4, "channels": 16,
+                            "body": [{"block": "rbb", "channels": True}]})
+    assert "body[0].channels: expected the stage's own width" in str(e.value)
+    assert "body[0].block: 'rbb' is not a registered block" in str(e.value)
+    with pytest.raises(SpecError) as e:  # an empty body does not repeat the fusion's problem
+        ArchSpec.from_dict({"scale": 4, "channels": 16, "body": [], "fusion": 5})
+    assert str(e.value).count("fusion") == 1
