@@ -13,7 +13,7 @@ from search_space.layers import conv, conv3x3, maybe_weight_norm, rgb_to_ycbcr, 
 from search_space.registry import build_conv, get_block
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec, StageSpec, split_named
-from search_space.upsamplers import build_upsampler
+from search_space.upsamplers import build_upsampler, upsamples_input
 
 __all__ = ["SRNet", "ProjectedStage", "YOnlySRNet", "build_net", "build_block", "block_kwargs"]
 
@@ -77,6 +77,7 @@ class SRNet(nn.Module):
             self.last_conv = build_conv(spec.last_conv_unit, c, c)
         # SPAN's fusion takes the nearest-neighbour branch into its concat; else the tail does.
         self.near_to_tail = bool(near) and not isinstance(self.fusion, SpanFusion)
+        self.upsamples_input = upsamples_input(tail)
         self.tail = build_upsampler(tail, width + near * self.near_to_tail, spec.scale, image,
                                     weight_norm=wn, unit=spec.conv, **tail_options)
         if spec.mean_shift:
@@ -88,7 +89,7 @@ class SRNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # (B, 3, H, W) -> (B, 3, sH, sW)
         inp = x
-        if getattr(self.tail, "upsamples_input", False):  # a pre-upsampling network (SRCNN)
+        if self.upsamples_input:  # a pre-upsampling network (SRCNN)
             x = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         if self.rgb_mean is not None:
             x = x - self.rgb_mean

@@ -19,9 +19,8 @@ from search_space.layers import conv, conv3x3, make_act, maybe_weight_norm
 from search_space.registry import build_conv
 
 __all__ = ["build_upsampler", "upsampler_options", "check_upsampler", "upsamples_input",
-           "PixelShuffleTail",
-           "MultiPixelShuffleTail", "StagedPixelShuffleTail", "NearestNeighbourBranch",
-           "DeconvTail", "CARNTail", "ERUMTail", "PreUpsampledTail"]
+           "PixelShuffleTail", "MultiPixelShuffleTail", "StagedPixelShuffleTail",
+           "NearestNeighbourBranch", "DeconvTail", "CARNTail", "ERUMTail", "PreUpsampledTail"]
 
 
 class NearestNeighbourBranch(nn.Conv2d):
