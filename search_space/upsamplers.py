@@ -110,15 +110,25 @@ class StagedPixelShuffleTail(nn.Module):
 
 
 class DeconvTail(nn.Module):
-    """FSRCNN tail: one 9x9 transposed conv C -> out with stride s (padding 4, output padding
-    s - 1, so H -> sH exactly)."""
+    """FSRCNN tail: one k x k transposed conv C -> out with stride s (padding (k - 1) / 2, output
+    padding s - 1, so H -> sH exactly). FSRCNN: k = 9; IDN: 17.
+
+    Args:
+        kernel_size: k, odd (default 9).
+    """
 
     def __init__(self, channels: int, scale: int, out_channels: int = 3, *,
-                 weight_norm: bool = False) -> None:
+                 weight_norm: bool = False, kernel_size: int = 9) -> None:
         super().__init__()
-        deconv = nn.ConvTranspose2d(channels, out_channels, 9, stride=scale, padding=4,
-                                    output_padding=scale - 1)
+        deconv = nn.ConvTranspose2d(channels, out_channels, kernel_size, stride=scale,
+                                    padding=kernel_size // 2, output_padding=scale - 1)
         self.deconv = maybe_weight_norm(deconv, weight_norm)
+
+    @staticmethod
+    def check_options(*, kernel_size: int = 9) -> list[str]:
+        if kernel_size % 2:
+            return []
+        return [f"kernel_size: expected an odd kernel size, got {kernel_size}"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.deconv(x)

@@ -31,3 +31,7 @@ from search_space.blocks import simple_safm  # noqa: F401
 from search_space.blocks import eadb  # noqa: F401
 # FMDN's distillation block with multi-range units, a two-branch ESA, FRB / RCCA (NTIRE 2025 FMDN)
 from search_space.blocks import fmdb  # noqa: F401
+# pre-upsampling networks of the benchmark tables: MemNet's memory blocks (VDSR and SRCNN need none)
+from search_space.blocks import memnet  # noqa: F401
+# IDN's distillation block; LatticeNet's lattice blocks with their backward fusion
+from search_space.blocks import idn, lattice  # noqa: F401

@@ -1,4 +1,4 @@
-"""Plain convolution blocks (e.g. FMEN's warm-up conv)."""
+"""Plain convolution blocks (FMEN's warm-up conv; VDSR's conv + ReLU layers)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,17 @@ class ConvBlock(nn.Module):
 
     Args:
         channels: Feature width; output shape == input shape.
+        in_channels: Input width (default: ``channels``); the image's with ``head: none``
+            (VDSR's first conv + ReLU).
         conv: Conv unit name or ``{type: name, ...}`` (default plain 3x3).
         post_act: Activation after the conv; ``none`` for a linear conv (not overridden by
             the spec-wide ``activation``).
     """
 
-    def __init__(self, channels: int, *, conv: str | dict | None = None,
-                 post_act: str = "none") -> None:
+    def __init__(self, channels: int, *, in_channels: int | None = None,
+                 conv: str | dict | None = None, post_act: str = "none") -> None:
         super().__init__()
-        self.conv = build_conv(conv, channels, channels)
+        self.conv = build_conv(conv, in_channels or channels, channels)
         self.act = nn.Identity() if post_act == "none" else make_act(post_act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
