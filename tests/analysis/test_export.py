@@ -249,11 +249,13 @@ def test_empty_pick_is_refused(run_dir, capsys):
 @pytest.mark.parametrize("spec", [
     {"scale": 2, "channels": 16, "fusion": "aggregate", "body": [
         {"block": "rb"}, {"block": "spab", "repeat": 2, "channels": 12}]},
-    "srcnn", "fsrcnn",
-], ids=["stage_of_its_own_width", "srcnn_pre_upsampling", "fsrcnn_luma"])
+    "srcnn", "fsrcnn", "vdsr", "memnet", "idn", "latticenet",
+], ids=["stage_of_its_own_width", "srcnn_pre_upsampling", "fsrcnn_luma", "vdsr_input_skip",
+        "memnet_channel_affine", "idn_deconv17", "latticenet_coefficients"])
 def test_the_standalone_source_reproduces_new_spec_forms(spec):
-    """A projected stage and the luma networks (SRCNN pre-upsampling, FSRCNN) export as
-    self-contained PyTorch source that reproduces the deploy model."""
+    """A projected stage, the luma networks (SRCNN and VDSR pre-upsampling, FSRCNN) and the
+    table networks' blocks export as self-contained PyTorch source that reproduces the deploy
+    model."""
     from analysis.arch_source import check_source, deploy_source
     from search_space.anchors import get_anchor
 
