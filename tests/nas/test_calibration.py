@@ -102,4 +102,4 @@ def test_a_short_reference_list_is_not_calibrated_on_and_says_so(tmp_path, monke
                                   0.0, "cpu", progress=False)
     assert predictor is None and record["calibrated"] is False
     assert "the x3 reference list has 9 networks" in record["predictor"]
-    assert len(load_references(scale=3)) == 15 and len(load_references(scale=2)) == 28
+    assert len(load_references(scale=3)) == 20 and len(load_references(scale=2)) == 28

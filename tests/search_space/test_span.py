@@ -280,7 +280,7 @@ def test_new_fields_keep_old_identities():
      r"upsampler.near: expected true or false, got 'yes'"),
     ({"upsampler": {"type": "pixelshuffle", "conv": "conv3x"}}, r"upsampler.conv: 'conv3x' not al"),
     ({"body": [{"block": "rlfb"}]}, r"head: 'none' needs a first block .* has none; blocks that "
-                                    r"do: spab, spabv2"),
+                                    r"do: conv, memnet, spab, spabv2"),
     ({"global_residual": True}, r"global_residual: needs a head output to add"),
     ({"head": "conv3xc", "weight_norm": True}, r"head: weight_norm applies to a plain head only"),
     ({"input_norm": "imagenet"}, r"input_norm: 'imagenet' not allowed; allowed: none, span"),
