@@ -19,6 +19,8 @@ __all__ = [
     "conv1x1",
     "channel_shuffle",
     "ChannelShuffle",
+    "bn_scale_shift",
+    "ChannelAffine",
     "fuse_conv_bn",
     "fold_weight_norm",
     "maybe_weight_norm",
@@ -118,11 +120,31 @@ def pad_with_values(x: torch.Tensor, values: torch.Tensor, pad: int = 1) -> torc
     return x
 
 
+def bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """BN in eval form as ``x * scale + shift`` (running statistics)."""
+    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+    return scale, bn.bias - bn.running_mean * scale
+
+
+class ChannelAffine(nn.Module):
+    """``x * weight + bias`` per channel: the deploy form of an eval-mode BN that no conv can
+    absorb exactly (one whose input is a sum, a concatenation or the image, as MemNet's
+    pre-activations); as many parameters as the BN it replaces."""
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        scale, shift = bn_scale_shift(bn)
+        self.weight = nn.Parameter(scale.detach().clone())
+        self.bias = nn.Parameter(shift.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
 @torch.no_grad()
 def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """Conv followed by BN (eval statistics) -> one conv."""
-    std = (bn.running_var + bn.eps).sqrt()
-    scale = bn.weight / std
+    scale = bn_scale_shift(bn)[0]
     fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
                       conv.padding, conv.dilation, conv.groups, bias=True)
     fused.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))

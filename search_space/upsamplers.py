@@ -126,9 +126,9 @@ class DeconvTail(nn.Module):
 
     @staticmethod
     def check_options(*, kernel_size: int = 9) -> list[str]:
-        if kernel_size % 2:
+        if kernel_size >= 1 and kernel_size % 2:
             return []
-        return [f"kernel_size: expected an odd kernel size, got {kernel_size}"]
+        return [f"kernel_size: expected an odd kernel size >= 1, got {kernel_size}"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.deconv(x)

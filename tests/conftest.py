@@ -39,3 +39,30 @@ def randomize_(model: torch.nn.Module) -> torch.nn.Module:
             elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.05)
     return model
+
+
+# ---------------------------------------------------------------------------- counting helpers
+# LR sizes for a 1280x720 output, as the papers' Mult-Adds (x3: 426x240, rounded down).
+LR_720P = {2: (360, 640), 3: (240, 426), 4: (180, 320)}
+
+
+def param_count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def conv_params(cin: int, cout: int, k: int, groups: int = 1) -> int:
+    """Weights and biases of a k x k conv cin -> cout."""
+    return cin // groups * cout * k * k + cout
+
+
+def mult_adds_720p_g(spec) -> float:
+    """Mult-Adds (G) of ``spec`` for a 720p output, shapes only (meta device)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from search_space.factory import build_model
+
+    with torch.device("meta"):
+        model = build_model(spec)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.empty(1, 3, *LR_720P[spec.scale]))
+    return counter.get_total_flops() / 2 / 1e9

@@ -11,7 +11,7 @@ from torch import nn
 
 from search_space.blocks.rrrb import ERB, EXPAND_RATIOS
 from search_space.choices import ACTIVATIONS
-from search_space.layers import conv3x3, fuse_conv_bn, make_act, pad_with_values
+from search_space.layers import bn_scale_shift, conv3x3, fuse_conv_bn, make_act, pad_with_values
 from search_space.registry import register_block
 
 __all__ = ["HFAB", "NUM_ERBS"]
@@ -19,17 +19,11 @@ __all__ = ["HFAB", "NUM_ERBS"]
 NUM_ERBS = (1, 2, 3, 4)
 
 
-def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """BN in eval form as ``x * scale + shift`` (running statistics)."""
-    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
-    return scale, bn.bias - bn.running_mean * scale
-
-
 @torch.no_grad()
 def _fuse_bn_conv(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> nn.Conv2d:
     """BN followed by an unpadded conv whose input was padded with BN's shift -> one conv
     with zero padding 1 (the shift padding is what makes the border exact)."""
-    scale, shift = (t.double() for t in _bn_scale_shift(bn))
+    scale, shift = (t.double() for t in bn_scale_shift(bn))
     weight = conv.weight.double()
     fused = conv3x3(conv.in_channels, conv.out_channels).to(conv.weight.device, conv.weight.dtype)
     fused.weight.copy_(weight * scale.view(1, -1, 1, 1))
@@ -100,9 +94,9 @@ class HFAB(nn.Module):
             attn = torch.sigmoid(self.excitate(self.act(self.convs(self.act(self.squeeze(x))))))
             return attn * x
         a = self.bn1(x)
-        a = self.act(self.squeeze(pad_with_values(a, _bn_scale_shift(self.bn1)[1])))
+        a = self.act(self.squeeze(pad_with_values(a, bn_scale_shift(self.bn1)[1])))
         a = self.bn2(self.act(self.convs(a)))
-        a = self.excitate(pad_with_values(a, _bn_scale_shift(self.bn2)[1]))
+        a = self.excitate(pad_with_values(a, bn_scale_shift(self.bn2)[1]))
         return torch.sigmoid(self.bn3(a)) * x
 
     @torch.no_grad()

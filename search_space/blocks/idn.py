@@ -42,7 +42,7 @@ class DistillationBlock(nn.Module):
     def __init__(self, channels: int, *, diff: int | None = None, slice_ratio: int = 4,
                  groups: int = 4, act: str = "lrelu0.05") -> None:
         super().__init__()
-        c, d = channels, diff or channels // 4
+        c, d = channels, channels // 4 if diff is None else diff
         self.kept = c // slice_ratio
         rest = c - self.kept
         self.upper = self._convs((c, c - d, c - 2 * d, c), groups, act)
@@ -59,7 +59,7 @@ class DistillationBlock(nn.Module):
     @staticmethod
     def check_options(channels: int, *, diff: int | None = None, slice_ratio: int = 4,
                       groups: int = 4, **_: object) -> list[str]:
-        diff = diff or channels // 4
+        diff = channels // 4 if diff is None else diff
         problems = []
         if not 0 < 2 * diff < channels:
             problems.append(f"`0 < 2 * diff < channels` must hold, got diff={diff}, "
@@ -75,5 +75,5 @@ class DistillationBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.upper(x)
-        rest, kept = h[:, : h.shape[1] - self.kept], h[:, h.shape[1] - self.kept :]
+        rest, kept = torch.split(h, [h.shape[1] - self.kept, self.kept], 1)
         return self.compress(self.lower(rest) + torch.cat([x, kept], 1))

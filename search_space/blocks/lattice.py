@@ -34,16 +34,16 @@ class CombinationCoefficient(nn.Module):
                              nn.Sigmoid())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, C, H, W) -> (B, C, 1, 1)
+        # (B, C, H, W) -> (B, C, 1, 1). The unbiased std, as the reference; the floor keeps the
+        # gradient finite on a constant channel.
         mean = x.mean(dim=(2, 3), keepdim=True)
-        std = (x - mean).pow(2).mean(dim=(2, 3), keepdim=True).sqrt()
+        std = x.var(dim=(2, 3), keepdim=True).clamp_min(1e-12).sqrt()
         return (self.from_mean(mean) + self.from_std(std)) / 2
 
 
 class LatticeBlock(nn.Module):
-    """Two butterfly structures: a three-conv residual branch each, whose output and input are
-    combined both ways with learned per-channel coefficients; a 1x1 conv fuses the two results.
-    """
+    """Two butterfly structures: a three-conv branch each, whose output and input are combined
+    both ways with learned per-channel coefficients; a 1x1 conv fuses the two results."""
 
     def __init__(self, channels: int, mid_channels: int, act: str) -> None:
         super().__init__()
@@ -70,10 +70,10 @@ class LatticeBlock(nn.Module):
 @register_block("lattice", searchable=False)
 class LatticeBody(nn.Module):
     """LatticeNet's body: n lattice blocks, their outputs fused backward (last to first: each
-    1x1-reduced to C/2 and activated, joined with the running fusion by a 1x1 conv C -> C/2; the
-    first is concatenated, giving C), plus the input. The fusion ties the blocks, so they form one
-    block here. LatticeNet: C = 64, n = 4, branch width 48, LeakyReLU 0.05 in the branches and
-    ReLU in the fusion.
+    1x1-reduced to C/2 and activated, joined with the running fusion by a 1x1 conv C -> C/2, also
+    activated; the first is concatenated, giving C), plus the input. The fusion ties the blocks,
+    so they form one block here. LatticeNet: C = 64, n = 4, branch width 48, LeakyReLU 0.05 in
+    the branches and ReLU in the fusion.
 
     Args:
         channels: Feature width C (even); output shape == input shape.
@@ -110,5 +110,5 @@ class LatticeBody(nn.Module):
         reduced = [self.act(r(o)) for r, o in zip(self.reduce, outs, strict=True)]
         fused = reduced[-1]
         for join, r in zip(self.join, reversed(reduced[1:-1]), strict=True):
-            fused = join(torch.cat([fused, r], 1))
+            fused = self.act(join(torch.cat([fused, r], 1)))
         return torch.cat([fused, reduced[0]], 1) + x

@@ -11,24 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_space.layers import conv
+from search_space.layers import ChannelAffine, conv
 from search_space.registry import register_block
 
-__all__ = ["MemNetBody", "ChannelAffine"]
-
-
-class ChannelAffine(nn.Module):
-    """``x * weight + bias`` per channel: an eval-mode BatchNorm with its statistics folded in
-    (the deploy form of a BN that a conv cannot absorb, as one followed by a ReLU)."""
-
-    def __init__(self, bn: nn.BatchNorm2d) -> None:
-        super().__init__()
-        scale = bn.weight / (bn.running_var + bn.eps).sqrt()
-        self.weight = nn.Parameter(scale.detach().clone())
-        self.bias = nn.Parameter((bn.bias - bn.running_mean * scale).detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+__all__ = ["MemNetBody"]
 
 
 class BNReLUConv(nn.Module):
@@ -56,7 +42,11 @@ class MemoryBlock(nn.Module):
     """One memory block: a recursive unit (one residual unit of two pre-activated 3x3 convs,
     applied ``recursions`` times with the same weights, BN included) keeps each recursion's
     output (short-term memory); a gate unit (pre-activated 1x1 conv) maps them and every earlier
-    block's output (long-term memory) to C."""
+    block's output (long-term memory) to C.
+
+    The BNs are shared with the weights, so one set of running statistics serves inputs that
+    drift from recursion to recursion (an assumption: separate BNs per recursion would add
+    7,680 parameters to M6R6, +2.6% from the printed 677K)."""
 
     def __init__(self, channels: int, recursions: int, memories: int) -> None:
         super().__init__()

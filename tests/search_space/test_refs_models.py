@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from search_space.anchors import ANCHOR_DIR, get_anchor
 from search_space.blocks.carn import CascadingBlock, EResidualBlock
@@ -26,7 +25,7 @@ from search_space.layers import rgb_to_ycbcr, ycbcr_to_rgb
 from search_space.reparam import reparameterize_model
 from search_space.spec import ArchSpec
 from search_space.upsamplers import CARNTail, DeconvTail, ERUMTail
-from tests.conftest import randomize_
+from tests.conftest import LR_720P, conv_params, mult_adds_720p_g, param_count, randomize_
 from trainers.metrics import rgb_to_y
 
 # name: (exact params of the spec at x4, published K at x4, published Set5 x4 PSNR)
@@ -38,33 +37,12 @@ NEW_ANCHORS = {
     "blrn_r2_e_rgu": (425_963, 424, 31.84),
 }
 
-# LR sizes for a 1280x720 output, as the papers' Mult-Adds (x3: 426x240, rounded down).
-LR_720P = {2: (360, 640), 3: (240, 426), 4: (180, 320)}
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _mult_adds_g(spec: ArchSpec) -> float:
-    """Mult-Adds (G) for a 720p output, shapes only (meta device)."""
-    with torch.device("meta"):
-        model = build_model(spec)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(torch.empty(1, 3, *LR_720P[spec.scale]))
-    return counter.get_total_flops() / 2 / 1e9
-
-
-def _conv_params(cin: int, cout: int, k: int, groups: int = 1) -> int:
-    return cin // groups * cout * k * k + cout
-
-
 # ---------------------------------------------------------------------------- every new anchor
 @pytest.mark.parametrize("name", NEW_ANCHORS)
 def test_params_within_2_percent_of_published_at_x4(name):
     exact, published_k, _ = NEW_ANCHORS[name]
     anchor = get_anchor(name)
-    params = _count(build_model(anchor.spec.with_scale(4), deploy=True))
+    params = param_count(build_model(anchor.spec.with_scale(4), deploy=True))
     assert params == exact == anchor.reference["params"]["x4"]
     assert anchor.published["params_k"] == published_k
     assert abs(params - 1000 * published_k) <= 0.02 * 1000 * published_k
@@ -168,13 +146,13 @@ def test_fsrcnn_count_by_hand():
     assert weights == 12_464
     for scale in (2, 3, 4):
         spec = get_anchor("fsrcnn").spec.with_scale(scale)
-        assert _count(build_model(spec)) == weights + biases + prelu == 12_809
+        assert param_count(build_model(spec)) == weights + biases + prelu == 12_809
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_fsrcnn_published_mult_adds_count_the_deconvolution_per_hr_pixel(scale):
     spec = get_anchor("fsrcnn").spec.with_scale(scale)
-    ours = _mult_adds_g(spec)
+    ours = mult_adds_720p_g(spec)
     h, w = LR_720P[scale]
     deconv_per_lr_pixel = h * w * 56 * 81 / 1e9
     assert ours == pytest.approx(h * w * (7928 + 56 * 81) / 1e9, rel=1e-6)
@@ -191,7 +169,7 @@ def test_deconv_tail_shape_and_weight_norm_fold():
         folded = reparameterize_model(tail)
         assert torch.allclose(folded(x), ref, atol=1e-6)
     assert ref.shape == (1, 1, 15, 21)
-    assert _count(tail) - _count(folded) == 8  # one magnitude per input channel (dim 0)
+    assert param_count(tail) - param_count(folded) == 8  # one magnitude per input channel (dim 0)
     assert isinstance(folded.deconv, torch.nn.ConvTranspose2d)
     assert not torch.nn.utils.parametrize.is_parametrized(folded.deconv)
 
@@ -215,10 +193,10 @@ def test_cascade_matches_its_definition():
 def test_carn_m_shares_one_residual_e_block_per_cascading_block():
     shared = CascadingBlock(64, residual="carn_erb", groups=4, shared=True)
     separate = CascadingBlock(64, residual="carn_erb", groups=4)
-    erb = 2 * _conv_params(64, 64, 3, groups=4) + _conv_params(64, 64, 1)
-    fusions = sum(_conv_params(k * 64, 64, 1) for k in (2, 3, 4))
-    assert _count(EResidualBlock(64)) == erb == 22_720
-    assert _count(shared) == erb + fusions and _count(separate) == 3 * erb + fusions
+    erb = 2 * conv_params(64, 64, 3, groups=4) + conv_params(64, 64, 1)
+    fusions = sum(conv_params(k * 64, 64, 1) for k in (2, 3, 4))
+    assert param_count(EResidualBlock(64)) == erb == 22_720
+    assert param_count(shared) == erb + fusions and param_count(separate) == 3 * erb + fusions
     calls = []
     shared.blocks[0].register_forward_hook(lambda *_: calls.append(1))
     shared(torch.rand(1, 64, 5, 5))
@@ -228,17 +206,17 @@ def test_carn_m_shares_one_residual_e_block_per_cascading_block():
 @pytest.mark.parametrize("name,groups", [("carn", 1), ("carn_m", 4)])
 def test_carn_count_by_hand_and_multiscale_tail(name, groups):
     c = 64
-    residual = (2 * _conv_params(c, c, 3) if name == "carn"
-                else 2 * _conv_params(c, c, 3, groups) + _conv_params(c, c, 1))
+    residual = (2 * conv_params(c, c, 3) if name == "carn"
+                else 2 * conv_params(c, c, 3, groups) + conv_params(c, c, 1))
     per_block = (3 if name == "carn" else 1) * residual
-    fusions = sum(_conv_params(k * c, c, 1) for k in (2, 3, 4))
-    branches = {2: _conv_params(c, 4 * c, 3, groups), 3: _conv_params(c, 9 * c, 3, groups),
-                4: 2 * _conv_params(c, 4 * c, 3, groups)}
-    body = _conv_params(3, c, 3) + 3 * (per_block + fusions) + fusions + _conv_params(c, 3, 3)
+    fusions = sum(conv_params(k * c, c, 1) for k in (2, 3, 4))
+    branches = {2: conv_params(c, 4 * c, 3, groups), 3: conv_params(c, 9 * c, 3, groups),
+                4: 2 * conv_params(c, 4 * c, 3, groups)}
+    body = conv_params(3, c, 3) + 3 * (per_block + fusions) + fusions + conv_params(c, 3, 3)
     expected = body + sum(branches.values())
     for scale in (2, 3, 4):
         model = build_model(get_anchor(name).spec.with_scale(scale))
-        assert _count(model) == expected == NEW_ANCHORS[name][0]
+        assert param_count(model) == expected == NEW_ANCHORS[name][0]
     single_scale_x4 = body + branches[4]
     assert single_scale_x4 == {"carn": 1_111_875, "carn_m": 294_147}[name]
 
@@ -261,7 +239,7 @@ def test_carn_mult_adds_match_published(name, published):
     for scale, value in zip((2, 3, 4), published, strict=True):
         if value is not None:
             spec = get_anchor(name).spec.with_scale(scale)
-            assert _mult_adds_g(spec) == pytest.approx(value, rel=5e-3)
+            assert mult_adds_720p_g(spec) == pytest.approx(value, rel=5e-3)
 
 
 # ---------------------------------------------------------------------------- ERUM, [rg+u]
@@ -294,15 +272,15 @@ def test_plain_erum_reproduces_the_table2_e_models(name):
     and Mult-Adds (each conv applied f times per x f stage)."""
     spec = replace(get_anchor(name).spec, upsampler="erum")
     for scale, (params_k, mult_adds) in TABLE2_E[name].items():
-        params = _count(build_model(spec.with_scale(scale)))
+        params = param_count(build_model(spec.with_scale(scale)))
         assert abs(params - 1000 * params_k) <= 0.01 * 1000 * params_k
-        assert _mult_adds_g(spec.with_scale(scale)) == pytest.approx(mult_adds, rel=5e-3)
+        assert mult_adds_720p_g(spec.with_scale(scale)) == pytest.approx(mult_adds, rel=5e-3)
     # same count as the anchor's own staged sub-pixel tail at x4 (and x2), not at x3
     reference = get_anchor(name).reference["params"]
-    assert _count(build_model(spec.with_scale(4))) == reference["x4"]
-    assert _count(build_model(spec.with_scale(2))) == reference["x2"]
+    assert param_count(build_model(spec.with_scale(4))) == reference["x4"]
+    assert param_count(build_model(spec.with_scale(2))) == reference["x2"]
     if name == "rcan_lite":
-        assert _count(build_model(spec.with_scale(3))) == 1_080_235
+        assert param_count(build_model(spec.with_scale(3))) == 1_080_235
 
 
 @pytest.mark.parametrize("name,unit", [("blm1_e_rgu", DepthwiseSeparable),
@@ -313,10 +291,10 @@ def test_rgu_variants_match_table2_at_every_scale(name, unit):
         spec = anchor.spec.with_scale(scale)
         model = build_model(spec)
         row = anchor.published["results"][f"x{scale}"]
-        params = _count(model)
+        params = param_count(model)
         assert params == anchor.reference["params"][f"x{scale}"]
         assert abs(params - 1000 * row["params_k"]) <= 0.02 * 1000 * row["params_k"]
-        assert _mult_adds_g(spec) == pytest.approx(row["mult_adds_g"], rel=5e-3)
+        assert mult_adds_720p_g(spec) == pytest.approx(row["mult_adds_g"], rel=5e-3)
         # the unit replaces every ERUM conv (2 per ERUM); the conv to RGB stays plain
         units = [m for m in model.tail.modules() if isinstance(m, unit)]
         assert len(units) == 2 * sum(len(stage) for stage in model.tail.stages)
