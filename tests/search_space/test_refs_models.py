@@ -37,6 +37,7 @@ NEW_ANCHORS = {
     "blrn_r2_e_rgu": (425_963, 424, 31.84),
 }
 
+
 # ---------------------------------------------------------------------------- every new anchor
 @pytest.mark.parametrize("name", NEW_ANCHORS)
 def test_params_within_2_percent_of_published_at_x4(name):
