@@ -48,10 +48,11 @@ def calibration_store(run: RunDir, train_base: dict[str, Any], scale: int, devic
 
 
 def calibration_references(config: SearchConfig) -> list[Reference]:
-    """The shipped references of the run's scale that a search calibrates on."""
+    """The shipped references of the run's scale that a search calibrates on (those not marked
+    ``calibrate: false``)."""
     from search_space.factory import build_model
 
-    refs = load_references(scale=config.scale)
+    refs = [r for r in load_references(scale=config.scale) if r.calibrate]
     if len(refs) < MIN_FIT_REFERENCES:
         return refs
     params = [sum(p.numel() for p in build_model(r.spec).parameters()) for r in refs]

@@ -51,6 +51,9 @@ class Reference:
     spec: ArchSpec
     psnr_ref: float
     source: str = ""
+    # False: measured by `nas fidelity` and the shipped fit, but not proxy-trained by a search's
+    # calibration (a reference that would cost more than the rest of the list together)
+    calibrate: bool = True
 
 
 class ReferenceListError(DocumentError):
@@ -68,12 +71,14 @@ class _Entry:
     psnr_ref: float = field(metadata=rule(kind=float, low=0, high=100,
                                           expected="a number of dB (0 to 100)"))
     source: str = field(default="", metadata=rule(kind=str, optional=True))
+    calibrate: bool = field(default=True, metadata=rule(kind=bool, optional=True))
 
 
 def load_references(path: str | Path | None = None, scale: int = 4) -> list[Reference]:
     """The shipped reference set of ``scale``, or a user's YAML list of ``{name, spec,
-    psnr_ref, source}`` (``spec``: an anchor name or a spec YAML path relative to the file;
-    ``psnr_ref`` a figure at ``scale``, to which every spec is set).
+    psnr_ref, source, calibrate}`` (``spec``: an anchor name or a spec YAML path relative to
+    the file; ``psnr_ref`` a figure at ``scale``, to which every spec is set; ``calibrate:
+    false`` keeps an entry out of a search's calibration).
 
     Every problem of the list is collected; one :class:`ReferenceListError` names them all.
     """
@@ -120,8 +125,8 @@ def _reference(entry: Any, i: int, base: Path, scale: int,
     except InputError as e:
         problems.append(str(e))
         return None
-    return Reference(values["name"], spec.with_scale(scale), values["psnr_ref"],
-                     values.get("source") or "")
+    optional = {k: values[k] for k in ("source", "calibrate") if values.get(k) is not None}
+    return Reference(values["name"], spec.with_scale(scale), values["psnr_ref"], **optional)
 
 
 def spanning_subset(psnr_ref: Sequence[float], params: Sequence[int], n: int) -> list[int]:

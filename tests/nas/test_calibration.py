@@ -86,6 +86,24 @@ def test_calibrate_setting_is_checked_and_its_default_spans_the_set():
     assert 0 in chosen and len(refs) - 1 in chosen  # the smallest and the largest network
 
 
+def test_a_reference_marked_calibrate_false_is_measured_but_not_calibrated_on(tmp_path):
+    """MemNet (x3) costs more cpu proxy than the other 19 together: `nas fidelity` and the
+    shipped fit use it, a search's calibration does not."""
+    from nas.calibration import calibration_references
+    from nas.references import ReferenceListError
+
+    x3 = load_references(scale=3)
+    assert [r.name for r in x3 if not r.calibrate] == ["memnet"]
+    chosen = calibration_references(SearchConfig.from_dict({"space": {"scale": 3}}))
+    assert [r.name for r in chosen] == [r.name for r in x3 if r.calibrate]  # 19 of 19
+    assert all(r.calibrate for r in load_references(scale=4) + load_references(scale=2))
+    bad = tmp_path / "refs.yaml"
+    bad.write_text(yaml.safe_dump([{"name": n, "spec": n, "psnr_ref": 32.0, "calibrate": "no"}
+                                   for n in ("fsrcnn", "srcnn", "carn_m")]))
+    with pytest.raises(ReferenceListError, match=r"entry 0 \(fsrcnn\)\.calibrate: expected"):
+        load_references(bad)
+
+
 def test_a_short_reference_list_is_not_calibrated_on_and_says_so(tmp_path, monkeypatch):
     """Fewer than 10 references (here the x3 list cut to its first 9): a search with a changed
     proxy keeps the raw proxy PSNR and says why."""
